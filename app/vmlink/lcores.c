@@ -1,0 +1,139 @@
+/* SPDX-License-Identifier: BSD-3-Clause
+ * Copyright(c) 2026 vmlink authors
+ *
+ * Which worker lcore polls which rx queue, and which tx queue of each port
+ * every worker owns. Each (worker, port) pair that can carry frames gets a
+ * tx queue of its own, so the data path takes no lock.
+ */
+
+#include <stdio.h>
+
+#include <rte_lcore.h>
+#include <rte_malloc.h>
+
+#include "vmlink.h"
+
+static struct worker *
+worker_new(struct vmlink *vm, unsigned int lcore_id)
+{
+	struct worker *w;
+	unsigned int i;
+
+	w = rte_zmalloc_socket("vmlink_worker", sizeof(*w), RTE_CACHE_LINE_SIZE,
+		(int)rte_lcore_to_socket_id(lcore_id));
+	if (w == NULL) {
+		fprintf(stderr, "vmlink: out of memory for lcore %u\n", lcore_id);
+		return NULL;
+	}
+	w->lcore_id = lcore_id;
+	for (i = 0; i < CFG_MAX_PORTS; i++)
+		w->txq[i] = NO_TXQ;
+	vm->worker[vm->n_workers++] = w;
+	return w;
+}
+
+static int
+plan_explicit(struct vmlink *vm)
+{
+	const struct vmlink_cfg *cfg = vm->cfg;
+	unsigned int i;
+
+	for (i = 0; i < cfg->n_lcores; i++) {
+		const struct lcore_cfg *lc = &cfg->lcore[i];
+		struct worker *w;
+
+		if (lc->lcore_id >= RTE_MAX_LCORE || !rte_lcore_is_enabled(lc->lcore_id)) {
+			fprintf(stderr, "vmlink: %s:%u: [lcore %u] lcore %u is not "
+				"an EAL lcore (see [eal] lcores or -l)\n",
+				cfg->file, lc->line, lc->lcore_id, lc->lcore_id);
+			return -1;
+		}
+		if (lc->lcore_id == rte_get_main_lcore()) {
+			fprintf(stderr, "vmlink: %s:%u: [lcore %u] lcore %u is the "
+				"main lcore, which does stats and control only\n",
+				cfg->file, lc->line, lc->lcore_id, lc->lcore_id);
+			return -1;
+		}
+		w = worker_new(vm, lc->lcore_id);
+		if (w == NULL)
+			return -1;
+		for (w->n_rxq = 0; w->n_rxq < lc->n_rxq; w->n_rxq++) {
+			w->rxq[w->n_rxq].port = lc->rxq[w->n_rxq].port;
+			w->rxq[w->n_rxq].queue = lc->rxq[w->n_rxq].queue;
+		}
+	}
+	return 0;
+}
+
+/* Deal all rx queues, in file order, round-robin to the worker lcores. */
+static int
+plan_auto(struct vmlink *vm)
+{
+	const struct vmlink_cfg *cfg = vm->cfg;
+	unsigned int lcores[RTE_MAX_LCORE];
+	unsigned int n_lcores = 0, next = 0, p, q, id;
+	struct worker *by_lcore[RTE_MAX_LCORE] = {NULL};
+
+	RTE_LCORE_FOREACH_WORKER(id)
+		lcores[n_lcores++] = id;
+	if (n_lcores == 0) {
+		fprintf(stderr, "vmlink: no worker lcore: give EAL at least two "
+			"lcores ([eal] lcores = 0-1 or -l 0-1); the main lcore "
+			"only does stats and control\n");
+		return -1;
+	}
+	for (p = 0; p < cfg->n_ports; p++) {
+		for (q = 0; q < cfg->port[p].rx_queues; q++) {
+			unsigned int lcore = lcores[next++ % n_lcores];
+			struct worker *w = by_lcore[lcore];
+
+			if (w == NULL) {
+				w = worker_new(vm, lcore);
+				if (w == NULL)
+					return -1;
+				by_lcore[lcore] = w;
+			}
+			w->rxq[w->n_rxq].port = (uint16_t)p;
+			w->rxq[w->n_rxq].queue = (uint16_t)q;
+			w->n_rxq++;
+		}
+	}
+	return 0;
+}
+
+int
+lcores_plan(struct vmlink *vm)
+{
+	unsigned int i, r, p;
+	int ret;
+
+	ret = vm->cfg->n_lcores > 0 ? plan_explicit(vm) : plan_auto(vm);
+	if (ret < 0)
+		return ret;
+
+	for (i = 0; i < vm->n_workers; i++) {
+		struct worker *w = vm->worker[i];
+		uint32_t dests = 0;
+
+		for (r = 0; r < w->n_rxq; r++)
+			dests |= fwd_reachable(&vm->fwd, w->rxq[r].port);
+		for (p = 0; p < vm->n_ports; p++)
+			if (dests & (UINT32_C(1) << p))
+				w->txq[p] = vm->port[p].n_txq++;
+	}
+	/* A port nobody sends to still needs one tx queue to start. */
+	for (p = 0; p < vm->n_ports; p++)
+		if (vm->port[p].n_txq == 0)
+			vm->port[p].n_txq = 1;
+	return 0;
+}
+
+void
+lcores_free(struct vmlink *vm)
+{
+	unsigned int i;
+
+	for (i = 0; i < vm->n_workers; i++)
+		rte_free(vm->worker[i]);
+	vm->n_workers = 0;
+}

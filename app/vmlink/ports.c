@@ -1,0 +1,263 @@
+/* SPDX-License-Identifier: BSD-3-Clause
+ * Copyright(c) 2026 vmlink authors
+ *
+ * Port bring-up through ethdev only: probe the device named by the config,
+ * size its mempool, configure one tx queue per sending worker, start it.
+ */
+
+#include <stdio.h>
+#include <string.h>
+
+#include <rte_bus.h>
+#include <rte_dev.h>
+#include <rte_ethdev.h>
+#include <rte_lcore.h>
+#include <rte_mbuf.h>
+#include <rte_mempool.h>
+
+#include "vmlink.h"
+
+#define POOL_CACHE 256
+
+/* ethdev name of a device string: the part before the first ','. */
+static void
+device_name(const char *device, char *name, size_t len)
+{
+	size_t n = strcspn(device, ",");
+
+	if (n >= len)
+		n = len - 1;
+	memcpy(name, device, n);
+	name[n] = '\0';
+}
+
+static int
+find_or_probe(const struct vmlink *vm, struct port_rt *pr)
+{
+	const struct port_cfg *pc = pr->cfg;
+	char name[RTE_DEV_NAME_MAX_LEN];
+	char pci_name[RTE_DEV_NAME_MAX_LEN + 8];
+	int ret;
+
+	device_name(pc->device, name, sizeof(name));
+	/* EAL names PCI devices with their domain. */
+	snprintf(pci_name, sizeof(pci_name), "0000:%s", name);
+	if (rte_eth_dev_get_port_by_name(name, &pr->port_id) == 0 ||
+			rte_eth_dev_get_port_by_name(pci_name, &pr->port_id) == 0) {
+		pr->attached = true;
+		return 0;
+	}
+	ret = rte_dev_probe(pc->device);
+	if (ret < 0) {
+		fprintf(stderr, "vmlink: %s:%u: [port %s] device '%s': probe "
+			"failed: %s\n", vm->cfg->file, pc->line, pc->name,
+			pc->device, rte_strerror(-ret));
+		return -1;
+	}
+	if (rte_eth_dev_get_port_by_name(name, &pr->port_id) != 0) {
+		fprintf(stderr, "vmlink: %s:%u: [port %s] device '%s' probed, but "
+			"no ethdev port is named '%s'\n", vm->cfg->file, pc->line,
+			pc->name, pc->device, name);
+		return -1;
+	}
+	pr->attached = true;
+	pr->probed_by_us = true;
+	return 0;
+}
+
+/* Enough mbufs for the port's rx rings, for every tx ring they may sit in,
+ * and for the bursts and per-lcore caches in flight. */
+static unsigned int
+pool_size(const struct vmlink *vm, const struct port_rt *pr)
+{
+	const struct port_cfg *pc = pr->cfg;
+	unsigned int n, p, size = 1;
+
+	if (pc->mbufs != 0)
+		return pc->mbufs;
+	n = pc->rx_queues * pc->rx_ring;
+	for (p = 0; p < vm->n_ports; p++)
+		n += vm->port[p].n_txq * vm->port[p].cfg->tx_ring;
+	n += (vm->n_workers + 1) * (POOL_CACHE + 2 * MAX_BURST);
+	while (size < n + 1)
+		size <<= 1;
+	return size - 1;	/* 2^k - 1 is the mempool's best size */
+}
+
+static int
+port_start(struct vmlink *vm, struct port_rt *pr, unsigned int idx)
+{
+	const struct port_cfg *pc = pr->cfg;
+	struct rte_eth_conf conf;
+	struct rte_eth_dev_info info;
+	struct rte_eth_txconf txconf;
+	struct rte_eth_rxconf rxconf;
+	uint16_t nb_rxd = (uint16_t)pc->rx_ring, nb_txd = (uint16_t)pc->tx_ring;
+	char pool_name[RTE_MEMPOOL_NAMESIZE];
+	int socket, ret;
+	uint16_t q;
+
+	ret = rte_eth_dev_info_get(pr->port_id, &info);
+	if (ret != 0) {
+		fprintf(stderr, "vmlink: [port %s] cannot get device info: %s\n",
+			pc->name, rte_strerror(-ret));
+		return -1;
+	}
+	if (pc->rx_queues > info.max_rx_queues) {
+		fprintf(stderr, "vmlink: [port %s] rx-queues = %u, but %s has at "
+			"most %u rx queues\n", pc->name, pc->rx_queues,
+			info.driver_name, info.max_rx_queues);
+		return -1;
+	}
+	if (pr->n_txq > info.max_tx_queues) {
+		fprintf(stderr, "vmlink: [port %s] %u worker lcores send to it, "
+			"each needing a tx queue of its own, but %s has at most %u tx "
+			"queues: poll the ports that send to it from fewer lcores\n",
+			pc->name, pr->n_txq, info.driver_name, info.max_tx_queues);
+		return -1;
+	}
+
+	memset(&conf, 0, sizeof(conf));
+	if (pc->mtu != 0)
+		conf.rxmode.mtu = pc->mtu;
+	if (info.tx_offload_capa & RTE_ETH_TX_OFFLOAD_MULTI_SEGS)
+		conf.txmode.offloads |= RTE_ETH_TX_OFFLOAD_MULTI_SEGS;
+	if ((info.rx_offload_capa & RTE_ETH_RX_OFFLOAD_SCATTER) &&
+			pc->mtu + RTE_ETHER_HDR_LEN + RTE_ETHER_CRC_LEN >
+			pc->mbuf_size - RTE_PKTMBUF_HEADROOM)
+		conf.rxmode.offloads |= RTE_ETH_RX_OFFLOAD_SCATTER;
+	if (info.dev_flags != NULL && (*info.dev_flags & RTE_ETH_DEV_INTR_LSC))
+		conf.intr_conf.lsc = 1;
+
+	ret = rte_eth_dev_configure(pr->port_id, (uint16_t)pc->rx_queues,
+		pr->n_txq, &conf);
+	if (ret != 0) {
+		fprintf(stderr, "vmlink: [port %s] configure (%u rx, %u tx queues) "
+			"failed: %s\n", pc->name, pc->rx_queues, pr->n_txq,
+			rte_strerror(-ret));
+		return -1;
+	}
+	ret = rte_eth_dev_adjust_nb_rx_tx_desc(pr->port_id, &nb_rxd, &nb_txd);
+	if (ret != 0) {
+		fprintf(stderr, "vmlink: [port %s] ring sizes rejected: %s\n",
+			pc->name, rte_strerror(-ret));
+		return -1;
+	}
+
+	socket = rte_eth_dev_socket_id(pr->port_id);
+	if (socket < 0)
+		socket = (int)rte_socket_id();
+	snprintf(pool_name, sizeof(pool_name), "vmlink_%u", idx);
+	pr->pool = rte_pktmbuf_pool_create(pool_name, pool_size(vm, pr),
+		POOL_CACHE, 0, (uint16_t)pc->mbuf_size, socket);
+	if (pr->pool == NULL) {
+		fprintf(stderr, "vmlink: [port %s] cannot create a pool of %u "
+			"mbufs of %u bytes: %s (reserve more hugepage memory, or "
+			"lower mbufs)\n", pc->name, pool_size(vm, pr), pc->mbuf_size,
+			rte_strerror(rte_errno));
+		return -1;
+	}
+
+	rxconf = info.default_rxconf;
+	rxconf.offloads = conf.rxmode.offloads;
+	for (q = 0; q < pc->rx_queues; q++) {
+		ret = rte_eth_rx_queue_setup(pr->port_id, q, nb_rxd, socket,
+			&rxconf, pr->pool);
+		if (ret != 0) {
+			fprintf(stderr, "vmlink: [port %s] rx queue %u setup failed: %s\n",
+				pc->name, q, rte_strerror(-ret));
+			return -1;
+		}
+	}
+	txconf = info.default_txconf;
+	txconf.offloads = conf.txmode.offloads;
+	for (q = 0; q < pr->n_txq; q++) {
+		ret = rte_eth_tx_queue_setup(pr->port_id, q, nb_txd, socket, &txconf);
+		if (ret != 0) {
+			fprintf(stderr, "vmlink: [port %s] tx queue %u setup failed: %s\n",
+				pc->name, q, rte_strerror(-ret));
+			return -1;
+		}
+	}
+	if (pc->has_mac) {
+		struct rte_ether_addr mac;
+
+		memcpy(mac.addr_bytes, pc->mac, sizeof(mac.addr_bytes));
+		ret = rte_eth_dev_default_mac_addr_set(pr->port_id, &mac);
+		if (ret != 0) {
+			fprintf(stderr, "vmlink: [port %s] cannot set its MAC: %s\n",
+				pc->name, rte_strerror(-ret));
+			return -1;
+		}
+	}
+	ret = rte_eth_dev_start(pr->port_id);
+	if (ret != 0) {
+		fprintf(stderr, "vmlink: [port %s] start failed: %s\n", pc->name,
+			rte_strerror(-ret));
+		return -1;
+	}
+	pr->started = true;
+	if (pc->promiscuous) {
+		ret = rte_eth_promiscuous_enable(pr->port_id);
+		/* Devices without filtering (vdevs) may not implement it. */
+		if (ret != 0 && ret != -ENOTSUP)
+			fprintf(stderr, "vmlink: [port %s] promiscuous mode: %s\n",
+				pc->name, rte_strerror(-ret));
+	}
+	return 0;
+}
+
+int
+ports_setup(struct vmlink *vm)
+{
+	unsigned int i;
+
+	for (i = 0; i < vm->n_ports; i++)
+		if (find_or_probe(vm, &vm->port[i]) < 0)
+			return -1;
+	for (i = 0; i < vm->n_ports; i++) {
+		unsigned int j;
+
+		for (j = 0; j < i; j++) {
+			if (vm->port[j].port_id == vm->port[i].port_id) {
+				fprintf(stderr, "vmlink: [port %s] and [port %s] name the "
+					"same device\n", vm->port[j].cfg->name,
+					vm->port[i].cfg->name);
+				return -1;
+			}
+		}
+	}
+	for (i = 0; i < vm->n_ports; i++)
+		if (port_start(vm, &vm->port[i], i) < 0)
+			return -1;
+	return 0;
+}
+
+void
+ports_close(struct vmlink *vm)
+{
+	unsigned int i;
+
+	for (i = 0; i < vm->n_ports; i++) {
+		struct port_rt *pr = &vm->port[i];
+		struct rte_eth_dev_info info;
+		struct rte_device *dev = NULL;
+
+		if (!pr->attached || !rte_eth_dev_is_valid_port(pr->port_id))
+			continue;
+		if (pr->started)
+			rte_eth_dev_stop(pr->port_id);
+		pr->started = false;
+		if (rte_eth_dev_info_get(pr->port_id, &info) == 0)
+			dev = info.device;
+		/* Closing flushes what drivers buffer (net_pcap's dump file). */
+		rte_eth_dev_close(pr->port_id);
+		if (pr->probed_by_us && dev != NULL)
+			rte_dev_remove(dev);
+		pr->attached = false;
+	}
+	for (i = 0; i < vm->n_ports; i++) {
+		rte_mempool_free(vm->port[i].pool);
+		vm->port[i].pool = NULL;
+	}
+}

@@ -1,0 +1,199 @@
+/* SPDX-License-Identifier: BSD-3-Clause
+ * Copyright(c) 2026 vmlink authors
+ *
+ * Counters, as the main lcore reports them: a periodic line per port, a
+ * final summary, a JSON file and DPDK telemetry commands (/vmlink/...).
+ */
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <rte_ethdev.h>
+#include <rte_telemetry.h>
+
+#include "vmlink.h"
+
+void
+stats_port_totals(const struct vmlink *vm, unsigned int port,
+	struct port_totals *t)
+{
+	unsigned int i;
+
+	memset(t, 0, sizeof(*t));
+	for (i = 0; i < vm->n_workers; i++) {
+		const struct port_counters *c = &vm->worker[i]->cnt[port];
+
+		t->rx_pkts += __atomic_load_n(&c->rx_pkts, __ATOMIC_RELAXED);
+		t->rx_bytes += __atomic_load_n(&c->rx_bytes, __ATOMIC_RELAXED);
+		t->tx_pkts += __atomic_load_n(&c->tx_pkts, __ATOMIC_RELAXED);
+		t->tx_bytes += __atomic_load_n(&c->tx_bytes, __ATOMIC_RELAXED);
+		t->drop_tx_full += __atomic_load_n(&c->drop_tx_full, __ATOMIC_RELAXED);
+		t->drop_no_route += __atomic_load_n(&c->drop_no_route, __ATOMIC_RELAXED);
+	}
+}
+
+static const char *
+link_state(uint16_t port_id)
+{
+	struct rte_eth_link link;
+
+	if (rte_eth_link_get_nowait(port_id, &link) != 0)
+		return "?";
+	return link.link_status == RTE_ETH_LINK_UP ? "up" : "down";
+}
+
+void
+stats_print_line(const struct vmlink *vm, double interval_s,
+	struct port_totals *prev)
+{
+	unsigned int p;
+
+	for (p = 0; p < vm->n_ports; p++) {
+		struct port_totals t;
+		double rx_pps, tx_pps, rx_bps;
+
+		stats_port_totals(vm, p, &t);
+		rx_pps = (double)(t.rx_pkts - prev[p].rx_pkts) / interval_s;
+		tx_pps = (double)(t.tx_pkts - prev[p].tx_pkts) / interval_s;
+		rx_bps = (double)(t.rx_bytes - prev[p].rx_bytes) * 8 / interval_s;
+		printf("%-12s link %-4s rx %9.3f Mpps %8.3f Gbit/s  tx %9.3f Mpps"
+			"  drops tx-full %" PRIu64 " no-route %" PRIu64 "\n",
+			vm->cfg->port[p].name, link_state(vm->port[p].port_id),
+			rx_pps / 1e6, rx_bps / 1e9, tx_pps / 1e6,
+			t.drop_tx_full, t.drop_no_route);
+		prev[p] = t;
+	}
+	fflush(stdout);
+}
+
+void
+stats_print_summary(const struct vmlink *vm, double elapsed_s)
+{
+	uint64_t rx = 0, tx = 0, drops = 0;
+	unsigned int p;
+
+	printf("\nvmlink summary after %.1f s:\n", elapsed_s);
+	printf("%-12s %14s %14s %14s %12s %12s %10s %10s\n", "port", "rx-packets",
+		"tx-packets", "rx-bytes", "drop-txfull", "drop-noroute",
+		"dev-missed", "dev-nombuf");
+	for (p = 0; p < vm->n_ports; p++) {
+		struct port_totals t;
+		struct rte_eth_stats es;
+
+		stats_port_totals(vm, p, &t);
+		memset(&es, 0, sizeof(es));
+		rte_eth_stats_get(vm->port[p].port_id, &es);
+		printf("%-12s %14" PRIu64 " %14" PRIu64 " %14" PRIu64 " %12" PRIu64
+			" %12" PRIu64 " %10" PRIu64 " %10" PRIu64 "\n",
+			vm->cfg->port[p].name, t.rx_pkts, t.tx_pkts, t.rx_bytes,
+			t.drop_tx_full, t.drop_no_route, es.imissed, es.rx_nombuf);
+		rx += t.rx_pkts;
+		tx += t.tx_pkts;
+		drops += t.drop_tx_full + t.drop_no_route;
+	}
+	printf("total: received %" PRIu64 " = transmitted %" PRIu64
+		" + dropped %" PRIu64 "%s\n", rx, tx, drops,
+		rx == tx + drops ? "" : "  (MISMATCH)");
+	fflush(stdout);
+}
+
+int
+stats_write_json(const struct vmlink *vm, const char *path, double elapsed_s)
+{
+	struct port_totals sum;
+	unsigned int p;
+	FILE *f;
+
+	f = fopen(path, "w");
+	if (f == NULL) {
+		fprintf(stderr, "vmlink: cannot write %s: %s\n", path, strerror(errno));
+		return -1;
+	}
+	memset(&sum, 0, sizeof(sum));
+	fprintf(f, "{\n  \"elapsed_s\": %.3f,\n  \"ports\": {", elapsed_s);
+	for (p = 0; p < vm->n_ports; p++) {
+		struct port_totals t;
+		struct rte_eth_stats es;
+
+		stats_port_totals(vm, p, &t);
+		memset(&es, 0, sizeof(es));
+		rte_eth_stats_get(vm->port[p].port_id, &es);
+		fprintf(f, "%s\n    \"%s\": {\"rx_packets\": %" PRIu64
+			", \"rx_bytes\": %" PRIu64 ", \"tx_packets\": %" PRIu64
+			", \"tx_bytes\": %" PRIu64 ", \"drops\": {\"tx_full\": %"
+			PRIu64 ", \"no_route\": %" PRIu64 "}, \"device\": {"
+			"\"ipackets\": %" PRIu64 ", \"opackets\": %" PRIu64
+			", \"imissed\": %" PRIu64 ", \"ierrors\": %" PRIu64
+			", \"oerrors\": %" PRIu64 ", \"rx_nombuf\": %" PRIu64 "}}",
+			p == 0 ? "" : ",", vm->cfg->port[p].name, t.rx_pkts,
+			t.rx_bytes, t.tx_pkts, t.tx_bytes, t.drop_tx_full,
+			t.drop_no_route, es.ipackets, es.opackets, es.imissed,
+			es.ierrors, es.oerrors, es.rx_nombuf);
+		sum.rx_pkts += t.rx_pkts;
+		sum.tx_pkts += t.tx_pkts;
+		sum.drop_tx_full += t.drop_tx_full;
+		sum.drop_no_route += t.drop_no_route;
+	}
+	fprintf(f, "\n  },\n  \"totals\": {\"rx_packets\": %" PRIu64
+		", \"tx_packets\": %" PRIu64 ", \"drops\": %" PRIu64 "}\n}\n",
+		sum.rx_pkts, sum.tx_pkts, sum.drop_tx_full + sum.drop_no_route);
+	if (fclose(f) != 0) {
+		fprintf(stderr, "vmlink: cannot write %s: %s\n", path, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+/* Telemetry callbacks run on EAL's telemetry thread: they only read. */
+static const struct vmlink *tel_vm;
+
+static int
+tel_ports(const char *cmd __rte_unused, const char *params __rte_unused,
+	struct rte_tel_data *d)
+{
+	unsigned int p;
+
+	rte_tel_data_start_array(d, RTE_TEL_STRING_VAL);
+	for (p = 0; p < tel_vm->n_ports; p++)
+		rte_tel_data_add_array_string(d, tel_vm->cfg->port[p].name);
+	return 0;
+}
+
+static int
+tel_port_stats(const char *cmd __rte_unused, const char *params,
+	struct rte_tel_data *d)
+{
+	struct port_totals t;
+	int p;
+
+	if (params == NULL)
+		return -EINVAL;
+	p = config_port_index(tel_vm->cfg, params);
+	if (p < 0)
+		return -EINVAL;
+	stats_port_totals(tel_vm, (unsigned int)p, &t);
+	rte_tel_data_start_dict(d);
+	rte_tel_data_add_dict_string(d, "name", tel_vm->cfg->port[p].name);
+	rte_tel_data_add_dict_int(d, "ethdev_port", tel_vm->port[p].port_id);
+	rte_tel_data_add_dict_string(d, "link", link_state(tel_vm->port[p].port_id));
+	rte_tel_data_add_dict_u64(d, "rx_packets", t.rx_pkts);
+	rte_tel_data_add_dict_u64(d, "rx_bytes", t.rx_bytes);
+	rte_tel_data_add_dict_u64(d, "tx_packets", t.tx_pkts);
+	rte_tel_data_add_dict_u64(d, "tx_bytes", t.tx_bytes);
+	rte_tel_data_add_dict_u64(d, "drop_tx_full", t.drop_tx_full);
+	rte_tel_data_add_dict_u64(d, "drop_no_route", t.drop_no_route);
+	return 0;
+}
+
+int
+stats_telemetry_register(const struct vmlink *vm)
+{
+	tel_vm = vm;
+	if (rte_telemetry_register_cmd("/vmlink/ports", tel_ports,
+			"Names of the vmlink ports. Takes no parameters") != 0 ||
+			rte_telemetry_register_cmd("/vmlink/port_stats", tel_port_stats,
+			"vmlink counters of a port. Parameters: port name") != 0)
+		return -1;
+	return 0;
+}

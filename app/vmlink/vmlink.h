@@ -1,0 +1,113 @@
+/* SPDX-License-Identifier: BSD-3-Clause
+ * Copyright(c) 2026 vmlink authors
+ *
+ * Runtime state shared by the vmlink modules: ports (seen only through
+ * ethdev), worker lcores with their rx queues, tx queues and counters.
+ */
+
+#ifndef VMLINK_H
+#define VMLINK_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <rte_common.h>
+#include <rte_mbuf.h>
+
+#include "config.h"
+#include "fwd.h"
+
+#define MAX_BURST 512
+#define NO_TXQ UINT16_MAX
+
+/*
+ * Per-port counters of one worker lcore. Only that lcore writes them (with
+ * relaxed atomic stores), the main lcore and the telemetry thread read them.
+ * Invariant over all lcores and ports, once the workers have stopped:
+ *   sum(rx_pkts) == sum(tx_pkts) + sum(drop_tx_full) + sum(drop_no_route).
+ */
+struct port_counters {
+	uint64_t rx_pkts;	/* received on this port */
+	uint64_t rx_bytes;
+	uint64_t tx_pkts;	/* accepted by this port's tx burst */
+	uint64_t tx_bytes;
+	uint64_t drop_tx_full;	/* sent to this port, refused by its tx burst */
+	uint64_t drop_no_route;	/* received here with nowhere to go */
+} __rte_cache_aligned;
+
+struct port_totals {
+	uint64_t rx_pkts, rx_bytes, tx_pkts, tx_bytes;
+	uint64_t drop_tx_full, drop_no_route;
+};
+
+struct port_rt {
+	const struct port_cfg *cfg;
+	uint16_t port_id;		/* ethdev port */
+	uint16_t n_txq;
+	bool attached;			/* port_id is valid */
+	bool started;
+	bool probed_by_us;		/* vmlink hot-plugged it: detach at exit */
+	struct rte_mempool *pool;
+};
+
+/* Frames waiting to go out of one port, from one lcore. */
+struct tx_buffer {
+	uint16_t n;
+	struct rte_mbuf *pkts[MAX_BURST];
+};
+
+struct worker_rxq {
+	uint16_t port;			/* index in vmlink.port */
+	uint16_t port_id;		/* ethdev port */
+	uint16_t queue;
+};
+
+struct worker {
+	unsigned int lcore_id;
+	unsigned int n_rxq;
+	struct worker_rxq rxq[CFG_MAX_PORTS * CFG_MAX_QUEUES];
+	uint16_t txq[CFG_MAX_PORTS];	/* tx queue per port, NO_TXQ: none */
+	struct port_counters cnt[CFG_MAX_PORTS];
+	struct tx_buffer txbuf[CFG_MAX_PORTS];
+};
+
+struct vmlink {
+	const struct vmlink_cfg *cfg;
+	struct fwd_table fwd;
+	unsigned int n_ports;
+	struct port_rt port[CFG_MAX_PORTS];
+	unsigned int n_workers;
+	struct worker *worker[CFG_MAX_LCORES];
+	uint64_t start_tsc;
+};
+
+/* Set by SIGINT/SIGTERM or at the end of the run; workers poll it. */
+extern volatile bool vmlink_quit;
+
+static inline void
+counter_add(uint64_t *c, uint64_t v)
+{
+	__atomic_store_n(c, *c + v, __ATOMIC_RELAXED);
+}
+
+/* lcores.c: assign rx queues to workers and tx queues to (worker, port). */
+int lcores_plan(struct vmlink *vm);
+void lcores_free(struct vmlink *vm);
+
+/* ports.c */
+int ports_setup(struct vmlink *vm);
+void ports_close(struct vmlink *vm);
+
+/* worker.c */
+int worker_main(void *arg);
+
+/* stats.c */
+void stats_port_totals(const struct vmlink *vm, unsigned int port,
+		struct port_totals *t);
+void stats_print_line(const struct vmlink *vm, double interval_s,
+		struct port_totals *prev);
+void stats_print_summary(const struct vmlink *vm, double elapsed_s);
+int stats_write_json(const struct vmlink *vm, const char *path, double elapsed_s);
+int stats_telemetry_register(const struct vmlink *vm);
+
+#endif /* VMLINK_H */

@@ -1,0 +1,91 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: BSD-3-Clause
+"""A running vmlink: periodic stats, telemetry, clean stop on signals, and
+the embedded default configuration forwarding frames."""
+
+import json
+import os
+import signal
+import subprocess
+import time
+import unittest
+
+from vmlink_testlib import (VMLINK, VmlinkTestCase, eal_section, stop,
+                            telemetry_query, wait_for)
+
+# An endless source (net_null) cross-connected with a net_ring port that
+# loops back what it sends.
+LOOP_PORTS = ("[port gen]\ntype = ethdev\ndevice = net_null0,size=64\n"
+              "peer = loop\n"
+              "[port loop]\ntype = ethdev\ndevice = net_ring0\npeer = gen\n")
+
+
+class Runtime(VmlinkTestCase):
+
+    def start(self, prefix, extra_args=()):
+        cfg = self.write_config(eal_section(prefix) + LOOP_PORTS)
+        return self.start_vmlink(["-c", cfg, "--stats-json",
+                                  self.path("s.json")] + list(extra_args))
+
+    def telemetry_ready(self, prefix):
+        try:
+            return "/vmlink/ports" in telemetry_query(prefix, "/vmlink/ports")
+        except OSError:
+            return False
+
+    def test_signals_stop_cleanly_with_summary(self):
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            prefix = self.prefix("sig")
+            p = self.start(prefix)
+            self.assertTrue(wait_for(lambda: self.telemetry_ready(prefix), 30))
+            time.sleep(1.5)  # at least one periodic stats line
+            rc = stop(p, sig)
+            out = p.stdout.read()
+            self.assertEqual(rc, 0, out)
+            self.assertIn("vmlink summary", out)
+            self.assertIn("link up", out)  # a periodic stats line
+            with open(self.path("s.json")) as f:
+                stats = json.load(f)
+            self.assertGreater(stats["ports"]["gen"]["rx_packets"], 0)
+            self.assertGreater(stats["ports"]["loop"]["rx_packets"], 0)
+            self.assertConserved(stats)
+
+    def test_telemetry(self):
+        prefix = self.prefix("tel")
+        p = self.start(prefix)
+        try:
+            self.assertTrue(wait_for(lambda: self.telemetry_ready(prefix), 30))
+            ports = telemetry_query(prefix, "/vmlink/ports")["/vmlink/ports"]
+            self.assertEqual(ports, ["gen", "loop"])
+            s1 = telemetry_query(prefix, "/vmlink/port_stats,loop")
+            s1 = s1["/vmlink/port_stats"]
+            self.assertEqual(s1["name"], "loop")
+            self.assertEqual(s1["link"], "up")
+            self.assertTrue(wait_for(lambda: telemetry_query(
+                prefix, "/vmlink/port_stats,loop")["/vmlink/port_stats"]
+                ["rx_packets"] > s1["rx_packets"], 10))
+            # An unknown port is an error, not a crash.
+            bad = telemetry_query(prefix, "/vmlink/port_stats,nosuch")
+            self.assertIsNone(bad["/vmlink/port_stats"])
+            # DPDK's own client reads the same data.
+            tool = subprocess.run(
+                ["dpdk-telemetry.py", "-f", prefix],
+                input="/vmlink/port_stats,gen\n", stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT, universal_newlines=True, timeout=30)
+            self.assertIn('"tx_packets"', tool.stdout)
+            self.assertIn('"name": "gen"', tool.stdout)
+        finally:
+            self.assertEqual(stop(p), 0)
+
+    def test_embedded_default_forwards(self):
+        # vmlink with no -c runs config/demo.ini, compiled in.
+        r = self.run_vmlink(["--duration", "2", "--stats-interval", "1"])
+        self.assertEqual(r.rc, 0, r.err)
+        self.assertIn("gen", r.stats["ports"])
+        self.assertGreater(r.stats["ports"]["gen"]["tx_packets"], 1000)
+        self.assertGreater(r.stats["ports"]["loop"]["tx_packets"], 1000)
+        self.assertConserved(r.stats)
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)

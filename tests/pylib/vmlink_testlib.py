@@ -1,0 +1,208 @@
+# SPDX-License-Identifier: BSD-3-Clause
+"""Helpers for vmlink's functional tests: paths, pcap files, running the
+real vmlink binary and reading its JSON summary. Python 3 stdlib only."""
+
+import json
+import os
+import random
+import shutil
+import signal
+import socket
+import struct
+import subprocess
+import tempfile
+import time
+import unittest
+
+BUILD = os.environ.get("VMLINK_BUILD", os.path.join(
+    os.path.dirname(__file__), "..", "..", "build"))
+SOURCE = os.environ.get("VMLINK_SOURCE", os.path.join(
+    os.path.dirname(__file__), "..", ".."))
+VMLINK = os.path.join(BUILD, "app", "vmlink")
+
+_counter = [0]
+
+
+def unique_prefix(tag="t"):
+    """A --file-prefix no other process of this run uses."""
+    _counter[0] += 1
+    return "vmt-%s-%d-%d" % (tag, os.getpid(), _counter[0])
+
+
+def hugepages_free():
+    with open("/proc/meminfo") as f:
+        for line in f:
+            if line.startswith("HugePages_Free:"):
+                return int(line.split()[1])
+    return 0
+
+
+def cleanup_prefix(prefix):
+    """Remove what an EAL process with PREFIX may have left behind."""
+    shutil.rmtree("/var/run/dpdk/" + prefix, ignore_errors=True)
+    try:
+        for name in os.listdir("/dev/hugepages"):
+            if name.startswith(prefix + "map_"):
+                os.unlink(os.path.join("/dev/hugepages", name))
+    except OSError:
+        pass
+
+
+# --- pcap ------------------------------------------------------------------
+
+PCAP_MAGIC = 0xA1B2C3D4
+
+
+def write_pcap(path, frames):
+    with open(path, "wb") as f:
+        f.write(struct.pack("<IHHiIII", PCAP_MAGIC, 2, 4, 0, 0, 65535, 1))
+        for i, fr in enumerate(frames):
+            f.write(struct.pack("<IIII", i // 1000000, i % 1000000,
+                                len(fr), len(fr)))
+            f.write(fr)
+
+
+def read_pcap(path):
+    frames = []
+    with open(path, "rb") as f:
+        hdr = f.read(24)
+        if len(hdr) < 24:
+            return frames
+        magic = struct.unpack("<I", hdr[:4])[0]
+        endian = "<" if magic in (0xA1B2C3D4, 0xA1B23C4D) else ">"
+        while True:
+            rec = f.read(16)
+            if len(rec) < 16:
+                break
+            _, _, caplen, _ = struct.unpack(endian + "IIII", rec)
+            frames.append(f.read(caplen))
+    return frames
+
+
+def make_frames(count, sizes, seed, src_mac=b"\x02\x00\x00\x00\x00\x01",
+                dst_mac=b"\x02\x00\x00\x00\x00\x02"):
+    """COUNT Ethernet frames with lengths cycling through SIZES; each carries
+    its sequence number and random payload, so reordering or corruption
+    shows."""
+    rnd = random.Random(seed)
+    frames = []
+    for i in range(count):
+        size = sizes[i % len(sizes)]
+        head = dst_mac + src_mac + b"\x88\xb5" + struct.pack(">I", i)
+        body = bytes(rnd.getrandbits(8) for _ in range(size - len(head)))
+        frames.append(head + body)
+    return frames
+
+
+# --- running vmlink ----------------------------------------------------------
+
+class Result:
+    def __init__(self, rc, out, err, stats):
+        self.rc = rc
+        self.out = out
+        self.err = err
+        self.stats = stats
+
+    def port(self, name):
+        return self.stats["ports"][name]
+
+
+def eal_section(prefix, lcores="0-1", memory=256, extra=None):
+    text = "[eal]\nlcores = %s\nfile-prefix = %s\nmemory = %d\n" % (
+        lcores, prefix, memory)
+    if extra:
+        text += "extra = %s\n" % extra
+    return text
+
+
+class VmlinkTestCase(unittest.TestCase):
+    """Gives each test a scratch directory and runs vmlink in it."""
+
+    def setUp(self):
+        self.dir = tempfile.mkdtemp(prefix="vmlink-test-")
+        self.prefixes = []
+
+    def tearDown(self):
+        for p in self.prefixes:
+            cleanup_prefix(p)
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def path(self, name):
+        return os.path.join(self.dir, name)
+
+    def prefix(self, tag="t"):
+        p = unique_prefix(tag)
+        self.prefixes.append(p)
+        return p
+
+    def write_config(self, text, name="vmlink.ini"):
+        path = self.path(name)
+        with open(path, "w") as f:
+            f.write(text)
+        return path
+
+    def run_vmlink(self, args, timeout=60, stats=True):
+        """Run vmlink to completion with ARGS (a list); with STATS, ask for
+        the JSON summary and parse it."""
+        json_path = self.path("stats.json")
+        if os.path.exists(json_path):
+            os.unlink(json_path)
+        cmd = [VMLINK] + list(args)
+        if stats:
+            cmd += ["--stats-json", json_path]
+        p = subprocess.run(cmd, stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, timeout=timeout,
+                           universal_newlines=True)
+        data = None
+        if stats and p.returncode == 0:
+            with open(json_path) as f:
+                data = json.load(f)
+        return Result(p.returncode, p.stdout, p.stderr, data)
+
+    def start_vmlink(self, args):
+        return subprocess.Popen([VMLINK] + list(args), stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT,
+                                universal_newlines=True)
+
+    def assertConserved(self, stats):
+        """received = transmitted + counted drops, over all ports."""
+        rx = sum(p["rx_packets"] for p in stats["ports"].values())
+        tx = sum(p["tx_packets"] for p in stats["ports"].values())
+        drops = sum(p["drops"]["tx_full"] + p["drops"]["no_route"]
+                    for p in stats["ports"].values())
+        self.assertEqual(rx, tx + drops, "received != transmitted + drops")
+        self.assertEqual(stats["totals"]["rx_packets"], rx)
+
+
+def wait_for(pred, timeout, interval=0.1):
+    end = time.time() + timeout
+    while time.time() < end:
+        if pred():
+            return True
+        time.sleep(interval)
+    return pred()
+
+
+def telemetry_query(prefix, command, timeout=5.0):
+    """Send one command to the DPDK telemetry socket of PREFIX."""
+    path = "/var/run/dpdk/%s/dpdk_telemetry.v2" % prefix
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    s.settimeout(timeout)
+    try:
+        s.connect(path)
+        s.recv(16384)  # greeting
+        s.send(command.encode())
+        return json.loads(s.recv(65536).decode())
+    finally:
+        s.close()
+
+
+def stop(proc, sig=signal.SIGTERM, timeout=20):
+    if proc.poll() is None:
+        proc.send_signal(sig)
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    return proc.returncode

@@ -3,11 +3,10 @@
 """vmlink's PMDs as shared objects: stock dpdk-testpmd loads each with -d
 and probes a device of it; the same drivers are linked into vmlink."""
 
-import os
 import subprocess
 import unittest
 
-from vmlink_testlib import BUILD, VmlinkTestCase, eal_section
+from vmlink_testlib import VmlinkTestCase, eal_section, plugin_path
 
 # shared object -> vdev to probe with it
 PLUGINS = {
@@ -29,8 +28,7 @@ class Plugins(VmlinkTestCase):
 
     def test_testpmd_loads_and_probes(self):
         for so, vdev in PLUGINS.items():
-            path = os.path.join(BUILD, "drivers", so)
-            self.assertTrue(os.path.exists(path), path)
+            path = plugin_path(so)
             rc, out = testpmd_probe(path, vdev, self.prefix("plug"))
             self.assertEqual(rc, 0, out)
             name = vdev.split(",")[0]

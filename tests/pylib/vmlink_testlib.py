@@ -48,6 +48,28 @@ def cleanup_prefix(prefix):
         pass
 
 
+def plugin_path(name):
+    """Path of the PMD shared object NAME in build/drivers, loadable with
+    -d: EAL refuses a plugin when any directory above it is
+    world-writable (a clone under /tmp, say), so then a copy in a private
+    directory is returned instead."""
+    path = os.path.realpath(os.path.join(BUILD, "drivers", name))
+    d = os.path.dirname(path)
+    while True:
+        if os.stat(d).st_mode & 0o002:
+            break
+        if d == "/":
+            return path
+        d = os.path.dirname(d)
+    safe = "/run/vmlink-test-plugins"
+    os.makedirs(safe, mode=0o755, exist_ok=True)
+    os.chmod(safe, 0o755)
+    copy = os.path.join(safe, name)
+    shutil.copy2(path, copy + ".tmp")
+    os.replace(copy + ".tmp", copy)
+    return copy
+
+
 # --- pcap ------------------------------------------------------------------
 
 PCAP_MAGIC = 0xA1B2C3D4

@@ -428,6 +428,7 @@ struct key_spec {
 
 static const char *const port_type_names[] = {"ethdev", NULL};
 static const char *const iova_modes[] = {"pa", "va", NULL};
+static const char *const rx_modes[] = {"poll", "interrupt", NULL};
 
 static const struct key_spec vmlink_keys[] = {
 	{"burst", VAL_UINT, FIELD(struct vmlink_cfg, burst), 1, 512,
@@ -498,6 +499,11 @@ static const struct key_spec port_keys[] = {
 		PORT_TYPES_ALL, false, "0", "MTU to set; 0 keeps the device's"},
 	{"promiscuous", VAL_BOOL, FIELD(struct port_cfg, promiscuous), 0, 0,
 		NULL, ETHDEV, false, "yes", "enable promiscuous mode"},
+	{"rx-mode", VAL_CHOICE, FIELD(struct port_cfg, rx_mode), 0, 0,
+		rx_modes, PORT_TYPES_ALL, false, "poll", "poll: busy-poll; "
+		"interrupt: a worker whose rx queues are all in interrupt mode "
+		"sleeps on their rx interrupts when idle (the device must "
+		"support rx interrupts)"},
 	{"mac", VAL_MAC, 0, 0, 0, 0, NULL, PORT_TYPES_ALL, false, "device's",
 		"unicast MAC address to set, xx:xx:xx:xx:xx:xx"},
 	{"peer", VAL_NAME, FIELD(struct port_cfg, peer_name), 0, 0, NULL,
@@ -648,6 +654,7 @@ port_defaults(struct port_cfg *p)
 	p->tx_ring = 1024;
 	p->mbuf_size = 2176;
 	p->promiscuous = true;
+	snprintf(p->rx_mode, sizeof(p->rx_mode), "poll");
 	p->peer = -1;
 }
 
@@ -740,6 +747,7 @@ parse_port(struct cfg_ctx *ctx, struct rte_cfgfile *ini, const char *section,
 	}
 	p->type = t;
 	parse_entries(ctx, ini, section, port_keys, p, t);
+	p->rx_interrupt = strcmp(p->rx_mode, "interrupt") == 0;
 }
 
 static void

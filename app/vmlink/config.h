@@ -43,6 +43,8 @@ struct port_cfg {
 	uint32_t mbuf_size;		/* data room per mbuf, headroom included */
 	uint32_t mtu;			/* 0: keep the device default */
 	bool promiscuous;
+	char rx_mode[12];		/* "poll" or "interrupt" */
+	bool rx_interrupt;		/* rx_mode is "interrupt" */
 	bool has_mac;
 	uint8_t mac[6];
 	char peer_name[CFG_NAME_MAX];	/* cross-connect target, "" for none */

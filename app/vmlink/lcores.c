@@ -113,10 +113,19 @@ lcores_plan(struct vmlink *vm)
 
 	for (i = 0; i < vm->n_workers; i++) {
 		struct worker *w = vm->worker[i];
+		unsigned int n_intr = 0;
 		uint32_t dests = 0;
 
-		for (r = 0; r < w->n_rxq; r++)
+		for (r = 0; r < w->n_rxq; r++) {
 			dests |= fwd_reachable(&vm->fwd, w->rxq[r].port);
+			if (vm->cfg->port[w->rxq[r].port].rx_interrupt)
+				n_intr++;
+		}
+		w->sleep_when_idle = n_intr > 0 && n_intr == w->n_rxq;
+		if (n_intr > 0 && n_intr < w->n_rxq)
+			printf("vmlink: lcore %u polls rx-mode = interrupt and "
+				"poll queues: it will busy-poll, never sleep\n",
+				w->lcore_id);
 		for (p = 0; p < vm->n_ports; p++)
 			if (dests & (UINT32_C(1) << p))
 				w->txq[p] = vm->port[p].n_txq++;

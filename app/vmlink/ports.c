@@ -128,13 +128,15 @@ port_start(struct vmlink *vm, struct port_rt *pr, unsigned int idx)
 		conf.rxmode.offloads |= RTE_ETH_RX_OFFLOAD_SCATTER;
 	if (info.dev_flags != NULL && (*info.dev_flags & RTE_ETH_DEV_INTR_LSC))
 		conf.intr_conf.lsc = 1;
+	if (pc->rx_interrupt)
+		conf.intr_conf.rxq = 1;
 
 	ret = rte_eth_dev_configure(pr->port_id, (uint16_t)pc->rx_queues,
 		pr->n_txq, &conf);
 	if (ret != 0) {
-		fprintf(stderr, "vmlink: [port %s] configure (%u rx, %u tx queues) "
+		fprintf(stderr, "vmlink: [port %s] configure (%u rx, %u tx queues%s) "
 			"failed: %s\n", pc->name, pc->rx_queues, pr->n_txq,
-			rte_strerror(-ret));
+			pc->rx_interrupt ? ", rx interrupts" : "", rte_strerror(-ret));
 		return -1;
 	}
 	ret = rte_eth_dev_adjust_nb_rx_tx_desc(pr->port_id, &nb_rxd, &nb_txd);

@@ -92,6 +92,14 @@ stats_print_summary(const struct vmlink *vm, double elapsed_s)
 		tx += t.tx_pkts;
 		drops += t.drop_tx_full + t.drop_no_route;
 	}
+	for (p = 0; p < vm->n_workers; p++) {
+		const struct worker *w = vm->worker[p];
+
+		if (w->sleep_when_idle)
+			printf("lcore %u slept %" PRIu64 " times, woken by rx "
+				"interrupts %" PRIu64 " times\n", w->lcore_id,
+				w->sleeps, w->wakeups);
+	}
 	printf("total: received %" PRIu64 " = transmitted %" PRIu64
 		" + dropped %" PRIu64 "%s\n", rx, tx, drops,
 		rx == tx + drops ? "" : "  (MISMATCH)");
@@ -134,6 +142,15 @@ stats_write_json(const struct vmlink *vm, const char *path, double elapsed_s)
 		sum.tx_pkts += t.tx_pkts;
 		sum.drop_tx_full += t.drop_tx_full;
 		sum.drop_no_route += t.drop_no_route;
+	}
+	fprintf(f, "\n  },\n  \"lcores\": {");
+	for (p = 0; p < vm->n_workers; p++) {
+		const struct worker *w = vm->worker[p];
+
+		fprintf(f, "%s\n    \"%u\": {\"rx_queues\": %u, \"sleeps\": %" PRIu64
+			", \"wakeups\": %" PRIu64 "}", p == 0 ? "" : ",", w->lcore_id,
+			w->n_rxq, __atomic_load_n(&w->sleeps, __ATOMIC_RELAXED),
+			__atomic_load_n(&w->wakeups, __ATOMIC_RELAXED));
 	}
 	fprintf(f, "\n  },\n  \"totals\": {\"rx_packets\": %" PRIu64
 		", \"tx_packets\": %" PRIu64 ", \"drops\": %" PRIu64 "}\n}\n",

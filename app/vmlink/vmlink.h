@@ -58,12 +58,14 @@ struct tx_buffer {
 
 struct worker_rxq {
 	uint16_t port;			/* index in vmlink.port */
-	uint16_t port_id;		/* ethdev port */
 	uint16_t queue;
 };
 
 struct worker {
 	unsigned int lcore_id;
+	bool sleep_when_idle;		/* all its rx queues are interrupt-mode */
+	uint64_t sleeps;		/* times it slept on rx interrupts */
+	uint64_t wakeups;		/* sleeps ended by an rx interrupt */
 	unsigned int n_rxq;
 	struct worker_rxq rxq[CFG_MAX_PORTS * CFG_MAX_QUEUES];
 	uint16_t txq[CFG_MAX_PORTS];	/* tx queue per port, NO_TXQ: none */

@@ -41,17 +41,101 @@ tx_flush(const uint16_t *port_ids, struct worker *w, uint16_t port)
 	b->n = 0;
 }
 
+/* Receive one burst from R, route it, stage it and flush it. Returns the
+ * number of frames received. */
+static uint16_t
+poll_rxq(struct vmlink *vm, struct worker *w, const struct worker_rxq *r,
+	const uint16_t *port_ids, uint16_t burst)
+{
+	struct port_counters *c = &w->cnt[r->port];
+	struct rte_mbuf *pkts[MAX_BURST];
+	uint16_t dst[MAX_BURST];
+	uint32_t touched = 0;
+	uint64_t bytes = 0, no_route = 0;
+	uint16_t n, k;
+
+	n = rte_eth_rx_burst(port_ids[r->port], r->queue, pkts, burst);
+	if (n == 0)
+		return 0;
+	fwd_route(&vm->fwd, r->port, pkts, n, dst);
+	for (k = 0; k < n; k++) {
+		struct tx_buffer *b;
+
+		bytes += pkts[k]->pkt_len;
+		if (unlikely(dst[k] == FWD_DROP || w->txq[dst[k]] == NO_TXQ)) {
+			rte_pktmbuf_free(pkts[k]);
+			no_route++;
+			continue;
+		}
+		b = &w->txbuf[dst[k]];
+		b->pkts[b->n++] = pkts[k];
+		touched |= UINT32_C(1) << dst[k];
+	}
+	counter_add(&c->rx_pkts, n);
+	counter_add(&c->rx_bytes, bytes);
+	if (no_route != 0)
+		counter_add(&c->drop_no_route, no_route);
+	while (touched != 0) {
+		uint16_t p = (uint16_t)__builtin_ctz(touched);
+
+		touched &= touched - 1;
+		tx_flush(port_ids, w, p);
+	}
+	return n;
+}
+
+/* Empty rounds before an interrupt-mode worker arms its rx interrupts. */
+#define IDLE_ROUNDS 1024
+/* Longest sleep, so that a stop request is seen promptly. */
+#define SLEEP_MS 100
+
+/* Register the worker's rx queues with its own (per-thread) epoll set. */
+static bool
+intr_setup(const struct vmlink *vm, struct worker *w, const uint16_t *port_ids)
+{
+	unsigned int i;
+	int ret;
+
+	for (i = 0; i < w->n_rxq; i++) {
+		ret = rte_eth_dev_rx_intr_ctl_q(port_ids[w->rxq[i].port],
+			w->rxq[i].queue, RTE_EPOLL_PER_THREAD, RTE_INTR_EVENT_ADD,
+			(void *)(uintptr_t)i);
+		if (ret != 0) {
+			printf("vmlink: lcore %u: rx interrupt of %s:%u unavailable "
+				"(%s): busy-polling instead\n", w->lcore_id,
+				vm->cfg->port[w->rxq[i].port].name, w->rxq[i].queue,
+				rte_strerror(-ret));
+			return false;
+		}
+	}
+	return true;
+}
+
+static void
+intr_arm(struct worker *w, const uint16_t *port_ids, bool on)
+{
+	unsigned int i;
+
+	for (i = 0; i < w->n_rxq; i++) {
+		if (on)
+			rte_eth_dev_rx_intr_enable(port_ids[w->rxq[i].port],
+				w->rxq[i].queue);
+		else
+			rte_eth_dev_rx_intr_disable(port_ids[w->rxq[i].port],
+				w->rxq[i].queue);
+	}
+}
+
 int
 worker_main(void *arg)
 {
 	struct vmlink *vm = arg;
 	unsigned int lcore = rte_lcore_id();
 	const uint16_t burst = (uint16_t)vm->cfg->burst;
-	struct rte_mbuf *pkts[MAX_BURST];
-	uint16_t dst[MAX_BURST];
 	uint16_t port_ids[CFG_MAX_PORTS];
 	struct worker *w = NULL;
-	unsigned int i;
+	unsigned int i, idle = 0;
+	bool sleepy, armed = false;
 
 	for (i = 0; i < vm->n_workers; i++)
 		if (vm->worker[i]->lcore_id == lcore)
@@ -60,44 +144,41 @@ worker_main(void *arg)
 		return 0;
 	for (i = 0; i < vm->n_ports; i++)
 		port_ids[i] = vm->port[i].port_id;
+	sleepy = w->sleep_when_idle && intr_setup(vm, w, port_ids);
 
 	while (!__atomic_load_n(&vmlink_quit, __ATOMIC_RELAXED)) {
-		for (i = 0; i < w->n_rxq; i++) {
-			const struct worker_rxq *r = &w->rxq[i];
-			struct port_counters *c = &w->cnt[r->port];
-			uint32_t touched = 0;
-			uint64_t bytes = 0, no_route = 0;
-			uint16_t n, k;
+		struct rte_epoll_event ev[CFG_MAX_PORTS * CFG_MAX_QUEUES];
+		unsigned int got = 0;
+		int n;
 
-			n = rte_eth_rx_burst(port_ids[r->port], r->queue, pkts, burst);
-			if (n == 0)
-				continue;
-			fwd_route(&vm->fwd, r->port, pkts, n, dst);
-			for (k = 0; k < n; k++) {
-				struct tx_buffer *b;
-
-				bytes += pkts[k]->pkt_len;
-				if (unlikely(dst[k] == FWD_DROP ||
-						w->txq[dst[k]] == NO_TXQ)) {
-					rte_pktmbuf_free(pkts[k]);
-					no_route++;
-					continue;
-				}
-				b = &w->txbuf[dst[k]];
-				b->pkts[b->n++] = pkts[k];
-				touched |= UINT32_C(1) << dst[k];
+		for (i = 0; i < w->n_rxq; i++)
+			got += poll_rxq(vm, w, &w->rxq[i], port_ids, burst);
+		if (got != 0 || !sleepy) {
+			idle = 0;
+			if (armed) {
+				intr_arm(w, port_ids, false);
+				armed = false;
 			}
-			counter_add(&c->rx_pkts, n);
-			counter_add(&c->rx_bytes, bytes);
-			if (no_route != 0)
-				counter_add(&c->drop_no_route, no_route);
-			while (touched != 0) {
-				uint16_t p = (uint16_t)__builtin_ctz(touched);
-
-				touched &= touched - 1;
-				tx_flush(port_ids, w, p);
-			}
+			continue;
 		}
+		if (++idle < IDLE_ROUNDS)
+			continue;
+		if (!armed) {
+			/* A frame that arrived before arming raises no
+			 * interrupt: poll one more round before sleeping. */
+			intr_arm(w, port_ids, true);
+			armed = true;
+			continue;
+		}
+		n = rte_epoll_wait(RTE_EPOLL_PER_THREAD, ev, RTE_DIM(ev), SLEEP_MS);
+		counter_add(&w->sleeps, 1);
+		if (n > 0)
+			counter_add(&w->wakeups, 1);
+		intr_arm(w, port_ids, false);
+		armed = false;
+		idle = 0;
 	}
+	if (armed)
+		intr_arm(w, port_ids, false);
 	return 0;
 }

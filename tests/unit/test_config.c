@@ -109,6 +109,7 @@ test_good(void)
 		"mtu = 9000\n"
 		"mac = 02:00:00:aa:BB:0c\n"
 		"promiscuous = off\n"
+		"rx-mode = interrupt\n"
 		"peer = b\n"
 		"[port b]\n"
 		"type = ethdev\n"
@@ -130,6 +131,7 @@ test_good(void)
 	CHECK(cfg.port[0].has_mac && cfg.port[0].mac[3] == 0xaa &&
 		cfg.port[0].mac[4] == 0xbb && cfg.port[0].mac[5] == 0x0c, "mac");
 	CHECK(!cfg.port[0].promiscuous && cfg.port[1].promiscuous, "promiscuous");
+	CHECK(cfg.port[0].rx_interrupt && !cfg.port[1].rx_interrupt, "rx-mode");
 	CHECK(cfg.port[0].peer == 1 && cfg.port[1].peer == -1, "peers");
 	CHECK(cfg.port[1].rx_ring == 1024 && cfg.port[1].mbuf_size == 2176,
 		"defaults");
@@ -278,6 +280,8 @@ test_values(void)
 		NULL);
 	BAD("[eal]\nlcores = 0,200\n" PORTS2, "[eal] lcores: '0,200' is not a core list",
 		NULL);
+	BAD("[port a]\ntype = ethdev\ndevice = x\nrx-mode = irq\n",
+		"[port a] rx-mode: 'irq' is not one of: poll, interrupt", NULL);
 	BAD("[eal]\niova-mode = xx\n" PORTS2,
 		"[eal] iova-mode: 'xx' is not one of: pa, va", NULL);
 	BAD("[eal]\nno-huge = 2\n" PORTS2, "[eal] no-huge: '2' is not a boolean", NULL);

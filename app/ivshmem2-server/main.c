@@ -363,6 +363,28 @@ backing_page(const struct srv_opts *o, uint64_t *page, bool *huge)
 	return 0;
 }
 
+/* Relative paths would break after the daemon's chdir("/"). */
+static int
+absolutize(const char **path)
+{
+	char cwd[PATH_MAX], *abs;
+	size_t n;
+
+	if (*path == NULL || (*path)[0] == '/')
+		return 0;
+	if (getcwd(cwd, sizeof(cwd)) == NULL) {
+		srv_err("getcwd: %s", strerror(errno));
+		return -1;
+	}
+	n = strlen(cwd) + strlen(*path) + 2;
+	abs = malloc(n);
+	if (abs == NULL)
+		return -1;
+	snprintf(abs, n, "%s/%s", cwd, *path);
+	*path = abs;
+	return 0;
+}
+
 static void
 on_signal(int sig)
 {
@@ -456,6 +478,7 @@ main(int argc, char **argv)
 	uint64_t page;
 	bool huge;
 	int ready_fd = -1, rc = 1;
+	bool pid_written = false;
 
 	memset(s, 0, sizeof(*s));
 	s->listen_fd = -1;
@@ -464,6 +487,11 @@ main(int argc, char **argv)
 		fprintf(stderr, "Try '%s --help'.\n", SRV_NAME);
 		return 2;
 	}
+	if (absolutize(&s->opt.socket_path) != 0 ||
+			absolutize(&s->opt.shm_file) != 0 ||
+			absolutize(&s->opt.pid_file) != 0 ||
+			absolutize(&s->opt.log_file) != 0)
+		return 1;
 	if (backing_page(&s->opt, &page, &huge) != 0)
 		return 2;
 	if (srv_layout_compute(&s->opt, page, huge, &s->lay) != 0)
@@ -508,8 +536,11 @@ main(int argc, char **argv)
 		goto out;
 	if (!s->opt.foreground && daemonize(&ready_fd) != 0)
 		goto out;
-	if (s->opt.pid_file != NULL && write_pid_file(s->opt.pid_file) != 0)
-		goto out;
+	if (s->opt.pid_file != NULL) {
+		if (write_pid_file(s->opt.pid_file) != 0)
+			goto out;
+		pid_written = true;
+	}
 	srv_log(s, 0, "serving %s (%s 0x%llx bytes: state table 0x%llx, "
 		"R/W 0x%llx, %u x output 0x%llx) on %s, %u vectors, "
 		"protocol 0x%04x",
@@ -537,7 +568,7 @@ main(int argc, char **argv)
 	srv_log(s, 0, "exiting");
 out:
 	srv_cleanup(s);
-	if (s->opt.pid_file != NULL && rc == 0)
+	if (pid_written)
 		unlink(s->opt.pid_file);
 	if (ready_fd >= 0) {
 		char bad = 1;

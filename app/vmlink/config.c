@@ -426,7 +426,8 @@ struct key_spec {
 
 #define FIELD(type, f) offsetof(type, f), sizeof(((type *)0)->f)
 
-static const char *const port_type_names[] = {"ethdev", NULL};
+static const char *const port_type_names[] = {"ethdev", "vhost-user", NULL};
+static const char *const auto_yes_no[] = {"auto", "yes", "no", NULL};
 static const char *const iova_modes[] = {"pa", "va", NULL};
 static const char *const rx_modes[] = {"poll", "interrupt", NULL};
 
@@ -474,17 +475,35 @@ static const struct key_spec eal_keys[] = {
 };
 
 #define ETHDEV PORT_TYPE_BIT(PORT_TYPE_ETHDEV)
+#define VHOST PORT_TYPE_BIT(PORT_TYPE_VHOST_USER)
 
 static const struct key_spec port_keys[] = {
 	{"type", VAL_CHOICE, 0, 0, 0, 0, port_type_names, PORT_TYPES_ALL,
-		true, NULL, "ethdev: any DPDK device"},
+		true, NULL, "ethdev: any DPDK device; vhost-user: a VM's "
+		"virtio-net, vmlink being the vhost-user back-end"},
 	{"device", VAL_STRING, FIELD(struct port_cfg, device), 0, 0, NULL,
 		ETHDEV, true, NULL, "DPDK devargs (a vdev such as "
 		"net_ring0 or net_pcap0,rx_pcap=in.pcap, probed by vmlink) or "
 		"a PCI address"},
+	{"path", VAL_STRING, FIELD(struct port_cfg, path), 0, 0, NULL, VHOST,
+		true, NULL, "vhost-user unix socket (at most 107 characters)"},
+	{"client", VAL_BOOL, FIELD(struct port_cfg, client), 0, 0, NULL, VHOST,
+		false, "no", "connect to the socket (and reconnect when the "
+		"front-end restarts) instead of listening on it"},
+	{"zero-copy", VAL_CHOICE, FIELD(struct port_cfg, zero_copy), 0, 0,
+		auto_yes_no, VHOST, false, "auto", "hand guest TX buffers on "
+		"in place instead of copying them; auto: yes unless the port "
+		"can send to a hardware (DMA) device"},
+	{"copy-threshold", VAL_UINT, FIELD(struct port_cfg, copy_threshold), 0,
+		65536, NULL, VHOST, false, "512",
+		"with zero-copy, frames shorter than this are copied"},
+	{"inflight", VAL_UINT, FIELD(struct port_cfg, inflight), 1, 32768,
+		NULL, VHOST, false, "256", "zero-copy frames a queue may have "
+		"outstanding before it copies again"},
 	{"rx-queues", VAL_UINT, FIELD(struct port_cfg, rx_queues), 1,
 		CFG_MAX_QUEUES, NULL, PORT_TYPES_ALL, false, "1",
-		"rx queues; tx queues are one per lcore that sends to the port"},
+		"rx queues (vhost-user: the queue pairs offered to the guest); "
+		"tx queues are one per lcore that sends to the port"},
 	{"rx-ring", VAL_UINT, FIELD(struct port_cfg, rx_ring), 64, 32768,
 		NULL, PORT_TYPES_ALL, false, "1024", "descriptors per rx queue"},
 	{"tx-ring", VAL_UINT, FIELD(struct port_cfg, tx_ring), 64, 32768,
@@ -580,6 +599,11 @@ parse_value(struct cfg_ctx *ctx, const struct key_spec *spec, void *base,
 		}
 		/* fall through */
 	case VAL_TEXT:
+		if (strlen(val) >= spec->size) {
+			cfg_error(ctx, ctx->section, key,
+				"value too long (at most %zu characters)", spec->size - 1);
+			return -1;
+		}
 		snprintf(field, spec->size, "%s", val);
 		return 0;
 	case VAL_CHOICE: {
@@ -655,6 +679,9 @@ port_defaults(struct port_cfg *p)
 	p->mbuf_size = 2176;
 	p->promiscuous = true;
 	snprintf(p->rx_mode, sizeof(p->rx_mode), "poll");
+	snprintf(p->zero_copy, sizeof(p->zero_copy), "auto");
+	p->copy_threshold = 512;
+	p->inflight = 256;
 	p->peer = -1;
 }
 
@@ -748,6 +775,9 @@ parse_port(struct cfg_ctx *ctx, struct rte_cfgfile *ini, const char *section,
 	p->type = t;
 	parse_entries(ctx, ini, section, port_keys, p, t);
 	p->rx_interrupt = strcmp(p->rx_mode, "interrupt") == 0;
+	/* The path travels inside a devargs string, split on ','. */
+	if (strchr(p->path, ',') != NULL)
+		cfg_error(ctx, section, "path", "'%s' must not contain ','", p->path);
 }
 
 static void

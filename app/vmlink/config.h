@@ -23,9 +23,12 @@
 #define CFG_MAX_ERRORS 20	/* errors reported before giving up */
 
 enum port_type {
-	PORT_TYPE_ETHDEV,
+	PORT_TYPE_ETHDEV,	/* any DPDK device, by devargs */
+	PORT_TYPE_VHOST_USER,	/* a VM's virtio-net, through net_vmlink_vhost */
 	PORT_TYPE_COUNT
 };
+
+#define CFG_SOCKET_PATH_MAX 108	/* sun_path */
 
 /* Bit per port type, for keys that only some types accept. */
 #define PORT_TYPE_BIT(t) (1u << (t))
@@ -47,6 +50,12 @@ struct port_cfg {
 	bool rx_interrupt;		/* rx_mode is "interrupt" */
 	bool has_mac;
 	uint8_t mac[6];
+	/* vhost-user */
+	char path[CFG_SOCKET_PATH_MAX];	/* vhost-user socket */
+	bool client;			/* connect to it, instead of listening */
+	char zero_copy[8];		/* "auto", "yes" or "no" */
+	uint32_t copy_threshold;	/* frames shorter than this are copied */
+	uint32_t inflight;		/* zero-copy frames outstanding per queue */
 	char peer_name[CFG_NAME_MAX];	/* cross-connect target, "" for none */
 	int peer;			/* resolved index of peer_name, -1: none */
 };

@@ -31,15 +31,79 @@ device_name(const char *device, char *name, size_t len)
 	name[n] = '\0';
 }
 
+/* True when the port is a device that may DMA (not a software vdev). */
+static bool
+port_is_hardware(const struct port_rt *pr)
+{
+	struct rte_eth_dev_info info;
+
+	if (pr->cfg->type != PORT_TYPE_ETHDEV)
+		return false;
+	if (!pr->attached || rte_eth_dev_info_get(pr->port_id, &info) != 0 ||
+			info.device == NULL)
+		return true;	/* unknown: assume the worst */
+	return strcmp(rte_bus_name(rte_dev_bus(info.device)), "vdev") != 0;
+}
+
+/* Zero-copy mbufs point into guest memory and have no IOVA: only software
+ * ports may receive them. */
+static bool
+zero_copy_wanted(const struct vmlink *vm, unsigned int idx)
+{
+	const struct port_cfg *pc = vm->port[idx].cfg;
+	uint32_t dests = fwd_reachable(&vm->fwd, (uint16_t)idx);
+	unsigned int p;
+
+	if (strcmp(pc->zero_copy, "auto") != 0)
+		return strcmp(pc->zero_copy, "yes") == 0;
+	for (p = 0; p < vm->n_ports; p++)
+		if ((dests & (UINT32_C(1) << p)) && port_is_hardware(&vm->port[p]))
+			return false;
+	return true;
+}
+
+/* The devargs vmlink probes for a port. */
+static int
+port_devargs(const struct vmlink *vm, unsigned int idx, char *buf, size_t len)
+{
+	const struct port_cfg *pc = vm->port[idx].cfg;
+	int n;
+
+	switch (pc->type) {
+	case PORT_TYPE_ETHDEV:
+		n = snprintf(buf, len, "%s", pc->device);
+		break;
+	case PORT_TYPE_VHOST_USER:
+		n = snprintf(buf, len, "net_vmlink_vhost_%s,path=%s,client=%d,"
+			"queues=%u,zero-copy=%d,copy-threshold=%u,inflight=%u",
+			pc->name, pc->path, pc->client, pc->rx_queues,
+			zero_copy_wanted(vm, idx), pc->copy_threshold, pc->inflight);
+		if (n > 0 && pc->mtu != 0 && (size_t)n < len)
+			n += snprintf(buf + n, len - n, ",mtu=%u", pc->mtu);
+		break;
+	default:
+		n = -1;
+		break;
+	}
+	return n < 0 || (size_t)n >= len ? -1 : 0;
+}
+
 static int
 find_or_probe(const struct vmlink *vm, struct port_rt *pr)
 {
 	const struct port_cfg *pc = pr->cfg;
 	char name[RTE_DEV_NAME_MAX_LEN];
 	char pci_name[RTE_DEV_NAME_MAX_LEN + 8];
+	char devargs[512];
 	int ret;
 
-	device_name(pc->device, name, sizeof(name));
+	if (port_devargs(vm, (unsigned int)(pr - vm->port), devargs,
+			sizeof(devargs)) < 0) {
+		fprintf(stderr, "vmlink: [port %s] device arguments too long\n",
+			pc->name);
+		return -1;
+	}
+	device_name(devargs, name, sizeof(name));
 	/* EAL names PCI devices with their domain. */
 	snprintf(pci_name, sizeof(pci_name), "0000:%s", name);
 	if (rte_eth_dev_get_port_by_name(name, &pr->port_id) == 0 ||
@@ -47,17 +111,17 @@ find_or_probe(const struct vmlink *vm, struct port_rt *pr)
 		pr->attached = true;
 		return 0;
 	}
-	ret = rte_dev_probe(pc->device);
+	ret = rte_dev_probe(devargs);
 	if (ret < 0) {
 		fprintf(stderr, "vmlink: %s:%u: [port %s] device '%s': probe "
 			"failed: %s\n", vm->cfg->file, pc->line, pc->name,
-			pc->device, rte_strerror(-ret));
+			devargs, rte_strerror(-ret));
 		return -1;
 	}
 	if (rte_eth_dev_get_port_by_name(name, &pr->port_id) != 0) {
 		fprintf(stderr, "vmlink: %s:%u: [port %s] device '%s' probed, but "
 			"no ethdev port is named '%s'\n", vm->cfg->file, pc->line,
-			pc->name, pc->device, name);
+			pc->name, devargs, name);
 		return -1;
 	}
 	pr->attached = true;
@@ -214,8 +278,15 @@ ports_setup(struct vmlink *vm)
 {
 	unsigned int i;
 
+	/* Devices by devargs first: whether vhost-user ports may use
+	 * zero-copy depends on what their destinations are. */
 	for (i = 0; i < vm->n_ports; i++)
-		if (find_or_probe(vm, &vm->port[i]) < 0)
+		if (vm->port[i].cfg->type == PORT_TYPE_ETHDEV &&
+				find_or_probe(vm, &vm->port[i]) < 0)
+			return -1;
+	for (i = 0; i < vm->n_ports; i++)
+		if (vm->port[i].cfg->type != PORT_TYPE_ETHDEV &&
+				find_or_probe(vm, &vm->port[i]) < 0)
 			return -1;
 	for (i = 0; i < vm->n_ports; i++) {
 		unsigned int j;

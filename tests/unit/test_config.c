@@ -290,6 +290,44 @@ test_values(void)
 }
 
 static void
+test_vhost_user(void)
+{
+	char buf[512];
+	int ret;
+
+	ret = load("[port vm]\ntype = vhost-user\npath = /run/vm.sock\n"
+		"client = yes\nzero-copy = no\ncopy-threshold = 1024\n"
+		"inflight = 64\nrx-queues = 2\nmtu = 9000\n");
+	CHECK(ret == 0, "vhost-user port refused:\n%s", errbuf);
+	CHECK(cfg.port[0].type == PORT_TYPE_VHOST_USER &&
+		strcmp(cfg.port[0].path, "/run/vm.sock") == 0 &&
+		cfg.port[0].client && strcmp(cfg.port[0].zero_copy, "no") == 0 &&
+		cfg.port[0].copy_threshold == 1024 && cfg.port[0].inflight == 64 &&
+		cfg.port[0].rx_queues == 2, "vhost-user fields");
+	ret = load("[port vm]\ntype = vhost-user\npath = /run/vm.sock\n");
+	CHECK(ret == 0 && strcmp(cfg.port[0].zero_copy, "auto") == 0 &&
+		!cfg.port[0].client && cfg.port[0].copy_threshold == 512 &&
+		cfg.port[0].inflight == 256, "vhost-user defaults");
+
+	BAD("[port vm]\ntype = vhost-user\n",
+		"t.ini:1: [port vm] missing required key 'path'", NULL);
+	BAD("[port vm]\ntype = vhost-user\npath = /a\ndevice = net_ring0\n",
+		"t.ini:4: [port vm] device: not a key of ports of type vhost-user",
+		NULL);
+	BAD("[port a]\ntype = ethdev\ndevice = net_ring0\npath = /a\n",
+		"t.ini:4: [port a] path: not a key of ports of type ethdev", NULL);
+	BAD("[port vm]\ntype = vhost-user\npath = /a,b\n",
+		"t.ini:3: [port vm] path: '/a,b' must not contain ','", NULL);
+	BAD("[port vm]\ntype = vhost-user\npath = /a\nzero-copy = maybe\n",
+		"[port vm] zero-copy: 'maybe' is not one of: auto, yes, no", NULL);
+	BAD("[port vm]\ntype = vhost-user\npath = /a\ninflight = 0\n",
+		"[port vm] inflight: 0 out of range (1..32768)", NULL);
+	snprintf(buf, sizeof(buf), "[port vm]\ntype = vhost-user\npath = /%0120d\n", 0);
+	BAD(buf, "t.ini:3: [port vm] path: value too long (at most 107 characters)",
+		NULL);
+}
+
+static void
 test_references(void)
 {
 	BAD("[port a]\ntype = ethdev\ndevice = x\npeer = b\n",
@@ -367,6 +405,7 @@ main(void)
 	test_good();
 	test_structure();
 	test_values();
+	test_vhost_user();
 	test_references();
 	test_misc();
 	snprintf(path, sizeof(path), "%s/t.ini", tmpdir);

@@ -145,10 +145,14 @@ class VhostUserNic:
     server=False: QEMU connects to PATH (the back-end listens); with
     reconnect=N QEMU retries every N s until the back-end is there.
     server=True: QEMU listens on PATH and waits for the back-end to connect
-    before the guest runs."""
+    before the guest runs.
+    vectors: MSI-X vectors of the NIC; 0 (legacy INTx) because QEMU 7.2
+    under TCG crashes starting vhost with MSI-X; None: QEMU's default."""
 
-    def __init__(self, path, server=False, mac=None, queues=1, reconnect=1):
+    def __init__(self, path, server=False, mac=None, queues=1, reconnect=1,
+                 vectors=0):
         self.path = path
+        self.vectors = vectors
         self.server = server
         self.mac = mac
         self.queues = queues
@@ -190,6 +194,7 @@ class Guest:
 
     def __init__(self, name, image, workdir, nics=(), ip=None, peer=None,
                  mode="idle", count=5, wait=60, size=None, mtu=None,
+                 reply_timeout=None,
                  stats=None, mem_mb=256, smp=1, mem_path=None,
                  extra_append="", extra_args=(), qemu=None, debug=False):
         """image: build_guest()'s manifest, or (vmlinuz, initrd).
@@ -213,6 +218,7 @@ class Guest:
             size = ",".join(str(x) for x in size)
         params = {"ip": ip, "peer": peer, "mode": mode, "count": count,
                   "wait": wait, "size": size, "mtu": mtu, "stats": stats,
+                  "timeout": reply_timeout,
                   "debug": 1 if debug else None}
         vm = " ".join("vmlink.%s=%s" % (k, v) for k, v in params.items()
                       if v is not None)
@@ -263,8 +269,8 @@ class Guest:
             if nic.queues > 1:
                 netdev += ",queues=%d" % nic.queues
                 dev += ",mq=on"
-            # Under TCG QEMU 7.2 crashes starting vhost with MSI-X.
-            dev += ",vectors=0"
+            if nic.vectors is not None:
+                dev += ",vectors=%d" % nic.vectors
             cmd += ["-chardev", chardev, "-netdev", netdev, "-device", dev]
         return cmd + self.extra_args
 
@@ -342,6 +348,10 @@ class Guest:
         q = "\n".join(self.qemu_log().splitlines()[-8:])
         state = ("running" if self.running() else
                  "exited %s" % (self.proc.returncode if self.proc else "-"))
+        if not tail and self.running() and self.nics:
+            tail = ("(console empty: QEMU is most likely still waiting for "
+                    "its vhost-user back-end on %s)"
+                    % ", ".join(n.path for n in self.nics))
         return ("--- guest %s (%s), console %s:\n%s\n--- qemu output:\n%s"
                 % (self.name, state, self.console_path, tail, q))
 

@@ -7,10 +7,12 @@ sockets of a stock `dpdk-testpmd` with two net_vhost ports in io forward
 mode (port 0 <-> port 1). Guest A pings guest B; B answers. Passes when
 every ping got its reply and testpmd forwarded the frames both ways.
 
-    tests/qemu/selftest.py [--qemu-server] [--count N] [--size B[,B..]]
+    tests/qemu/selftest.py [--qemu-server] [--hugepages [DIR]]
+                           [--count N] [--size B[,B..]] [--mtu B]
 
 --qemu-server: QEMU listens on the sockets and testpmd connects (client=1);
 default: testpmd listens (client=0) and QEMU connects with reconnect=1.
+--hugepages: guest RAM from hugetlbfs (default memfd).
 Env: VMLINK_BUILD (scratch under $VMLINK_BUILD/qemu), VMLINK_TESTPMD.
 Exit 0 pass, 1 fail, 77 skip (QEMU or hugepages unavailable here).
 Not registered in meson: it proves the tooling, the vmlink test reuses it.
@@ -136,6 +138,10 @@ def main():
                     help="QEMU listens, testpmd connects (client=1)")
     ap.add_argument("--count", type=int, default=5)
     ap.add_argument("--size", default="56,1400")
+    ap.add_argument("--mtu", type=int, help="guest eth0 MTU (e.g. 9000)")
+    ap.add_argument("--hugepages", metavar="DIR", nargs="?",
+                    const="/dev/hugepages",
+                    help="guest memory on hugetlbfs DIR instead of memfd")
     ap.add_argument("--boot-timeout", type=float, default=180)
     ap.add_argument("--keep", action="store_true",
                     help="keep the logs directory even on success")
@@ -150,9 +156,10 @@ def main():
     if not (os.environ.get("VMLINK_TESTPMD") or shutil.which("dpdk-testpmd")):
         print("SKIP: dpdk-testpmd not found (Debian package dpdk)")
         return SKIP
-    if hugepages_free() < 160:
-        print("SKIP: only %d free hugepages (testpmd -m 256 needs ~128)"
-              % hugepages_free())
+    need = 160 + (2 * 128 if args.hugepages else 0)
+    if hugepages_free() < need:
+        print("SKIP: only %d free hugepages, need %d (testpmd -m 256, "
+              "guests)" % (hugepages_free(), need))
         return SKIP
     log("QEMU usable: %s" % qemu_guest.qemu_binary())
 
@@ -169,11 +176,12 @@ def main():
     socks = [os.path.join(sockdir, "a.sock"), os.path.join(sockdir, "b.sock")]
     prefix = "vmlink-qemu-selftest-%d" % os.getpid()
     pmd = Testpmd(logs, socks, client=args.qemu_server, prefix=prefix)
-    ga = Guest("a", image, logs, ip="10.0.0.1/24", peer="10.0.0.2",
+    ga = Guest("a", image, logs, ip="10.0.0.1/24", mem_path=args.hugepages, peer="10.0.0.2",
                mode="ping", count=args.count, size=args.size.split(","),
                nics=[VhostUserNic(socks[0], server=args.qemu_server,
                                   mac="52:54:00:00:00:0a")])
     gb = Guest("b", image, logs, ip="10.0.0.2/24", mode="echo",
+               mem_path=args.hugepages, mtu=args.mtu,
                nics=[VhostUserNic(socks[1], server=args.qemu_server,
                                   mac="52:54:00:00:00:0b")])
     ok = False

@@ -35,7 +35,8 @@ BUILD_GUEST = os.path.join(SOURCE, "tests", "qemu", "build-guest")
 # panic (with -no-reboot), skip slow legacy probes under TCG.
 BASE_APPEND = ("console=ttyS0,115200 panic=-1 quiet loglevel=3 "
                "i8042.noaux=1 i8042.nomux=1 i8042.nopnp=1 i8042.dumbkbd=1 "
-               "mitigations=off tsc=reliable no_timer_check random.trust_cpu=on")
+               "mitigations=off tsc=reliable no_timer_check "
+               "random.trust_cpu=on")
 
 READY_RE = re.compile(r"^VMLINK-GUEST READY .*$", re.M)
 PING_RE = re.compile(r"^VMLINK-PING (OK|FAIL) (\d+)/(\d+)(.*)$", re.M)
@@ -43,7 +44,8 @@ ERROR_RE = re.compile(r"^VMLINK-GUEST ERROR (.*)$", re.M)
 
 
 class GuestError(Exception):
-    """A guest failed: QEMU exited, a marker did not come, or an error marker."""
+    """A guest failed: QEMU exited, a marker did not come, or /init said
+    VMLINK-GUEST ERROR."""
 
 
 class GuestBuildError(GuestError):
@@ -194,7 +196,7 @@ class Guest:
 
     def __init__(self, name, image, workdir, nics=(), ip=None, peer=None,
                  mode="idle", count=5, wait=60, size=None, mtu=None,
-                 reply_timeout=None,
+                 reply_timeout=None, ipv6=False,
                  stats=None, mem_mb=256, smp=1, mem_path=None,
                  extra_append="", extra_args=(), qemu=None, debug=False):
         """image: build_guest()'s manifest, or (vmlinuz, initrd).
@@ -218,7 +220,7 @@ class Guest:
             size = ",".join(str(x) for x in size)
         params = {"ip": ip, "peer": peer, "mode": mode, "count": count,
                   "wait": wait, "size": size, "mtu": mtu, "stats": stats,
-                  "timeout": reply_timeout,
+                  "timeout": reply_timeout, "ipv6": 1 if ipv6 else None,
                   "debug": 1 if debug else None}
         vm = " ".join("vmlink.%s=%s" % (k, v) for k, v in params.items()
                       if v is not None)

@@ -64,7 +64,8 @@ class Testpmd:
                       % (i, s, 1 if client else 0)]
         # nice 19: the forwarding lcore busy-polls, the TCG guests need the
         # two cores more; it still forwards whatever is pending when it runs.
-        self.cmd = ["nice", "-n", "19", "stdbuf", "-oL", self.binary, "-l", "0-1", "-m", "256",
+        self.cmd = ["nice", "-n", "19", "stdbuf", "-oL", self.binary,
+                    "-l", "0-1", "-m", "256",
                     "--no-pci", "--file-prefix", prefix, "--huge-unlink",
                     "--log-level", "lib.eal:warning"] + vdevs + [
                     "--", "--forward-mode=io", "--port-topology=paired",
@@ -121,13 +122,16 @@ class Testpmd:
         shutil.rmtree("/var/run/dpdk/" + self.prefix, ignore_errors=True)
 
     def port_stats(self):
-        """{port: (rx, tx)} from the final 'Forward statistics' block."""
-        text = self.text()
+        """{port: {rx, rx_dropped, tx, tx_dropped}} from the final
+        'Forward statistics' blocks testpmd prints when it stops."""
         stats = {}
-        for m in re.finditer(r"Forward statistics for port (\d+)\s+-+\s*\n"
-                             r"\s*RX-packets: (\d+).*\n"
-                             r"(?:.*\n)*?\s*TX-packets: (\d+)", text):
-            stats[int(m.group(1))] = (int(m.group(2)), int(m.group(3)))
+        for m in re.finditer(
+                r"Forward statistics for port (\d+)\s+-+\s*\n"
+                r"\s*RX-packets: (\d+)\s+RX-dropped: (\d+).*\n"
+                r"\s*TX-packets: (\d+)\s+TX-dropped: (\d+)", self.text()):
+            stats[int(m.group(1))] = dict(zip(
+                ("rx", "rx_dropped", "tx", "tx_dropped"),
+                map(int, m.group(2, 3, 4, 5))))
         return stats
 
 
@@ -176,8 +180,9 @@ def main():
     socks = [os.path.join(sockdir, "a.sock"), os.path.join(sockdir, "b.sock")]
     prefix = "vmlink-qemu-selftest-%d" % os.getpid()
     pmd = Testpmd(logs, socks, client=args.qemu_server, prefix=prefix)
-    ga = Guest("a", image, logs, ip="10.0.0.1/24", mem_path=args.hugepages, peer="10.0.0.2",
+    ga = Guest("a", image, logs, ip="10.0.0.1/24", peer="10.0.0.2",
                mode="ping", count=args.count, size=args.size.split(","),
+               mem_path=args.hugepages, mtu=args.mtu,
                nics=[VhostUserNic(socks[0], server=args.qemu_server,
                                   mac="52:54:00:00:00:0a")])
     gb = Guest("b", image, logs, ip="10.0.0.2/24", mode="echo",
@@ -227,10 +232,16 @@ def main():
         if got != total or total != args.count * len(args.size.split(",")):
             raise GuestError("pings: %d/%d replied\n%s" % (
                 got, total, ga.describe()))
-        if len(st) != 2 or min(st[0][0], st[1][0]) < expect or \
-                min(st[0][1], st[1][1]) < expect:
+        if len(st) != 2 or min(st[0]["rx"], st[1]["rx"]) < expect or \
+                min(st[0]["tx"], st[1]["tx"]) < expect:
             raise GuestError("testpmd did not forward >= %d frames each way:"
                              " %s\n%s" % (expect, st, pmd.text()[-2000:]))
+        # io forwarding, paired: what one port received went out the other
+        # or was counted as dropped there; nothing vanished.
+        for i, o in ((0, 1), (1, 0)):
+            if st[i]["rx"] != st[o]["tx"] + st[o]["tx_dropped"]:
+                raise GuestError("testpmd lost frames port %d -> %d: %s"
+                                 % (i, o, st))
         ok = True
     except (GuestError, RuntimeError) as e:
         print("FAIL: %s" % e)

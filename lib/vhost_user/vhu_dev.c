@@ -1,0 +1,1086 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * Device lifecycle, the control thread (socket, reconnect, ticks), queue
+ * quiesce/resume, session reset, events and counters.
+ */
+
+#include <errno.h>
+#include <poll.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <rte_errno.h>
+#include <rte_lcore.h>
+#include <rte_malloc.h>
+
+#include "vhu_internal.h"
+
+RTE_LOG_REGISTER(vhu_logtype, lib.vmlink.vhost_user, INFO);
+
+
+uint64_t
+vhu_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+void
+vhu_close_fd(int *fd)
+{
+	if (*fd >= 0)
+		close(*fd);
+	*fd = -1;
+}
+
+void
+vhu_config_init(struct vhu_config *cfg)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->reconnect_min_ms = 100;
+	cfg->reconnect_max_ms = 2000;
+	cfg->max_queue_pairs = 1;
+	cfg->copy_threshold = 512;
+	cfg->inflight_budget = 256;
+	cfg->quiesce_timeout_ms = 2000;
+	cfg->numa_node = SOCKET_ID_ANY;
+}
+
+uint64_t
+vhu_supported_features(void)
+{
+	return (1ull << VHU_F_VERSION_1) |
+		(1ull << VHU_F_ANY_LAYOUT) |
+		(1ull << VHU_F_RING_INDIRECT_DESC) |
+		(1ull << VHU_F_RING_EVENT_IDX) |
+		(1ull << VHU_F_NET_MRG_RXBUF) |
+		(1ull << VHU_F_NET_MTU) |
+		(1ull << VHU_F_NET_MQ) |
+		(1ull << VHU_F_NET_CTRL_VQ) |
+		(1ull << VHU_F_PROTOCOL_FEATURES) |
+		(1ull << VHU_F_LOG_ALL);
+}
+
+static uint64_t
+supported_protocol_features(void)
+{
+	return (1ull << VHU_PROTO_F_MQ) |
+		(1ull << VHU_PROTO_F_LOG_SHMFD) |
+		(1ull << VHU_PROTO_F_RARP) |
+		(1ull << VHU_PROTO_F_REPLY_ACK) |
+		(1ull << VHU_PROTO_F_MTU) |
+		(1ull << VHU_PROTO_F_CONFIGURE_MEM_SLOTS) |
+		(1ull << VHU_PROTO_F_STATUS);
+}
+
+uint64_t
+vhu_negotiated_features(const struct vhu_dev *dev)
+{
+	return dev == NULL ? 0 :
+		__atomic_load_n(&dev->features, __ATOMIC_RELAXED);
+}
+
+bool
+vhu_connected(const struct vhu_dev *dev)
+{
+	return dev != NULL &&
+		__atomic_load_n(&dev->connected, __ATOMIC_RELAXED);
+}
+
+uint16_t
+vhu_max_queue_pairs(const struct vhu_dev *dev)
+{
+	return dev == NULL ? 0 : dev->nr_qp;
+}
+
+/* ---- events ---- */
+
+void
+vhu_event_push(struct vhu_dev *dev, enum vhu_event_type type,
+	uint16_t vq_index, uint32_t value)
+{
+	struct vhu_event *ev;
+
+	if (dev->nev >= dev->evq_cap) {
+		VHU_LOG(ERR, dev, "event queue full, event %d dropped", type);
+		return;
+	}
+	ev = &dev->evq[dev->nev++];
+	ev->type = type;
+	ev->queue_pair = vq_index / 2;
+	ev->dir = (vq_index & 1) ? VHU_DEQ : VHU_ENQ;
+	ev->value = value;
+}
+
+bool
+vhu_vq_can_run(const struct vhu_dev *dev, const struct vhu_vq *vq)
+{
+	bool enabled = (dev->features & (1ull << VHU_F_PROTOCOL_FEATURES)) ?
+		vq->enable_flag : true;
+
+	return dev->connfd >= 0 && vq->started && enabled &&
+		dev->mt != NULL && vq->mapped &&
+		__atomic_load_n(&vq->fault, __ATOMIC_RELAXED) == 0;
+}
+
+static bool
+vq_link_ok(const struct vhu_dev *dev, const struct vhu_vq *vq)
+{
+	bool enabled = (dev->features & (1ull << VHU_F_PROTOCOL_FEATURES)) ?
+		vq->enable_flag : true;
+
+	return vq->started && enabled;
+}
+
+static void
+signal_err(struct vhu_vq *vq)
+{
+	if (vq->errfd >= 0) {
+		uint64_t one = 1;
+		ssize_t r = write(vq->errfd, &one, sizeof(one));
+
+		RTE_SET_USED(r);
+	}
+}
+
+/* Compare the state of every queue and of the link with what was last
+ * reported, and queue events for the differences. */
+void
+vhu_update_events(struct vhu_dev *dev)
+{
+	bool link = dev->connfd >= 0 && dev->mt != NULL &&
+		vq_link_ok(dev, &dev->vqs[0]) && vq_link_ok(dev, &dev->vqs[1]);
+	uint16_t i;
+
+	if (!link && dev->link_reported) {
+		vhu_event_push(dev, VHU_EVENT_LINK_DOWN, 0, 0);
+		dev->link_reported = false;
+	}
+	for (i = 0; i < dev->nr_vq; i++) {
+		struct vhu_vq *vq = &dev->vqs[i];
+		uint32_t fault = __atomic_load_n(&vq->fault, __ATOMIC_RELAXED);
+		bool up = vhu_vq_can_run(dev, vq);
+
+		if (fault != 0 && !vq->fault_reported) {
+			vq->fault_reported = true;
+			VHU_LOG(ERR, dev, "queue %u (%s of pair %u) stopped: malformed guest ring (%s)",
+				i, (i & 1) ? "guest TX" : "guest RX", i / 2,
+				vhu_malformed_name((enum vhu_malformed)(fault - 1)));
+			if (vq->up_reported) {
+				vhu_event_push(dev, VHU_EVENT_QUEUE_DOWN, i, 0);
+				vq->up_reported = false;
+			}
+			vhu_event_push(dev, VHU_EVENT_QUEUE_FAULT, i, fault - 1);
+			signal_err(vq);
+		}
+		if (up != vq->up_reported) {
+			vhu_event_push(dev, up ? VHU_EVENT_QUEUE_UP :
+				VHU_EVENT_QUEUE_DOWN, i, 0);
+			vq->up_reported = up;
+		}
+	}
+	if (link && !dev->link_reported) {
+		vhu_event_push(dev, VHU_EVENT_LINK_UP, 0, 0);
+		dev->link_reported = true;
+	}
+}
+
+/* ---- quiesce / resume ---- */
+
+/*
+ * Take a queue from the data path: clear ready, then wait until the data
+ * path is out of its burst. Bursts are short and never block, so this only
+ * waits long if the data-path thread is descheduled; it keeps waiting (and
+ * says so) because touching the queue earlier would be unsafe.
+ */
+int
+vhu_vq_quiesce(struct vhu_dev *dev, struct vhu_vq *vq)
+{
+	uint64_t start = vhu_now_ms(), warn = start;
+
+	__atomic_store_n(&vq->ready, 0, __ATOMIC_RELAXED);
+	/* Pairs with the fence in vq_enter(). */
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	while (__atomic_load_n(&vq->in_burst, __ATOMIC_ACQUIRE)) {
+		uint64_t now = vhu_now_ms();
+
+		if (now - warn > VHU_BURST_WAIT_MS) {
+			VHU_LOG(WARNING, dev, "queue %u: data path still inside its burst after %u ms",
+				vq->index, (unsigned int)(now - start));
+			warn = now;
+		}
+		sched_yield();
+	}
+	return 0;
+}
+
+/* Translate the ring addresses of @p vq with the current memory table. */
+static void
+vq_map(struct vhu_dev *dev, struct vhu_vq *vq)
+{
+	void *desc, *avail, *used;
+
+	vq->mapped = false;
+	if (!vq->addr_set || vq->num == 0 || dev->mt == NULL)
+		return;
+	desc = vhu_qva_to_hva(dev->mt, vq->desc_qva,
+		vhu_desc_table_size(vq->num));
+	avail = vhu_qva_to_hva(dev->mt, vq->avail_qva,
+		vhu_avail_ring_size(vq->num));
+	used = vhu_qva_to_hva(dev->mt, vq->used_qva,
+		vhu_used_ring_size(vq->num));
+	if (desc == NULL || avail == NULL || used == NULL) {
+		if (!vq->map_err_logged)
+			VHU_LOG(ERR, dev, "queue %u: ring of %u entries is not inside one guest memory region",
+				vq->index, vq->num);
+		vq->map_err_logged = true;
+		return;
+	}
+	vq->map_err_logged = false;
+	vq->desc = desc;
+	vq->avail = avail;
+	vq->used = used;
+	vq->size = (uint16_t)(vq->num == 32768 ? 32768 : vq->num);
+	vq->mask = (uint16_t)(vq->num - 1);
+	vq->mapped = true;
+}
+
+void
+vhu_vq_resume(struct vhu_dev *dev, struct vhu_vq *vq)
+{
+	uint64_t f = dev->features;
+	bool log_all = (f & (1ull << VHU_F_LOG_ALL)) && dev->log != NULL;
+
+	if (!vhu_vq_can_run(dev, vq))
+		return;
+	vq->hdr_len = ((f & (1ull << VHU_F_VERSION_1)) ||
+		(f & (1ull << VHU_F_NET_MRG_RXBUF))) ?
+		VHU_NET_HDR_LEN : VHU_NET_HDR_LEN_LEGACY;
+	vq->mrg = !!(f & (1ull << VHU_F_NET_MRG_RXBUF));
+	vq->event_idx = !!(f & (1ull << VHU_F_RING_EVENT_IDX));
+	vq->indirect = !!(f & (1ull << VHU_F_RING_INDIRECT_DESC));
+	vq->log = log_all ? dev->log : NULL;
+	vq->log_used = log_all && (vq->addr_flags & VHU_VRING_F_LOG);
+	vq->log_used_gpa = vq->log_gpa;
+	vq->zc = (vq->index & 1) && vq->cring != NULL && !log_all;
+	vq->copy_threshold = dev->cfg.copy_threshold;
+	vq->mt = dev->mt;
+	if (vq->mem_hint >= dev->mt->n)
+		vq->mem_hint = 0;
+	if (vq->notify_init) {
+		vhu_vq_ring_init_notify(vq);
+		vq->notify_init = false;
+	}
+	__atomic_store_n(&vq->ready, 1, __ATOMIC_RELEASE);
+}
+
+int
+vhu_quiesce_all(struct vhu_dev *dev)
+{
+	uint16_t i;
+
+	for (i = 0; i < dev->nr_vq; i++) {
+		if (vhu_vq_quiesce(dev, &dev->vqs[i]) != 0) {
+			vhu_resume_all(dev);
+			return -ETIMEDOUT;
+		}
+	}
+	return 0;
+}
+
+void
+vhu_resume_all(struct vhu_dev *dev)
+{
+	uint16_t i;
+
+	for (i = 0; i < dev->nr_vq; i++) {
+		vq_map(dev, &dev->vqs[i]);
+		vhu_vq_resume(dev, &dev->vqs[i]);
+	}
+}
+
+void
+vhu_vq_remap(struct vhu_dev *dev, struct vhu_vq *vq)
+{
+	vq_map(dev, vq);
+}
+
+/* ---- zero-copy waits ---- */
+
+static unsigned int
+vq_current_outstanding(const struct vhu_vq *vq)
+{
+	unsigned int i, n = 0;
+
+	for (i = 0; i < vq->budget; i++)
+		if (vq->slots[i].mt != NULL && vq->slots[i].gen == vq->gen)
+			n++;
+	return n;
+}
+
+/*
+ * Control thread owns the queues (quiesced). Drain completions until no
+ * zero-copy chain of the current session is outstanding on @p only (or on
+ * every dequeue queue when NULL), or until @p mt has no reference, bounded
+ * by quiesce_timeout_ms. Returns 0 or -ETIMEDOUT.
+ */
+static int
+wait_zc(struct vhu_dev *dev, struct vhu_vq *only, struct vhu_memtab *mt,
+	bool ring_live)
+{
+	uint64_t start = vhu_now_ms();
+	unsigned int left;
+
+	for (;;) {
+		uint16_t i;
+
+		left = 0;
+		for (i = 1; i < dev->nr_vq; i += 2) {
+			struct vhu_vq *vq = &dev->vqs[i];
+
+			if (vq->cring == NULL || (only != NULL && vq != only))
+				continue;
+			vhu_vq_zc_drain(vq, ring_live && vq->started &&
+				vq->mapped);
+			if (mt == NULL)
+				left += vq_current_outstanding(vq);
+		}
+		if (mt != NULL)
+			left = __atomic_load_n(&mt->zc_refs, __ATOMIC_ACQUIRE);
+		if (left == 0)
+			return 0;
+		if (vhu_now_ms() - start >= dev->cfg.quiesce_timeout_ms)
+			break;
+		usleep(1000);
+	}
+	VHU_LOG(ERR, dev, "%u zero-copy buffer(s) still held by the application after %u ms",
+		left, dev->cfg.quiesce_timeout_ms);
+	return -ETIMEDOUT;
+}
+
+int
+vhu_wait_zc(struct vhu_dev *dev, struct vhu_vq *only, bool ring_live)
+{
+	return wait_zc(dev, only, NULL, ring_live);
+}
+
+int
+vhu_wait_memtab(struct vhu_dev *dev, struct vhu_memtab *mt)
+{
+	if (mt == NULL)
+		return 0;
+	return wait_zc(dev, NULL, mt, true);
+}
+
+/* Retire a memory table: freed now if no zero-copy chain points into it,
+ * otherwise when the last one comes back (see tick()). */
+void
+vhu_memtab_retire(struct vhu_dev *dev, struct vhu_memtab *mt)
+{
+	if (mt == NULL)
+		return;
+	if (__atomic_load_n(&mt->zc_refs, __ATOMIC_ACQUIRE) == 0) {
+		vhu_memtab_put(dev, mt);
+		return;
+	}
+	VHU_LOG(WARNING, dev, "guest memory kept mapped until %u zero-copy buffer(s) come back",
+		__atomic_load_n(&mt->zc_refs, __ATOMIC_RELAXED));
+	mt->next = dev->retired;
+	dev->retired = mt;
+}
+
+/* ---- stopping queues, resetting sessions ---- */
+
+void
+vhu_defer_close(struct vhu_dev *dev, int fd)
+{
+	if (fd < 0)
+		return;
+	if (dev->ndefer < dev->defer_cap)
+		dev->defer[dev->ndefer++] = fd;
+	else
+		close(fd);
+}
+
+/* Stop a quiesced queue (GET_VRING_BASE, RESET_OWNER, disconnect). */
+void
+vhu_vq_stop(struct vhu_dev *dev, struct vhu_vq *vq)
+{
+	if (vq->cring != NULL && vhu_wait_zc(dev, vq, true) != 0) {
+		VHU_LOG(ERR, dev, "queue %u stopped with zero-copy buffers outstanding: they will not be returned to the guest",
+			vq->index);
+		vq->gen++;
+	}
+	if (vq->up_reported) {
+		vhu_event_push(dev, VHU_EVENT_QUEUE_DOWN, vq->index, 0);
+		vq->up_reported = false;
+	}
+	vq->started = false;
+	vhu_defer_close(dev, vq->kickfd);
+	__atomic_store_n(&vq->kickfd, -1, __ATOMIC_RELAXED);
+	vhu_close_fd(&vq->callfd);
+	vq->callfd = -1;
+}
+
+void
+vhu_session_reset(struct vhu_dev *dev, bool disconnect)
+{
+	uint16_t i;
+
+	for (i = 0; i < dev->nr_vq; i++)
+		vhu_vq_quiesce(dev, &dev->vqs[i]);
+	if (dev->link_reported) {
+		vhu_event_push(dev, VHU_EVENT_LINK_DOWN, 0, 0);
+		dev->link_reported = false;
+	}
+	/* Give zero-copy buffers a chance to come home through the rings. */
+	if (vhu_wait_zc(dev, NULL, !disconnect) != 0) {
+		VHU_LOG(ERR, dev, "resetting with zero-copy buffers outstanding: they are orphaned");
+	}
+	for (i = 0; i < dev->nr_vq; i++) {
+		struct vhu_vq *vq = &dev->vqs[i];
+
+		vq->gen++;	/* whatever is still out is orphaned */
+		if (vq->up_reported) {
+			vhu_event_push(dev, VHU_EVENT_QUEUE_DOWN, i, 0);
+			vq->up_reported = false;
+		}
+		vhu_defer_close(dev, vq->kickfd);
+		__atomic_store_n(&vq->kickfd, -1, __ATOMIC_RELAXED);
+		vhu_close_fd(&vq->callfd);
+		vhu_close_fd(&vq->errfd);
+		vq->started = false;
+		vq->enable_flag = false;
+		vq->num = 0;
+		vq->base = 0;
+		vq->addr_set = false;
+		vq->addr_flags = 0;
+		vq->mapped = false;
+		vq->map_err_logged = false;
+		vq->desc = NULL;
+		vq->avail = NULL;
+		vq->used = NULL;
+		vq->mt = NULL;
+		vq->log = NULL;
+		vq->log_used = false;
+		vq->last_avail = 0;
+		vq->last_used = 0;
+		vq->notify_on = false;
+		vq->notify_init = false;
+		vq->mem_hint = 0;
+		__atomic_store_n(&vq->fault, 0, __ATOMIC_RELAXED);
+		vq->fault_reported = false;
+	}
+	vhu_memtab_retire(dev, dev->mt);
+	dev->mt = NULL;
+	vhu_log_unmap(dev->log);
+	dev->log = NULL;
+	vhu_close_fd(&dev->logfd);
+	__atomic_store_n(&dev->features, 0, __ATOMIC_RELAXED);
+	dev->features_set = false;
+	dev->proto_features = 0;
+	dev->owner = false;
+	dev->status = 0;
+	__atomic_store_n(&dev->rarp_pending, 0, __ATOMIC_RELAXED);
+	if (disconnect) {
+		vhu_close_fd(&dev->connfd);
+		__atomic_store_n(&dev->connected, false, __ATOMIC_RELAXED);
+		vhu_event_push(dev, VHU_EVENT_DISCONNECTED, 0, 0);
+		VHU_LOG(INFO, dev, "front-end disconnected");
+		if (dev->cfg.client) {
+			dev->backoff_ms = dev->cfg.reconnect_min_ms;
+			dev->next_connect_ms = vhu_now_ms() + dev->backoff_ms;
+		}
+	}
+}
+
+/* ---- sockets ---- */
+
+static int
+unix_addr(const char *path, struct sockaddr_un *sa)
+{
+	memset(sa, 0, sizeof(*sa));
+	sa->sun_family = AF_UNIX;
+	if (strlen(path) >= sizeof(sa->sun_path))
+		return -ENAMETOOLONG;
+	strcpy(sa->sun_path, path);
+	return 0;
+}
+
+static int
+listen_socket(struct vhu_dev *dev)
+{
+	struct sockaddr_un sa;
+	int fd, rc;
+
+	rc = unix_addr(dev->path, &sa);
+	if (rc != 0)
+		return rc;
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0)
+		return -errno;
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
+		int probe;
+
+		rc = -errno;
+		if (rc != -EADDRINUSE)
+			goto fail;
+		/* A socket file exists: reuse it only if nobody listens. */
+		probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		if (probe < 0)
+			goto fail;
+		if (connect(probe, (struct sockaddr *)&sa, sizeof(sa)) == 0 ||
+				errno != ECONNREFUSED) {
+			close(probe);
+			VHU_LOG(ERR, dev, "socket %s is in use", dev->path);
+			goto fail;
+		}
+		close(probe);
+		unlink(dev->path);
+		if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
+			rc = -errno;
+			goto fail;
+		}
+	}
+	if (listen(fd, 4) != 0) {
+		rc = -errno;
+		unlink(dev->path);
+		goto fail;
+	}
+	dev->listenfd = fd;
+	return 0;
+fail:
+	close(fd);
+	return rc;
+}
+
+static void
+session_start(struct vhu_dev *dev, int fd)
+{
+	dev->connfd = fd;
+	dev->err_logs = 0;
+	__atomic_store_n(&dev->connected, true, __ATOMIC_RELAXED);
+	vhu_event_push(dev, VHU_EVENT_CONNECTED, 0, 0);
+	VHU_LOG(INFO, dev, "front-end connected");
+}
+
+static void
+accept_conn(struct vhu_dev *dev)
+{
+	int fd = accept4(dev->listenfd, NULL, NULL,
+		SOCK_CLOEXEC | SOCK_NONBLOCK);
+
+	if (fd < 0)
+		return;
+	if (dev->connfd >= 0) {
+		VHU_LOG(WARNING, dev, "refused a second front-end: one at a time");
+		close(fd);
+		return;
+	}
+	session_start(dev, fd);
+}
+
+static void
+try_connect(struct vhu_dev *dev)
+{
+	struct sockaddr_un sa;
+	int fd;
+
+	if (unix_addr(dev->path, &sa) != 0)
+		return;
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0) {
+		dev->backoff_ms = dev->cfg.reconnect_min_ms;
+		session_start(dev, fd);
+		return;
+	}
+	if (fd >= 0)
+		close(fd);
+	dev->next_connect_ms = vhu_now_ms() + dev->backoff_ms;
+	dev->backoff_ms = RTE_MIN(dev->backoff_ms * 2, dev->cfg.reconnect_max_ms);
+}
+
+/* ---- control thread ---- */
+
+static void
+tick(struct vhu_dev *dev)
+{
+	struct vhu_memtab **pp;
+	uint16_t i;
+
+	/* Queues the data path does not hold: return completed zero-copy
+	 * chains (faulted, disabled or disconnected queues). */
+	for (i = 1; i < dev->nr_vq; i += 2) {
+		struct vhu_vq *vq = &dev->vqs[i];
+
+		if (vq->cring == NULL ||
+				__atomic_load_n(&vq->ready, __ATOMIC_RELAXED))
+			continue;
+		__atomic_thread_fence(__ATOMIC_SEQ_CST);
+		if (__atomic_load_n(&vq->in_burst, __ATOMIC_ACQUIRE))
+			continue;
+		vhu_vq_zc_drain(vq, vq->started && vq->mapped &&
+			dev->connfd >= 0);
+	}
+	pp = &dev->retired;
+	while (*pp != NULL) {
+		struct vhu_memtab *mt = *pp;
+
+		if (__atomic_load_n(&mt->zc_refs, __ATOMIC_ACQUIRE) == 0) {
+			*pp = mt->next;
+			VHU_LOG(INFO, dev, "released guest memory kept for zero-copy buffers");
+			vhu_memtab_put(dev, mt);
+		} else {
+			pp = &mt->next;
+		}
+	}
+	vhu_update_events(dev);
+}
+
+static void
+flush_events(struct vhu_dev *dev, struct vhu_event *out, unsigned int *nout,
+	int *fds, unsigned int *nfds)
+{
+	memcpy(out, dev->evq, dev->nev * sizeof(*out));
+	*nout = dev->nev;
+	dev->nev = 0;
+	memcpy(fds, dev->defer, dev->ndefer * sizeof(*fds));
+	*nfds = dev->ndefer;
+	dev->ndefer = 0;
+}
+
+static void
+deliver(struct vhu_dev *dev, const struct vhu_event *ev, unsigned int nev,
+	const int *fds, unsigned int nfds)
+{
+	unsigned int i;
+
+	for (i = 0; dev->cfg.event_cb != NULL && i < nev; i++)
+		dev->cfg.event_cb(dev, &ev[i], dev->cfg.event_arg);
+	/* Kick fds are closed only after QUEUE_DOWN went out. */
+	for (i = 0; i < nfds; i++)
+		close(fds[i]);
+}
+
+static void *
+ctl_thread(void *arg)
+{
+	struct vhu_dev *dev = arg;
+	struct vhu_event *evs = calloc(dev->evq_cap, sizeof(*evs));
+	int *fds = calloc(dev->defer_cap, sizeof(*fds));
+
+	if (evs == NULL || fds == NULL) {
+		VHU_LOG(ERR, dev, "control thread: out of memory");
+		free(evs);
+		free(fds);
+		return NULL;
+	}
+	while (!__atomic_load_n(&dev->stopping, __ATOMIC_ACQUIRE)) {
+		struct pollfd pfd[3];
+		unsigned int np = 0, nev, nfds;
+		int conn_idx = -1, listen_idx = -1, timeout = VHU_TICK_MS;
+
+		pfd[np].fd = dev->wakefd;
+		pfd[np++].events = POLLIN;
+		if (dev->connfd >= 0) {
+			conn_idx = (int)np;
+			pfd[np].fd = dev->connfd;
+			pfd[np++].events = POLLIN;
+		}
+		if (dev->listenfd >= 0) {
+			listen_idx = (int)np;
+			pfd[np].fd = dev->listenfd;
+			pfd[np++].events = POLLIN;
+		}
+		if (dev->cfg.client && dev->connfd < 0) {
+			uint64_t now = vhu_now_ms();
+
+			if (dev->next_connect_ms <= now)
+				timeout = 0;
+			else if (dev->next_connect_ms - now < (uint64_t)timeout)
+				timeout = (int)(dev->next_connect_ms - now);
+		}
+		if (poll(pfd, np, timeout) < 0 && errno != EINTR) {
+			VHU_LOG(ERR, dev, "poll failed: %s", strerror(errno));
+			usleep(10000);
+		}
+		if (pfd[0].revents & POLLIN) {
+			uint64_t v;
+			ssize_t r = read(dev->wakefd, &v, sizeof(v));
+
+			RTE_SET_USED(r);
+		}
+		if (__atomic_load_n(&dev->stopping, __ATOMIC_ACQUIRE))
+			break;
+
+		pthread_mutex_lock(&dev->lock);
+		if (listen_idx >= 0 && (pfd[listen_idx].revents & POLLIN))
+			accept_conn(dev);
+		if (conn_idx >= 0 && dev->connfd == pfd[conn_idx].fd &&
+				(pfd[conn_idx].revents &
+				 (POLLIN | POLLHUP | POLLERR | POLLNVAL))) {
+			if (vhu_msg_process(dev) < 0)
+				vhu_session_reset(dev, true);
+		}
+		if (dev->cfg.client && dev->connfd < 0 &&
+				vhu_now_ms() >= dev->next_connect_ms)
+			try_connect(dev);
+		tick(dev);
+		flush_events(dev, evs, &nev, fds, &nfds);
+		pthread_mutex_unlock(&dev->lock);
+		deliver(dev, evs, nev, fds, nfds);
+	}
+	free(evs);
+	free(fds);
+	return NULL;
+}
+
+/* ---- create / destroy ---- */
+
+static void
+dev_free(struct vhu_dev *dev)
+{
+	uint16_t i;
+
+	if (dev->vqs != NULL && !dev->leaked) {
+		for (i = 0; i < dev->nr_vq; i++)
+			vhu_vq_zc_free(&dev->vqs[i]);
+		rte_free(dev->vqs);
+	}
+	if (dev->wakefd >= 0)
+		close(dev->wakefd);
+	free(dev->evq);
+	free(dev->defer);
+	pthread_mutex_destroy(&dev->lock);
+	free(dev);
+}
+
+struct vhu_dev *
+vhu_create(const struct vhu_config *cfg)
+{
+	struct vhu_dev *dev;
+	uint16_t i;
+	int rc;
+
+	if (cfg == NULL || cfg->socket_path == NULL ||
+			cfg->socket_path[0] == '\0' ||
+			strlen(cfg->socket_path) >= sizeof(dev->path) ||
+			cfg->max_queue_pairs == 0 ||
+			cfg->max_queue_pairs > VHU_MAX_QUEUE_PAIRS ||
+			(cfg->zero_copy && (cfg->inflight_budget == 0 ||
+				cfg->inflight_budget > VHU_MAX_RING_SIZE)) ||
+			(cfg->client && (cfg->reconnect_min_ms == 0 ||
+				cfg->reconnect_max_ms < cfg->reconnect_min_ms))) {
+		rte_errno = EINVAL;
+		return NULL;
+	}
+	dev = calloc(1, sizeof(*dev));
+	if (dev == NULL) {
+		rte_errno = ENOMEM;
+		return NULL;
+	}
+	dev->cfg = *cfg;
+	dev->listenfd = -1;
+	dev->connfd = -1;
+	dev->logfd = -1;
+	dev->wakefd = -1;
+	pthread_mutex_init(&dev->lock, NULL);
+	snprintf(dev->path, sizeof(dev->path), "%s", cfg->socket_path);
+	snprintf(dev->name, sizeof(dev->name), "%s",
+		cfg->name != NULL ? cfg->name : cfg->socket_path);
+	dev->cfg.socket_path = dev->path;
+	dev->cfg.name = dev->name;
+	dev->nr_qp = cfg->max_queue_pairs;
+	dev->nr_vq = (uint16_t)(2 * dev->nr_qp);
+
+	dev->offered_features = vhu_supported_features();
+	if (cfg->features != 0)
+		dev->offered_features &= cfg->features |
+			(1ull << VHU_F_PROTOCOL_FEATURES);
+	if (cfg->mtu == 0)
+		dev->offered_features &= ~(1ull << VHU_F_NET_MTU);
+	if (dev->nr_qp == 1)
+		dev->offered_features &= ~((1ull << VHU_F_NET_MQ) |
+			(1ull << VHU_F_NET_CTRL_VQ));
+	dev->proto_offered = supported_protocol_features();
+
+	dev->evq_cap = 4u * dev->nr_vq + 16;
+	dev->evq = calloc(dev->evq_cap, sizeof(*dev->evq));
+	dev->defer_cap = 2u * dev->nr_vq + 8;
+	dev->defer = calloc(dev->defer_cap, sizeof(*dev->defer));
+	dev->vqs = rte_zmalloc_socket("vhu_vqs", sizeof(*dev->vqs) * dev->nr_vq,
+		RTE_CACHE_LINE_SIZE, cfg->numa_node);
+	dev->wakefd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (dev->evq == NULL || dev->defer == NULL || dev->vqs == NULL ||
+			dev->wakefd < 0) {
+		rc = ENOMEM;
+		goto fail;
+	}
+	for (i = 0; i < dev->nr_vq; i++) {
+		struct vhu_vq *vq = &dev->vqs[i];
+
+		vq->dev = dev;
+		vq->index = i;
+		vq->kickfd = -1;
+		vq->callfd = -1;
+		vq->errfd = -1;
+		if ((i & 1) && cfg->zero_copy && vhu_vq_zc_alloc(dev, vq) != 0) {
+			rc = ENOMEM;
+			goto fail;
+		}
+	}
+	if (cfg->client) {
+		dev->backoff_ms = cfg->reconnect_min_ms;
+		dev->next_connect_ms = 0;
+	} else {
+		rc = -listen_socket(dev);
+		if (rc != 0)
+			goto fail;
+	}
+	rc = rte_ctrl_thread_create(&dev->thread, "vhu-ctl", NULL, ctl_thread,
+		dev);
+	if (rc != 0) {
+		rc = rc < 0 ? -rc : rc;
+		if (dev->listenfd >= 0) {
+			close(dev->listenfd);
+			unlink(dev->path);
+		}
+		goto fail;
+	}
+	dev->thread_started = true;
+	VHU_LOG(INFO, dev, "%s on %s, %u queue pair(s), zero-copy %s",
+		cfg->client ? "client" : "server", dev->path, dev->nr_qp,
+		cfg->zero_copy ? "on" : "off");
+	return dev;
+fail:
+	dev_free(dev);
+	rte_errno = rc;
+	return NULL;
+}
+
+void
+vhu_destroy(struct vhu_dev *dev)
+{
+	struct vhu_memtab *mt;
+	uint64_t one = 1;
+	unsigned int i;
+	ssize_t r;
+
+	if (dev == NULL)
+		return;
+	__atomic_store_n(&dev->stopping, true, __ATOMIC_RELEASE);
+	r = write(dev->wakefd, &one, sizeof(one));
+	RTE_SET_USED(r);
+	if (dev->thread_started)
+		pthread_join(dev->thread, NULL);
+
+	pthread_mutex_lock(&dev->lock);
+	if (dev->connfd >= 0)
+		vhu_session_reset(dev, true);
+	/* No events during destroy; just close what was deferred. */
+	for (i = 0; i < dev->ndefer; i++)
+		close(dev->defer[i]);
+	dev->ndefer = 0;
+	dev->nev = 0;
+	if (dev->listenfd >= 0) {
+		close(dev->listenfd);
+		dev->listenfd = -1;
+		unlink(dev->path);
+	}
+	/* Chains still out pin their queue memory and guest mappings. */
+	for (i = 1; i < dev->nr_vq; i += 2) {
+		struct vhu_vq *vq = &dev->vqs[i];
+
+		if (vq->cring == NULL)
+			continue;
+		vhu_vq_zc_drain(vq, false);
+		if (vhu_vq_zc_outstanding(vq) > 0)
+			dev->leaked = true;
+	}
+	while ((mt = dev->retired) != NULL) {
+		dev->retired = mt->next;
+		if (__atomic_load_n(&mt->zc_refs, __ATOMIC_ACQUIRE) == 0)
+			vhu_memtab_put(dev, mt);
+		else
+			dev->leaked = true;
+	}
+	pthread_mutex_unlock(&dev->lock);
+	if (dev->leaked)
+		VHU_LOG(ERR, dev, "destroyed with zero-copy mbufs still held: their queue memory and guest mappings are leaked on purpose");
+	dev_free(dev);
+}
+
+/* ---- counters ---- */
+
+static const char *const malformed_names[VHU_MAL_NUM] = {
+	[VHU_MAL_AVAIL_IDX] = "avail_idx_jump",
+	[VHU_MAL_HEAD_INDEX] = "head_index",
+	[VHU_MAL_NEXT_INDEX] = "next_index",
+	[VHU_MAL_LOOP] = "desc_loop",
+	[VHU_MAL_CHAIN_LONG] = "chain_too_long",
+	[VHU_MAL_ADDR] = "addr_outside_memory",
+	[VHU_MAL_ZERO_LEN] = "zero_len_bad_addr",
+	[VHU_MAL_DIRECTION] = "wrong_direction",
+	[VHU_MAL_HDR_SPLIT] = "hdr_split",
+	[VHU_MAL_CHAIN_SHORT] = "chain_short",
+	[VHU_MAL_HDR_FIELDS] = "hdr_fields",
+	[VHU_MAL_CSUM] = "csum_offset",
+	[VHU_MAL_FRAME_LEN] = "frame_too_long",
+	[VHU_MAL_INDIRECT_FLAGS] = "indirect_flags",
+	[VHU_MAL_INDIRECT_LEN] = "indirect_len",
+	[VHU_MAL_INDIRECT_ALIGN] = "indirect_align",
+	[VHU_MAL_INDIRECT_NESTED] = "indirect_nested",
+	[VHU_MAL_INDIRECT_SPAN] = "indirect_span",
+};
+
+static const char *const stat_names[VHU_QUEUE_STATS_NUM] = {
+	"packets", "bytes", "zc_packets", "copied_packets",
+	"zc_budget_copies", "zc_completed", "drops", "ring_full",
+	"mbuf_alloc_failed", "notify_sent", "notify_suppressed",
+	"rarp_sent", "faults",
+	"malformed_avail_idx_jump", "malformed_head_index",
+	"malformed_next_index", "malformed_desc_loop",
+	"malformed_chain_too_long", "malformed_addr_outside_memory",
+	"malformed_zero_len_bad_addr", "malformed_wrong_direction",
+	"malformed_hdr_split", "malformed_chain_short",
+	"malformed_hdr_fields", "malformed_csum_offset",
+	"malformed_frame_too_long", "malformed_indirect_flags",
+	"malformed_indirect_len", "malformed_indirect_align",
+	"malformed_indirect_nested", "malformed_indirect_span",
+};
+
+const char *
+vhu_malformed_name(enum vhu_malformed reason)
+{
+	if ((unsigned int)reason >= VHU_MAL_NUM)
+		return "unknown";
+	return malformed_names[reason];
+}
+
+const char *
+vhu_queue_stat_name(unsigned int i)
+{
+	RTE_BUILD_BUG_ON(offsetof(struct vhu_queue_stats, malformed) !=
+		13 * sizeof(uint64_t));
+	RTE_BUILD_BUG_ON(VHU_QUEUE_STATS_NUM != 13 + VHU_MAL_NUM);
+	return i < VHU_QUEUE_STATS_NUM ? stat_names[i] : NULL;
+}
+
+static struct vhu_vq *
+stats_vq(struct vhu_dev *dev, uint16_t qp, enum vhu_queue_dir dir)
+{
+	if (dev == NULL || qp >= dev->nr_qp ||
+			(dir != VHU_DEQ && dir != VHU_ENQ))
+		return NULL;
+	return &dev->vqs[2 * qp + (dir == VHU_DEQ ? 1 : 0)];
+}
+
+int
+vhu_queue_stats_get(struct vhu_dev *dev, uint16_t queue_pair,
+	enum vhu_queue_dir dir, struct vhu_queue_stats *st)
+{
+	struct vhu_vq *vq = stats_vq(dev, queue_pair, dir);
+	const uint64_t *cur, *base;
+	uint64_t *out;
+	unsigned int i;
+
+	if (vq == NULL || st == NULL)
+		return -EINVAL;
+	cur = (const uint64_t *)&vq->stats;
+	base = (const uint64_t *)&vq->stats_base;
+	out = (uint64_t *)st;
+	for (i = 0; i < VHU_QUEUE_STATS_NUM; i++)
+		out[i] = __atomic_load_n(&cur[i], __ATOMIC_RELAXED) - base[i];
+	return 0;
+}
+
+int
+vhu_queue_stats_reset(struct vhu_dev *dev, uint16_t queue_pair,
+	enum vhu_queue_dir dir)
+{
+	struct vhu_vq *vq = stats_vq(dev, queue_pair, dir);
+	const uint64_t *cur;
+	uint64_t *base;
+	unsigned int i;
+
+	if (vq == NULL)
+		return -EINVAL;
+	cur = (const uint64_t *)&vq->stats;
+	base = (uint64_t *)&vq->stats_base;
+	for (i = 0; i < VHU_QUEUE_STATS_NUM; i++)
+		base[i] = __atomic_load_n(&cur[i], __ATOMIC_RELAXED);
+	return 0;
+}
+
+/* ---- diagnostics ---- */
+
+int
+vhu_queue_kickfd(struct vhu_dev *dev, uint16_t queue_pair)
+{
+	if (dev == NULL || queue_pair >= dev->nr_qp)
+		return -1;
+	return __atomic_load_n(&dev->vqs[2 * queue_pair + 1].kickfd,
+		__ATOMIC_RELAXED);
+}
+
+int
+vhu_guest_read(struct vhu_dev *dev, uint64_t gpa, void *buf, size_t len)
+{
+	uint8_t *out = buf;
+	uint32_t hint = 0;
+	int rc = 0;
+
+	if (dev == NULL || (buf == NULL && len > 0))
+		return -EINVAL;
+	pthread_mutex_lock(&dev->lock);
+	if (dev->mt == NULL) {
+		rc = -ENOENT;
+		goto out;
+	}
+	if (gpa + len < gpa) {
+		rc = -EFAULT;
+		goto out;
+	}
+	while (len > 0) {
+		const struct vhu_memseg *s = vhu_gpa_lookup(dev->mt, &hint, gpa);
+		uint64_t room;
+		size_t c;
+
+		if (s == NULL) {
+			rc = -EFAULT;
+			goto out;
+		}
+		room = s->size - (gpa - s->start);
+		c = room < len ? (size_t)room : len;
+		memcpy(out, s->hva + (gpa - s->start), c);
+		out += c;
+		gpa += c;
+		len -= c;
+	}
+out:
+	pthread_mutex_unlock(&dev->lock);
+	return rc;
+}
+
+unsigned int
+vhu_mem_regions(struct vhu_dev *dev)
+{
+	unsigned int n;
+
+	if (dev == NULL)
+		return 0;
+	pthread_mutex_lock(&dev->lock);
+	n = dev->mt != NULL ? dev->mt->n : 0;
+	pthread_mutex_unlock(&dev->lock);
+	return n;
+}

@@ -1,0 +1,359 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * Internal structures of the vhost-user back-end library.
+ *
+ * Ownership rules (see docs/vhost-user.md, "Threading model"):
+ * - Control state (everything marked "ctl") is touched only by the control
+ *   thread, or by API calls holding dev->lock.
+ * - A virtqueue's data-path state is owned by whoever holds the queue: the
+ *   data-path caller while vq->ready is set and it is inside a burst
+ *   (vq->in_burst), otherwise the control thread, which takes the queue by
+ *   clearing ready and waiting for in_burst to drop (vq_quiesce()).
+ * - Zero-copy completions come back from any thread through the per-queue
+ *   multi-producer completion ring; only the queue's owner consumes it.
+ */
+
+#ifndef VMLINK_VHU_INTERNAL_H
+#define VMLINK_VHU_INTERNAL_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <rte_common.h>
+#include <rte_log.h>
+#include <rte_mbuf.h>
+
+#include "vhu.h"
+#include "vhu_proto.h"
+
+extern int vhu_logtype;
+
+#define VHU_LOG(level, dev, fmt, ...) \
+	rte_log(RTE_LOG_ ## level, vhu_logtype, "VHU %s: " fmt "\n", \
+		(dev)->name, ##__VA_ARGS__)
+
+/* Largest payload we read into the message buffer; larger messages are
+ * skipped (up to VHU_MSG_SKIP_MAX) and refused, beyond that we disconnect. */
+#define VHU_MSG_MAX_PAYLOAD	512u
+#define VHU_MSG_SKIP_MAX	65536u
+/* Time a front-end gets to finish a message it started (ms). */
+#define VHU_MSG_TIMEOUT_MS	2000
+/* Control-thread tick (ms): faults, deferred releases, reconnect timer. */
+#define VHU_TICK_MS		50
+/* Data-path bursts must leave within this (ms) or a quiesce fails. */
+#define VHU_BURST_WAIT_MS	1000
+/* Error log lines per connection before going quiet. */
+#define VHU_MAX_ERR_LOGS	64
+/* Largest dirty log we map (covers 8 TiB of guest memory). */
+#define VHU_MAX_LOG_SIZE	(256ull << 20)
+
+/* ---- guest memory ---- */
+
+/* One mapping of a region fd; shared by the memory tables that list it. */
+struct vhu_region {
+	uint64_t gpa;
+	uint64_t size;
+	uint64_t qva;
+	uint64_t mmap_offset;
+	uint8_t *hva;		/* host address of gpa */
+	void *map_addr;
+	size_t map_len;
+	uint32_t refs;		/* ctl: memory tables holding it */
+};
+
+/* Hot-path lookup entry: [start, start + size) -> hva + (addr - start). */
+struct vhu_memseg {
+	uint64_t start;
+	uint64_t size;
+	uint8_t *hva;
+};
+
+/* An immutable memory table. Replaced (never edited) by the control thread
+ * while every queue is quiesced; kept alive while zero-copy chains point
+ * into it (zc_refs). */
+struct vhu_memtab {
+	uint32_t n;
+	uint32_t zc_refs;		/* atomic: zero-copy chains into it */
+	struct vhu_memtab *next;	/* ctl: retired list */
+	struct vhu_region **regions;	/* n, sorted by gpa */
+	struct vhu_memseg *by_qva;	/* n, sorted by qva */
+	struct vhu_memseg by_gpa[];	/* n, sorted by gpa */
+};
+
+struct vhu_log {
+	uint8_t *base;
+	uint64_t size;
+	void *map_addr;
+	size_t map_len;
+};
+
+/* ---- zero-copy ---- */
+
+struct vhu_vq;
+
+struct vhu_zc_slot {
+	struct rte_mbuf_ext_shared_info shinfo;
+	struct vhu_vq *vq;
+	struct vhu_memtab *mt;
+	uint32_t gen;
+	uint16_t head;
+	uint16_t idx;
+};
+
+/* Bounded multi-producer single-consumer ring of slot indices. Capacity is
+ * at least the number of slots, so a push never finds its cell busy. */
+struct vhu_cring_cell {
+	uint32_t seq;
+	uint32_t val;
+};
+
+struct vhu_cring {
+	uint32_t mask;
+	uint32_t prod __rte_cache_aligned;	/* atomic ticket */
+	uint32_t cons __rte_cache_aligned;	/* owner only */
+	struct vhu_cring_cell cell[] __rte_cache_aligned;
+};
+
+/* ---- virtqueue ---- */
+
+struct vhu_seg {
+	uint8_t *hva;
+	uint64_t gpa;
+	uint32_t len;
+	uint16_t head;		/* enqueue: index into vq->heads */
+};
+
+struct vhu_head {
+	uint32_t id;
+	uint32_t cap;
+	uint32_t written;
+};
+
+struct vhu_vq {
+	/* Synchronisation with the control thread. */
+	uint32_t ready;		/* atomic: data path may use the queue */
+	uint32_t in_burst;	/* atomic: data path is inside */
+	uint32_t fault;		/* atomic: 0, or enum vhu_malformed + 1 */
+
+	/* Data-path state: valid while ready. */
+	struct vhu_desc *desc;
+	struct vhu_avail *avail;
+	struct vhu_used *used;
+	const struct vhu_memtab *mt;
+	const struct vhu_log *log;	/* NULL unless LOG_ALL + log base */
+	uint64_t log_used_gpa;
+	uint16_t size;
+	uint16_t mask;
+	uint16_t last_avail;
+	uint16_t last_used;
+	uint16_t hdr_len;
+	bool mrg;
+	bool event_idx;
+	bool indirect;
+	bool log_used;
+	bool notify_on;		/* guest asked to kick (vhu_queue_notify) */
+	bool zc;
+	int callfd;
+	uint32_t copy_threshold;
+	uint32_t mem_hint;
+
+	/* Zero-copy (dequeue queues only). */
+	struct vhu_zc_slot *slots;
+	uint16_t *free_stack;
+	uint16_t nfree;
+	uint16_t budget;
+	uint32_t gen;		/* bumped to orphan outstanding chains */
+	struct vhu_cring *cring;
+
+	/* Counters: written by the queue's owner, read by anyone. */
+	struct vhu_queue_stats stats __rte_cache_aligned;
+	struct vhu_queue_stats stats_base;	/* reset baseline */
+
+	/* Control state. */
+	struct vhu_dev *dev;
+	uint16_t index;
+	uint32_t num;		/* SET_VRING_NUM; 0 = not set */
+	uint16_t base;		/* SET_VRING_BASE */
+	bool addr_set;
+	uint32_t addr_flags;
+	uint64_t desc_qva;
+	uint64_t avail_qva;
+	uint64_t used_qva;
+	uint64_t log_gpa;
+	bool started;
+	bool enable_flag;	/* SET_VRING_ENABLE */
+	bool mapped;		/* ring pointers valid for dev->mt */
+	int kickfd;		/* atomic read by vhu_queue_kickfd() */
+	int errfd;
+	bool up_reported;
+	bool fault_reported;
+	bool map_err_logged;
+	bool notify_init;	/* set notification suppression at next resume */
+
+	/* Scratch for one frame. */
+	struct vhu_seg segs[VHU_MAX_SEGS];
+	struct vhu_head heads[VHU_MAX_SEGS];
+} __rte_cache_aligned;
+
+/* ---- device ---- */
+
+struct vhu_dev {
+	char name[64];
+	char path[108];
+	struct vhu_config cfg;
+	uint16_t nr_qp;
+	uint16_t nr_vq;
+	struct vhu_vq *vqs;
+
+	pthread_mutex_t lock;
+	pthread_t thread;
+	bool thread_started;
+	int wakefd;
+	bool stopping;		/* atomic */
+	int listenfd;
+	int connfd;
+	bool connected;		/* atomic */
+
+	/* ctl: negotiated state of the current session */
+	uint64_t offered_features;
+	uint64_t proto_offered;
+	uint64_t features;	/* atomic read by vhu_negotiated_features() */
+	bool features_set;
+	uint64_t proto_features;
+	bool owner;
+	uint8_t status;
+	uint16_t mtu;
+	struct vhu_memtab *mt;
+	struct vhu_memtab *retired;
+	struct vhu_log *log;
+	int logfd;
+
+	/* RARP injection (dequeue of queue pair 0). */
+	uint8_t rarp_mac[6];
+	uint32_t rarp_pending;	/* atomic */
+
+	/* Pending events, delivered after dev->lock is released, and fds
+	 * closed only after them (kick fds outlive their QUEUE_DOWN). */
+	struct vhu_event *evq;
+	unsigned int nev;
+	unsigned int evq_cap;
+	int *defer;
+	unsigned int ndefer;
+	unsigned int defer_cap;
+	bool link_reported;
+
+	/* Client-mode reconnect. */
+	uint32_t backoff_ms;
+	uint64_t next_connect_ms;
+
+	unsigned int err_logs;
+	bool leaked;		/* destroy left memory behind for zc mbufs */
+};
+
+/* ---- helpers shared between files ---- */
+
+#define VHU_STAT_ADD(vq, field, v) \
+	__atomic_store_n(&(vq)->stats.field, \
+		__atomic_load_n(&(vq)->stats.field, __ATOMIC_RELAXED) + (v), \
+		__ATOMIC_RELAXED)
+
+uint64_t vhu_now_ms(void);
+
+/* vhu_mem.c */
+struct vhu_memtab *vhu_memtab_build(struct vhu_dev *dev,
+	struct vhu_region **regions, uint32_t n);
+void vhu_memtab_put(struct vhu_dev *dev, struct vhu_memtab *mt);
+struct vhu_region *vhu_region_map(struct vhu_dev *dev,
+	const struct vhu_mem_region_desc *d, int fd, const char **why);
+void vhu_region_unref(struct vhu_region *r);
+int vhu_region_check_new(const struct vhu_memtab *mt,
+	struct vhu_mem_region_desc *const *d, uint32_t n, const char **why);
+void *vhu_qva_to_hva(const struct vhu_memtab *mt, uint64_t qva, uint64_t len);
+void *vhu_gpa_to_hva_contig(const struct vhu_memtab *mt, uint32_t *hint,
+	uint64_t gpa, uint64_t len);
+struct vhu_log *vhu_log_map(int fd, uint64_t size, uint64_t offset,
+	const char **why);
+void vhu_log_unmap(struct vhu_log *log);
+
+/* Look up the segment holding @p gpa; NULL if none. */
+static inline const struct vhu_memseg *
+vhu_gpa_lookup(const struct vhu_memtab *mt, uint32_t *hint, uint64_t gpa)
+{
+	const struct vhu_memseg *s;
+	uint32_t lo, hi;
+
+	if (likely(*hint < mt->n)) {
+		s = &mt->by_gpa[*hint];
+		if (likely(gpa - s->start < s->size))
+			return s;
+	}
+	lo = 0;
+	hi = mt->n;
+	while (lo < hi) {
+		uint32_t mid = lo + (hi - lo) / 2;
+
+		s = &mt->by_gpa[mid];
+		if (gpa < s->start) {
+			hi = mid;
+		} else if (gpa - s->start >= s->size) {
+			lo = mid + 1;
+		} else {
+			*hint = mid;
+			return s;
+		}
+	}
+	return NULL;
+}
+
+/* Mark [gpa, gpa + len) dirty in the log (len > 0). */
+static inline void
+vhu_log_write(const struct vhu_log *log, uint64_t gpa, uint64_t len)
+{
+	uint64_t page, last;
+
+	if (log == NULL || len == 0)
+		return;
+	page = gpa / VHU_LOG_PAGE;
+	last = (gpa + len - 1) / VHU_LOG_PAGE;
+	if (gpa + len - 1 < gpa)
+		last = UINT64_MAX / VHU_LOG_PAGE;
+	for (; page <= last; page++) {
+		uint64_t byte = page / 8;
+
+		if (byte >= log->size)
+			break;	/* outside the log the front-end gave */
+		__atomic_fetch_or(&log->base[byte], (uint8_t)(1u << (page % 8)),
+			__ATOMIC_RELAXED);
+	}
+}
+
+/* vhu_vq.c */
+void vhu_vq_zc_drain(struct vhu_vq *vq, bool ring_live);
+unsigned int vhu_vq_zc_outstanding(const struct vhu_vq *vq);
+int vhu_vq_zc_alloc(struct vhu_dev *dev, struct vhu_vq *vq);
+void vhu_vq_zc_free(struct vhu_vq *vq);
+void vhu_vq_ring_init_notify(struct vhu_vq *vq);
+
+/* vhu_msg.c */
+int vhu_msg_process(struct vhu_dev *dev);
+
+/* vhu_dev.c */
+void vhu_event_push(struct vhu_dev *dev, enum vhu_event_type type,
+	uint16_t vq_index, uint32_t value);
+int vhu_vq_quiesce(struct vhu_dev *dev, struct vhu_vq *vq);
+void vhu_vq_resume(struct vhu_dev *dev, struct vhu_vq *vq);
+int vhu_quiesce_all(struct vhu_dev *dev);
+void vhu_resume_all(struct vhu_dev *dev);
+int vhu_wait_zc(struct vhu_dev *dev, struct vhu_vq *only, bool ring_live);
+int vhu_wait_memtab(struct vhu_dev *dev, struct vhu_memtab *mt);
+void vhu_memtab_retire(struct vhu_dev *dev, struct vhu_memtab *mt);
+void vhu_defer_close(struct vhu_dev *dev, int fd);
+void vhu_vq_remap(struct vhu_dev *dev, struct vhu_vq *vq);
+void vhu_vq_stop(struct vhu_dev *dev, struct vhu_vq *vq);
+void vhu_session_reset(struct vhu_dev *dev, bool disconnect);
+void vhu_update_events(struct vhu_dev *dev);
+bool vhu_vq_can_run(const struct vhu_dev *dev, const struct vhu_vq *vq);
+void vhu_close_fd(int *fd);
+
+#endif /* VMLINK_VHU_INTERNAL_H */

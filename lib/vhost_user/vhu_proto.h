@@ -1,0 +1,245 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * vhost-user wire format and split-virtqueue layout, as seen by vmlink.
+ *
+ * Written from the vhost-user specification (QEMU docs/interop/vhost-user.rst)
+ * and the virtio 1.x specification. Everything here is little-endian native
+ * on the hosts vmlink supports (x86_64, aarch64 little-endian).
+ *
+ * This header is shared by the library and by its test front-end; it is not
+ * part of the data-path API (see vhu.h).
+ */
+
+#ifndef VMLINK_VHU_PROTO_H
+#define VMLINK_VHU_PROTO_H
+
+#include <stdint.h>
+
+/* ---- message header ---- */
+
+#define VHU_MSG_HDR_SIZE	12u
+#define VHU_FLAG_VERSION	0x1u	/* bits 0-1 */
+#define VHU_FLAG_VERSION_MASK	0x3u
+#define VHU_FLAG_REPLY		(1u << 2)
+#define VHU_FLAG_NEED_REPLY	(1u << 3)
+#define VHU_MAX_MSG_FDS		8u
+
+/* Front-end requests. */
+enum vhu_request {
+	VHU_REQ_NONE = 0,
+	VHU_REQ_GET_FEATURES = 1,
+	VHU_REQ_SET_FEATURES = 2,
+	VHU_REQ_SET_OWNER = 3,
+	VHU_REQ_RESET_OWNER = 4,
+	VHU_REQ_SET_MEM_TABLE = 5,
+	VHU_REQ_SET_LOG_BASE = 6,
+	VHU_REQ_SET_LOG_FD = 7,
+	VHU_REQ_SET_VRING_NUM = 8,
+	VHU_REQ_SET_VRING_ADDR = 9,
+	VHU_REQ_SET_VRING_BASE = 10,
+	VHU_REQ_GET_VRING_BASE = 11,
+	VHU_REQ_SET_VRING_KICK = 12,
+	VHU_REQ_SET_VRING_CALL = 13,
+	VHU_REQ_SET_VRING_ERR = 14,
+	VHU_REQ_GET_PROTOCOL_FEATURES = 15,
+	VHU_REQ_SET_PROTOCOL_FEATURES = 16,
+	VHU_REQ_GET_QUEUE_NUM = 17,
+	VHU_REQ_SET_VRING_ENABLE = 18,
+	VHU_REQ_SEND_RARP = 19,
+	VHU_REQ_NET_SET_MTU = 20,
+	VHU_REQ_SET_BACKEND_REQ_FD = 21,
+	VHU_REQ_IOTLB_MSG = 22,
+	VHU_REQ_SET_VRING_ENDIAN = 23,
+	VHU_REQ_GET_CONFIG = 24,
+	VHU_REQ_SET_CONFIG = 25,
+	VHU_REQ_CREATE_CRYPTO_SESSION = 26,
+	VHU_REQ_CLOSE_CRYPTO_SESSION = 27,
+	VHU_REQ_POSTCOPY_ADVISE = 28,
+	VHU_REQ_POSTCOPY_LISTEN = 29,
+	VHU_REQ_POSTCOPY_END = 30,
+	VHU_REQ_GET_INFLIGHT_FD = 31,
+	VHU_REQ_SET_INFLIGHT_FD = 32,
+	VHU_REQ_GPU_SET_SOCKET = 33,
+	VHU_REQ_RESET_DEVICE = 34,
+	VHU_REQ_VRING_KICK = 35,
+	VHU_REQ_GET_MAX_MEM_SLOTS = 36,
+	VHU_REQ_ADD_MEM_REG = 37,
+	VHU_REQ_REM_MEM_REG = 38,
+	VHU_REQ_SET_STATUS = 39,
+	VHU_REQ_GET_STATUS = 40,
+	VHU_REQ_GET_SHARED_OBJECT = 41,
+	VHU_REQ_SET_DEVICE_STATE_FD = 42,
+	VHU_REQ_CHECK_DEVICE_STATE = 43,
+	VHU_REQ_MAX = 44,
+};
+
+/* Protocol feature bits (GET/SET_PROTOCOL_FEATURES). */
+#define VHU_PROTO_F_MQ			0
+#define VHU_PROTO_F_LOG_SHMFD		1
+#define VHU_PROTO_F_RARP		2
+#define VHU_PROTO_F_REPLY_ACK		3
+#define VHU_PROTO_F_MTU			4
+#define VHU_PROTO_F_BACKEND_REQ		5
+#define VHU_PROTO_F_CONFIG		9
+#define VHU_PROTO_F_INFLIGHT_SHMFD	12
+#define VHU_PROTO_F_RESET_DEVICE	13
+#define VHU_PROTO_F_INBAND_NOTIFICATIONS 14
+#define VHU_PROTO_F_CONFIGURE_MEM_SLOTS	15
+#define VHU_PROTO_F_STATUS		16
+#define VHU_PROTO_F_DEVICE_STATE	19
+
+/* Virtio / vhost feature bits (GET/SET_FEATURES). */
+#define VHU_F_NET_CSUM			0
+#define VHU_F_NET_GUEST_CSUM		1
+#define VHU_F_NET_MTU			3
+#define VHU_F_NET_MAC			5
+#define VHU_F_NET_MRG_RXBUF		15
+#define VHU_F_NET_STATUS		16
+#define VHU_F_NET_CTRL_VQ		17
+#define VHU_F_NET_GUEST_ANNOUNCE	21
+#define VHU_F_NET_MQ			22
+#define VHU_F_NOTIFY_ON_EMPTY		24
+#define VHU_F_LOG_ALL			26	/* vhost: dirty logging */
+#define VHU_F_ANY_LAYOUT		27
+#define VHU_F_RING_INDIRECT_DESC	28
+#define VHU_F_RING_EVENT_IDX		29
+#define VHU_F_PROTOCOL_FEATURES		30	/* vhost-user */
+#define VHU_F_VERSION_1			32
+#define VHU_F_IOMMU_PLATFORM		33
+#define VHU_F_RING_PACKED		34
+
+/* SET_VRING_KICK/CALL/ERR u64 payload. */
+#define VHU_VRING_IDX_MASK		0xffull
+#define VHU_VRING_NOFD			(1ull << 8)
+
+/* SET_VRING_ADDR flags. */
+#define VHU_VRING_F_LOG			(1u << 0)
+
+/* Dirty log page size. */
+#define VHU_LOG_PAGE			4096u
+
+/* Regions per SET_MEM_TABLE message. */
+#define VHU_MEMTABLE_MAX_REGIONS	8u
+
+/* ---- payloads ---- */
+
+struct vhu_vring_state {
+	uint32_t index;
+	uint32_t num;
+};
+
+struct vhu_vring_addr {
+	uint32_t index;
+	uint32_t flags;
+	uint64_t desc_qva;
+	uint64_t used_qva;
+	uint64_t avail_qva;
+	uint64_t log_gpa;
+};
+
+struct vhu_mem_region_desc {
+	uint64_t gpa;
+	uint64_t size;
+	uint64_t qva;
+	uint64_t mmap_offset;
+};
+
+struct vhu_mem_table_desc {
+	uint32_t nregions;
+	uint32_t padding;
+	struct vhu_mem_region_desc regions[VHU_MEMTABLE_MAX_REGIONS];
+};
+
+struct vhu_mem_reg_desc {
+	uint64_t padding;
+	struct vhu_mem_region_desc region;
+};
+
+struct vhu_log_desc {
+	uint64_t mmap_size;
+	uint64_t mmap_offset;
+};
+
+#define VHU_MEMTABLE_HDR_SIZE	8u	/* nregions + padding */
+
+/* ---- split virtqueue layout (virtio 1.x, 2.7) ---- */
+
+#define VHU_DESC_F_NEXT		1u
+#define VHU_DESC_F_WRITE	2u
+#define VHU_DESC_F_INDIRECT	4u
+
+#define VHU_AVAIL_F_NO_INTERRUPT 1u
+#define VHU_USED_F_NO_NOTIFY	1u
+
+#define VHU_MAX_RING_SIZE	32768u
+
+struct vhu_desc {
+	uint64_t addr;
+	uint32_t len;
+	uint16_t flags;
+	uint16_t next;
+};
+
+struct vhu_avail {
+	uint16_t flags;
+	uint16_t idx;
+	uint16_t ring[];	/* then: uint16_t used_event */
+};
+
+struct vhu_used_elem {
+	uint32_t id;
+	uint32_t len;
+};
+
+struct vhu_used {
+	uint16_t flags;
+	uint16_t idx;
+	struct vhu_used_elem ring[];	/* then: uint16_t avail_event */
+};
+
+static inline uint64_t
+vhu_desc_table_size(uint32_t num)
+{
+	return 16ull * num;
+}
+
+static inline uint64_t
+vhu_avail_ring_size(uint32_t num)
+{
+	return 4ull + 2ull * num + 2ull;	/* incl. used_event */
+}
+
+static inline uint64_t
+vhu_used_ring_size(uint32_t num)
+{
+	return 4ull + 8ull * num + 2ull;	/* incl. avail_event */
+}
+
+/* ---- virtio-net header ---- */
+
+#define VHU_NET_HDR_F_NEEDS_CSUM	1u
+#define VHU_NET_HDR_F_DATA_VALID	2u
+#define VHU_NET_HDR_GSO_NONE		0u
+#define VHU_NET_HDR_GSO_ECN		0x80u
+
+struct vhu_net_hdr {
+	uint8_t flags;
+	uint8_t gso_type;
+	uint16_t hdr_len;
+	uint16_t gso_size;
+	uint16_t csum_start;
+	uint16_t csum_offset;
+	uint16_t num_buffers;	/* present with VERSION_1 or MRG_RXBUF */
+};
+
+#define VHU_NET_HDR_LEN		12u
+#define VHU_NET_HDR_LEN_LEGACY	10u
+
+/* Virtio device status bits. */
+#define VHU_STATUS_ACKNOWLEDGE	1u
+#define VHU_STATUS_DRIVER	2u
+#define VHU_STATUS_DRIVER_OK	4u
+#define VHU_STATUS_FEATURES_OK	8u
+#define VHU_STATUS_FAILED	128u
+
+#endif /* VMLINK_VHU_PROTO_H */

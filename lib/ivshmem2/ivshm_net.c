@@ -1,0 +1,1163 @@
+/* SPDX-License-Identifier: BSD-3-Clause
+ * Copyright(c) 2026 vmlink authors
+ *
+ * ivshmem-net (protocol 0001h) over an ivshmem v2 device.
+ *
+ * Own output section: our TX queue (descriptors, avail ring, frame data)
+ * plus the used ring holding our completions of the peer's TX. The peer's
+ * section (mapped read-only): its TX queue and its completions of ours.
+ * Descriptor i of our ring carries TX frame number i mod N, so completions
+ * (which must come in order) are checked against that; buffers come FIFO
+ * from the data area. Event indices: avail_event (after our used ring)
+ * tells the peer when to ring us for new frames, used_event (after our
+ * avail ring) when to ring us for completions. We park both far ahead
+ * (no doorbells) unless the rx lcore arms its interrupt.
+ *
+ * Data path / control path: the data path runs only while 'run' is set
+ * and marks itself busy for the length of a burst; the control path
+ * clears 'run' and waits for 'busy' to drop before touching queue state
+ * (Dekker-style, both sides sequentially consistent). The data path never
+ * changes the link state itself: on a violation it records the reason,
+ * sets 'need_reset' and raises the local state vector so the control path
+ * wakes up and resets the link.
+ */
+
+#include <errno.h>
+#include <poll.h>
+#include <sched.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <rte_common.h>
+#include <rte_branch_prediction.h>
+#include <rte_eal.h>
+#include <rte_malloc.h>
+#include <rte_mbuf.h>
+#include <rte_memcpy.h>
+#include <rte_pause.h>
+
+#include "ivshm_net.h"
+#include "ivshm_transport.h"
+#include "ivshm_log.h"
+
+#define EV_FAR		0x8000	/* event index parked this far ahead */
+#define EV_REFRESH	0x4000	/* re-park when closer than this */
+
+struct vq_desc {
+	uint64_t addr;
+	uint32_t len;
+	uint16_t flags;
+	uint16_t next;
+};
+
+struct vq_used_elem {
+	uint32_t id;
+	uint32_t len;
+};
+
+_Static_assert(sizeof(struct vq_desc) == 16, "vring desc is 16 bytes");
+_Static_assert(sizeof(struct vq_used_elem) == 8, "used elem is 8 bytes");
+
+/* Pointers into one output section. */
+struct vq {
+	volatile struct vq_desc *desc;
+	volatile uint16_t *avail_idx;
+	volatile uint16_t *avail_ring;
+	volatile uint16_t *used_event;	/* avail_ring[N] */
+	volatile uint16_t *used_idx;
+	volatile struct vq_used_elem *used_ring;
+	volatile uint16_t *avail_event;	/* after used_ring[N] */
+};
+
+struct tx_shadow {
+	uint32_t end;		/* data-area offset after this frame's slot */
+};
+
+/* Counters each context writes alone (relaxed stores, read anywhere). */
+#define STAT_ADD(f, v) __atomic_store_n(&(f), (f) + (v), __ATOMIC_RELAXED)
+
+struct txq {
+	uint32_t busy;
+	uint16_t avail_idx;	/* next frame number (published after burst) */
+	uint16_t last_used;	/* completions consumed */
+	uint16_t used_event;	/* value parked in own used_event */
+	uint32_t head;		/* data-area allocation offsets */
+	uint32_t tail;
+	struct tx_shadow *shadow;
+	struct ivshm_net_stats st;
+} __rte_cache_aligned;
+
+struct rx_pend {
+	uint16_t id;		/* peer descriptor to complete */
+	uint8_t zc;		/* wait for the zero-copy mbuf's free */
+};
+
+struct zc_session;
+
+struct zc_slot {
+	struct rte_mbuf_ext_shared_info shinfo;
+	struct zc_session *sess;
+	uint32_t done;
+} __rte_cache_aligned;
+
+/* Zero-copy state of one link incarnation: slots, referenced by the queue
+ * and by every mbuf still out; freed by whoever drops the last reference. */
+struct zc_session {
+	uint32_t refcnt;
+	uint32_t outstanding;	/* mbufs out */
+	struct ivshm_map *map;	/* keeps the peer section mapped */
+	struct zc_slot slot[];
+};
+
+struct rxq {
+	uint32_t busy;
+	uint16_t last_avail;	/* next peer frame to consume */
+	uint16_t used_idx;	/* completions published */
+	uint16_t avail_event;	/* value in own avail_event */
+	uint8_t intr;		/* armed by rx_intr_enable */
+	struct rte_mempool *mp;
+	struct rx_pend *pend;
+	struct zc_session *zc;
+	struct ivshm_net_stats st;
+} __rte_cache_aligned;
+
+struct ivshm_net {
+	struct ivshm_dev *dev;
+	bool own_dev;
+	struct ivshm_net_conf conf;
+	struct ivshm_net_layout lay;
+	uint32_t id;
+	uint32_t peer;
+	uint32_t txrx_vec;
+	uint32_t max_frame;
+	uint8_t *own;
+	const uint8_t *peer_sec;
+	struct vq own_vq;
+	struct vq peer_vq;	/* read-only mapping */
+
+	uint32_t run;		/* rings initialised, own state RUN */
+	uint32_t link_up;
+	uint32_t need_reset;	/* data path saw a violation */
+	uint32_t own_state;
+	uint32_t peer_gen;
+	uint32_t bad_peer_state;
+	bool started;
+	struct ivshm_net_stats cst;	/* control-path counters */
+	struct ivshm_net_stats base;	/* snapshot at stats_reset */
+
+	struct txq tx;
+	struct rxq rx;
+};
+
+static inline bool
+need_event(uint16_t evt, uint16_t new_idx, uint16_t old_idx)
+{
+	return (uint16_t)(new_idx - evt - 1) < (uint16_t)(new_idx - old_idx);
+}
+
+static void
+vq_init(struct vq *q, const uint8_t *sec, const struct ivshm_net_layout *lay)
+{
+	uint8_t *s = (uint8_t *)(uintptr_t)sec;
+	uint32_t n = lay->num;
+
+	q->desc = (volatile struct vq_desc *)s;
+	q->avail_idx = (volatile uint16_t *)(s + lay->avail_off + 2);
+	q->avail_ring = (volatile uint16_t *)(s + lay->avail_off + 4);
+	q->used_event = q->avail_ring + n;
+	q->used_idx = (volatile uint16_t *)(s + lay->used_off + 2);
+	q->used_ring = (volatile struct vq_used_elem *)(s + lay->used_off + 4);
+	q->avail_event = (volatile uint16_t *)(uintptr_t)(q->used_ring + n);
+}
+
+/* ---- data path / control path hand-off ---- */
+
+static inline bool
+q_enter(struct ivshm_net *n, uint32_t *busy)
+{
+	__atomic_store_n(busy, 1, __ATOMIC_SEQ_CST);
+	if (likely(__atomic_load_n(&n->run, __ATOMIC_SEQ_CST) &&
+			!__atomic_load_n(&n->need_reset, __ATOMIC_RELAXED)))
+		return true;
+	__atomic_store_n(busy, 0, __ATOMIC_RELEASE);
+	return false;
+}
+
+static inline void
+q_leave(uint32_t *busy)
+{
+	__atomic_store_n(busy, 0, __ATOMIC_RELEASE);
+}
+
+static void
+quiesce(struct ivshm_net *n)
+{
+	unsigned int spins = 0;
+
+	__atomic_store_n(&n->run, 0, __ATOMIC_SEQ_CST);
+	while (__atomic_load_n(&n->rx.busy, __ATOMIC_SEQ_CST) ||
+			__atomic_load_n(&n->tx.busy, __ATOMIC_SEQ_CST)) {
+		if (++spins < 1000)
+			rte_pause();
+		else
+			sched_yield();
+	}
+}
+
+/* Data path: record a violation, stop the queues, wake the control path. */
+static void
+violation(struct ivshm_net *n, struct ivshm_net_stats *st,
+		enum ivshm_net_violation v)
+{
+	STAT_ADD(st->violations[v], 1);
+	if (__atomic_exchange_n(&n->need_reset, 1, __ATOMIC_SEQ_CST) == 0)
+		ivshm_vector_raise_local(n->dev, IVSHM_NET_VEC_STATE);
+}
+
+static void
+kick_peer(struct ivshm_net *n)
+{
+	ivshm_doorbell(n->dev, n->peer, n->txrx_vec);
+}
+
+/* ---- zero-copy sessions ---- */
+
+static void
+zc_session_free(struct zc_session *s)
+{
+	ivshm_map_put(s->map);
+	rte_free(s);
+}
+
+static void
+zc_session_put(struct zc_session *s)
+{
+	if (s != NULL && __atomic_sub_fetch(&s->refcnt, 1, __ATOMIC_ACQ_REL) == 0)
+		zc_session_free(s);
+}
+
+static void
+zc_free_cb(void *addr, void *opaque)
+{
+	struct zc_slot *zs = opaque;
+	struct zc_session *s = zs->sess;
+
+	RTE_SET_USED(addr);
+	__atomic_store_n(&zs->done, 1, __ATOMIC_RELEASE);
+	__atomic_sub_fetch(&s->outstanding, 1, __ATOMIC_RELAXED);
+	zc_session_put(s);
+}
+
+static struct zc_session *
+zc_session_new(struct ivshm_net *n)
+{
+	struct zc_session *s;
+	uint32_t i;
+
+	s = rte_zmalloc_socket("ivshm_zc", sizeof(*s) +
+		sizeof(struct zc_slot) * n->lay.num, RTE_CACHE_LINE_SIZE,
+		n->conf.socket_id);
+	if (s == NULL)
+		return NULL;
+	s->refcnt = 1;
+	s->map = ivshm_map_get(n->dev->map);
+	for (i = 0; i < n->lay.num; i++) {
+		s->slot[i].sess = s;
+		s->slot[i].shinfo.free_cb = zc_free_cb;
+		s->slot[i].shinfo.fcb_opaque = &s->slot[i];
+	}
+	return s;
+}
+
+/* Control path, queues quiesced: a session with mbufs out is left to them
+ * (they must not complete into the next incarnation's ring). */
+static void
+zc_renew(struct ivshm_net *n)
+{
+	struct zc_session *s = n->rx.zc;
+
+	if (n->conf.zc_budget == 0)
+		return;
+	if (s != NULL && __atomic_load_n(&s->outstanding, __ATOMIC_ACQUIRE) == 0)
+		return;		/* reusable as is */
+	n->rx.zc = zc_session_new(n);
+	if (n->rx.zc == NULL)
+		IVSHM_LOG(WARNING, "no memory for zero-copy state: copying");
+	zc_session_put(s);
+}
+
+/* ---- tx ---- */
+
+/* Take completions of our frames from the peer's used ring. */
+static inline int
+tx_reclaim(struct ivshm_net *n, struct txq *q)
+{
+	uint16_t mask = (uint16_t)(n->lay.num - 1);
+	uint16_t used = __atomic_load_n(n->peer_vq.used_idx, __ATOMIC_ACQUIRE);
+	uint16_t todo = (uint16_t)(used - q->last_used);
+
+	if (todo == 0)
+		return 0;
+	if (unlikely(todo > (uint16_t)(q->avail_idx - q->last_used))) {
+		violation(n, &q->st, IVSHM_NET_V_USED_IDX);
+		return -1;
+	}
+	while (todo--) {
+		uint16_t slot = q->last_used & mask;
+		uint32_t id = n->peer_vq.used_ring[slot].id;
+		uint32_t len = n->peer_vq.used_ring[slot].len;
+
+		if (unlikely(id != slot)) {
+			violation(n, &q->st, IVSHM_NET_V_USED_ID);
+			return -1;
+		}
+		if (unlikely(len != 1)) {
+			violation(n, &q->st, IVSHM_NET_V_USED_LEN);
+			return -1;
+		}
+		q->tail = q->shadow[slot].end;
+		q->last_used++;
+	}
+	return 0;
+}
+
+/* FIFO allocation of 'slot' bytes in the data area; offset or -1. */
+static inline int64_t
+tx_alloc(struct txq *q, uint32_t size, uint32_t slot, uint16_t inflight)
+{
+	uint32_t off;
+
+	if (inflight == 0)
+		q->head = q->tail = 0;
+	if (q->head >= q->tail && inflight == 0) {
+		if (slot > size)
+			return -1;
+		off = 0;
+	} else if (q->head > q->tail) {
+		if (size - q->head >= slot)
+			off = q->head;
+		else if (q->tail >= slot)
+			off = 0;
+		else
+			return -1;
+	} else if (q->head < q->tail) {
+		if (q->tail - q->head < slot)
+			return -1;
+		off = q->head;
+	} else {
+		return -1;	/* head == tail with frames in flight: full */
+	}
+	q->head = off + slot;
+	return off;
+}
+
+static inline void
+copy_from_mbuf(uint8_t *dst, const struct rte_mbuf *m, uint32_t len)
+{
+	for (; m != NULL && len != 0; m = m->next) {
+		uint32_t l = RTE_MIN((uint32_t)m->data_len, len);
+
+		rte_memcpy(dst, rte_pktmbuf_mtod(m, const void *), l);
+		dst += l;
+		len -= l;
+	}
+}
+
+uint16_t
+ivshm_net_tx_burst(struct ivshm_net *n, struct rte_mbuf **pkts, uint16_t nb)
+{
+	struct txq *q = &n->tx;
+	uint16_t mask, old, i;
+	uint32_t size, data_off;
+	uint64_t bytes = 0;
+
+	if (unlikely(!__atomic_load_n(&n->link_up, __ATOMIC_RELAXED))) {
+		STAT_ADD(q->st.tx_link_down, 1);
+		return 0;
+	}
+	if (unlikely(!q_enter(n, &q->busy))) {
+		STAT_ADD(q->st.tx_link_down, 1);
+		return 0;
+	}
+	if (unlikely(tx_reclaim(n, q) != 0)) {
+		q_leave(&q->busy);
+		return 0;
+	}
+	/* never ask the peer for completion doorbells */
+	if ((uint16_t)(q->used_event - q->last_used) < EV_REFRESH) {
+		q->used_event = (uint16_t)(q->last_used + EV_FAR);
+		__atomic_store_n(n->own_vq.used_event, q->used_event,
+			__ATOMIC_RELAXED);
+	}
+	mask = (uint16_t)(n->lay.num - 1);
+	size = (uint32_t)n->lay.data_size;
+	data_off = n->lay.data_off;
+	old = q->avail_idx;
+	for (i = 0; i < nb; i++) {
+		struct rte_mbuf *m = pkts[i];
+		uint32_t len = m->pkt_len;
+		uint16_t inflight = (uint16_t)(q->avail_idx - q->last_used);
+		uint16_t d;
+		int64_t off;
+
+		if (unlikely(len == 0 || len > n->max_frame)) {
+			STAT_ADD(q->st.tx_oversize, 1);
+			continue;	/* consumed: freed below */
+		}
+		if (unlikely(inflight >= n->lay.num))
+			break;
+		off = tx_alloc(q, size, (uint32_t)IVSHM_NET_FRAME_SLOT(len),
+			inflight);
+		if (unlikely(off < 0))
+			break;
+		copy_from_mbuf(n->own + data_off + off, m, len);
+		d = q->avail_idx & mask;
+		n->own_vq.desc[d].addr = data_off + (uint64_t)off;
+		n->own_vq.desc[d].len = len;
+		n->own_vq.desc[d].flags = 0;
+		n->own_vq.desc[d].next = 0;
+		n->own_vq.avail_ring[d] = d;
+		q->shadow[d].end = q->head;
+		q->avail_idx++;
+		bytes += len;
+	}
+	if (q->avail_idx != old) {
+		uint16_t evt;
+
+		__atomic_store_n(n->own_vq.avail_idx, q->avail_idx,
+			__ATOMIC_RELEASE);
+		STAT_ADD(q->st.tx_frames, (uint16_t)(q->avail_idx - old));
+		STAT_ADD(q->st.tx_bytes, bytes);
+		/* publish before reading the peer's event index */
+		rte_atomic_thread_fence(__ATOMIC_SEQ_CST);
+		evt = __atomic_load_n(n->peer_vq.avail_event, __ATOMIC_RELAXED);
+		if (need_event(evt, q->avail_idx, old)) {
+			kick_peer(n);
+			STAT_ADD(q->st.tx_kicks, 1);
+		} else {
+			STAT_ADD(q->st.tx_kicks_suppressed, 1);
+		}
+	}
+	if (i < nb)
+		STAT_ADD(q->st.tx_full, 1);
+	q_leave(&q->busy);
+	if (i != 0)
+		rte_pktmbuf_free_bulk(pkts, i);
+	return i;
+}
+
+uint32_t
+ivshm_net_tx_inflight(struct ivshm_net *n)
+{
+	struct txq *q = &n->tx;
+	uint32_t left;
+
+	if (!q_enter(n, &q->busy))
+		return 0;
+	tx_reclaim(n, q);
+	left = (uint16_t)(q->avail_idx - q->last_used);
+	q_leave(&q->busy);
+	return left;
+}
+
+/* ---- rx ---- */
+
+/* Publish completions that are ready, in order; ring the peer if asked. */
+static inline void
+rx_complete(struct ivshm_net *n, struct rxq *q)
+{
+	uint16_t mask = (uint16_t)(n->lay.num - 1);
+	uint16_t idx = q->used_idx, old = idx, evt;
+
+	while (idx != q->last_avail) {
+		uint16_t slot = idx & mask;
+
+		if (q->pend[slot].zc && !__atomic_load_n(&q->zc->slot[slot].done,
+				__ATOMIC_ACQUIRE))
+			break;
+		n->own_vq.used_ring[slot].id = q->pend[slot].id;
+		n->own_vq.used_ring[slot].len = 1;
+		idx++;
+	}
+	if (idx == old)
+		return;
+	__atomic_store_n(n->own_vq.used_idx, idx, __ATOMIC_RELEASE);
+	q->used_idx = idx;
+	rte_atomic_thread_fence(__ATOMIC_SEQ_CST);
+	evt = __atomic_load_n(n->peer_vq.used_event, __ATOMIC_RELAXED);
+	if (need_event(evt, idx, old)) {
+		kick_peer(n);
+		STAT_ADD(q->st.rx_kicks, 1);
+	} else {
+		STAT_ADD(q->st.rx_kicks_suppressed, 1);
+	}
+}
+
+/* Copy a frame into m (chained if needed); -1 if no mbuf for a segment. */
+static inline int
+copy_to_mbuf(struct rxq *q, struct rte_mbuf *m, const uint8_t *src,
+		uint32_t len)
+{
+	struct rte_mbuf *prev = m, *seg;
+	uint32_t room = rte_pktmbuf_tailroom(m), l;
+
+	if (likely(len <= room)) {
+		rte_memcpy(rte_pktmbuf_mtod(m, void *), src, len);
+		m->data_len = (uint16_t)len;
+		m->pkt_len = len;
+		return 0;
+	}
+	l = RTE_MIN(room, (uint32_t)UINT16_MAX);
+	rte_memcpy(rte_pktmbuf_mtod(m, void *), src, l);
+	m->data_len = (uint16_t)l;
+	m->pkt_len = len;
+	src += l;
+	len -= l;
+	while (len != 0) {
+		seg = rte_pktmbuf_alloc(q->mp);
+		if (seg == NULL) {
+			/* give the segments back, keep m bare */
+			rte_pktmbuf_free(m->next);
+			m->next = NULL;
+			m->nb_segs = 1;
+			m->data_len = 0;
+			m->pkt_len = 0;
+			return -1;
+		}
+		l = RTE_MIN(rte_pktmbuf_tailroom(seg), len);
+		l = RTE_MIN(l, (uint32_t)UINT16_MAX);
+		rte_memcpy(rte_pktmbuf_mtod(seg, void *), src, l);
+		seg->data_len = (uint16_t)l;
+		prev->next = seg;
+		prev = seg;
+		m->nb_segs++;
+		src += l;
+		len -= l;
+	}
+	return 0;
+}
+
+static inline void
+park_avail_event(struct ivshm_net *n, struct rxq *q)
+{
+	if (q->intr)
+		return;
+	if ((uint16_t)(q->avail_event - q->last_avail) < EV_REFRESH) {
+		q->avail_event = (uint16_t)(q->last_avail + EV_FAR);
+		__atomic_store_n(n->own_vq.avail_event, q->avail_event,
+			__ATOMIC_RELAXED);
+	}
+}
+
+uint16_t
+ivshm_net_rx_burst(struct ivshm_net *n, struct rte_mbuf **pkts, uint16_t nb)
+{
+	struct rxq *q = &n->rx;
+	uint16_t mask, avail, cnt, k, got = 0;
+	uint64_t data_off, sec_len, bytes = 0;
+	uint32_t budget = n->conf.zc_budget;
+	rte_iova_t iova_va;
+
+	if (unlikely(!q_enter(n, &q->busy)))
+		return 0;
+	if (q->used_idx != q->last_avail)
+		rx_complete(n, q);	/* zero-copy frees since last time */
+	avail = __atomic_load_n(n->peer_vq.avail_idx, __ATOMIC_ACQUIRE);
+	if (unlikely((uint16_t)(avail - q->used_idx) > n->lay.num)) {
+		violation(n, &q->st, IVSHM_NET_V_AVAIL_IDX);
+		goto out;
+	}
+	cnt = (uint16_t)(avail - q->last_avail);
+	if (cnt > nb)
+		cnt = nb;
+	if (cnt == 0)
+		goto done;
+	if (unlikely(rte_pktmbuf_alloc_bulk(q->mp, pkts, cnt) != 0)) {
+		STAT_ADD(q->st.rx_nombuf, cnt);
+		goto done;
+	}
+	mask = (uint16_t)(n->lay.num - 1);
+	data_off = n->lay.data_off;
+	sec_len = n->lay.section_size;
+	iova_va = rte_eal_iova_mode() == RTE_IOVA_VA;
+	for (k = 0; k < cnt; k++) {
+		uint16_t slot = q->last_avail & mask, id, flags;
+		struct rte_mbuf *m = pkts[got];
+		uint64_t addr;
+		uint32_t len;
+		const uint8_t *src;
+
+		/* one read of each field: the peer may rewrite them */
+		id = n->peer_vq.avail_ring[slot];
+		if (unlikely(id >= n->lay.num)) {
+			violation(n, &q->st, IVSHM_NET_V_DESC_ID);
+			break;
+		}
+		addr = n->peer_vq.desc[id].addr;
+		len = n->peer_vq.desc[id].len;
+		flags = n->peer_vq.desc[id].flags;
+		if (unlikely(flags != 0)) {
+			violation(n, &q->st, IVSHM_NET_V_DESC_FLAGS);
+			break;
+		}
+		if (unlikely(addr < data_off || addr >= sec_len)) {
+			violation(n, &q->st, IVSHM_NET_V_DESC_ADDR);
+			break;
+		}
+		if (unlikely(len > sec_len - addr)) {
+			violation(n, &q->st, IVSHM_NET_V_DESC_LEN);
+			break;
+		}
+		q->pend[slot].id = id;
+		q->pend[slot].zc = 0;
+		q->last_avail++;
+		if (unlikely(len < IVSHM_NET_MIN_FRAME)) {
+			STAT_ADD(q->st.rx_runts, 1);
+			continue;
+		}
+		if (unlikely(len > IVSHM_NET_MAX_FRAME)) {
+			STAT_ADD(q->st.rx_oversize, 1);
+			continue;
+		}
+		src = n->peer_sec + addr;
+		if (q->zc != NULL && len >= n->conf.zc_min_len &&
+				len <= UINT16_MAX) {
+			if (__atomic_load_n(&q->zc->outstanding,
+					__ATOMIC_RELAXED) < budget) {
+				struct zc_slot *zs = &q->zc->slot[slot];
+
+				zs->done = 0;
+				rte_mbuf_ext_refcnt_set(&zs->shinfo, 1);
+				__atomic_add_fetch(&q->zc->refcnt, 1,
+					__ATOMIC_RELAXED);
+				__atomic_add_fetch(&q->zc->outstanding, 1,
+					__ATOMIC_RELAXED);
+				rte_pktmbuf_attach_extbuf(m,
+					(void *)(uintptr_t)src,
+					iova_va ? (rte_iova_t)(uintptr_t)src :
+					RTE_BAD_IOVA, (uint16_t)len,
+					&zs->shinfo);
+				m->data_len = (uint16_t)len;
+				m->pkt_len = len;
+				q->pend[slot].zc = 1;
+				STAT_ADD(q->st.rx_zc_frames, 1);
+				goto deliver;
+			}
+			STAT_ADD(q->st.rx_zc_budget_copies, 1);
+		}
+		if (unlikely(copy_to_mbuf(q, m, src, len) != 0)) {
+			STAT_ADD(q->st.rx_nombuf, 1);
+			continue;
+		}
+deliver:
+		m->port = n->conf.port_id;
+		bytes += len;
+		got++;
+	}
+	if (got < cnt)
+		rte_pktmbuf_free_bulk(&pkts[got], cnt - got);
+	STAT_ADD(q->st.rx_frames, got);
+	STAT_ADD(q->st.rx_bytes, bytes);
+done:
+	rx_complete(n, q);
+	park_avail_event(n, q);
+out:
+	q_leave(&q->busy);
+	return got;
+}
+
+int
+ivshm_net_rx_intr_fd(const struct ivshm_net *n)
+{
+	if (n->txrx_vec == IVSHM_NET_VEC_STATE)
+		return -ENOTSUP;
+	return ivshm_vector_fd(n->dev, n->txrx_vec);
+}
+
+int
+ivshm_net_rx_intr_enable(struct ivshm_net *n)
+{
+	struct rxq *q = &n->rx;
+	uint16_t avail;
+
+	if (n->txrx_vec == IVSHM_NET_VEC_STATE)
+		return -ENOTSUP;
+	q->intr = 1;
+	if (!q_enter(n, &q->busy))
+		return 0;	/* armed when the link runs again */
+	STAT_ADD(q->st.rx_intr_arms, 1);
+	q->avail_event = q->last_avail;
+	__atomic_store_n(n->own_vq.avail_event, q->avail_event,
+		__ATOMIC_RELAXED);
+	/* publish, then look again: frames that came before the peer could
+	 * see the new event index would never be signalled */
+	rte_atomic_thread_fence(__ATOMIC_SEQ_CST);
+	avail = __atomic_load_n(n->peer_vq.avail_idx, __ATOMIC_ACQUIRE);
+	if (avail != q->last_avail) {
+		STAT_ADD(q->st.rx_intr_rechecks, 1);
+		ivshm_vector_raise_local(n->dev, n->txrx_vec);
+	}
+	q_leave(&q->busy);
+	return 0;
+}
+
+int
+ivshm_net_rx_intr_disable(struct ivshm_net *n)
+{
+	struct rxq *q = &n->rx;
+
+	if (n->txrx_vec == IVSHM_NET_VEC_STATE)
+		return -ENOTSUP;
+	if (q->intr)
+		STAT_ADD(q->st.rx_wakeups, 1);
+	q->intr = 0;
+	if (!q_enter(n, &q->busy))
+		return 0;
+	q->avail_event = (uint16_t)(q->last_avail + EV_FAR);
+	__atomic_store_n(n->own_vq.avail_event, q->avail_event,
+		__ATOMIC_RELAXED);
+	q_leave(&q->busy);
+	return 0;
+}
+
+int
+ivshm_net_rx_wait(struct ivshm_net *n, int timeout_ms)
+{
+	struct pollfd pfd;
+	uint64_t cnt;
+	int r, fd = ivshm_net_rx_intr_fd(n);
+
+	if (fd < 0)
+		return fd;
+	ivshm_net_rx_intr_enable(n);
+	pfd.fd = fd;
+	pfd.events = POLLIN;
+	pfd.revents = 0;
+	r = poll(&pfd, 1, timeout_ms);
+	if (r > 0 && read(fd, &cnt, sizeof(cnt)) != sizeof(cnt))
+		r = 0;
+	ivshm_net_rx_intr_disable(n);
+	return r > 0 ? 1 : 0;
+}
+
+/* ---- control path ---- */
+
+static void
+set_state(struct ivshm_net *n, uint32_t st)
+{
+	if (st == IVSHM_NET_STATE_RESET && n->own_state != st)
+		STAT_ADD(n->cst.link_resets, 1);
+	n->own_state = st;
+	rte_atomic_thread_fence(__ATOMIC_SEQ_CST);
+	ivshm_reg_write(n->dev, IVSHM_REG_STATE, st);
+}
+
+/* Leave RUN/READY: quiesce, count what was lost, state RESET. */
+static void
+link_reset(struct ivshm_net *n, const char *why)
+{
+	uint16_t lost;
+
+	quiesce(n);
+	lost = (uint16_t)(n->tx.avail_idx - n->tx.last_used);
+	if (lost != 0 && n->own_state >= IVSHM_NET_STATE_READY) {
+		STAT_ADD(n->cst.tx_dropped_peer_gone, lost);
+		n->tx.last_used = n->tx.avail_idx;
+	}
+	if (n->own_state != IVSHM_NET_STATE_RESET)
+		IVSHM_LOG(INFO, "peer %u: link reset (%s), %u frame(s) in "
+			"flight dropped", n->id, why, lost);
+	__atomic_store_n(&n->need_reset, 0, __ATOMIC_SEQ_CST);
+	set_state(n, IVSHM_NET_STATE_RESET);
+}
+
+/* INIT -> READY: fresh rings in the own section. */
+static void
+init_queues(struct ivshm_net *n)
+{
+	struct txq *t = &n->tx;
+	struct rxq *r = &n->rx;
+
+	quiesce(n);
+	memset(n->own, 0, n->lay.section_size);
+	t->avail_idx = t->last_used = 0;
+	t->head = t->tail = 0;
+	t->used_event = EV_FAR;
+	*n->own_vq.used_event = EV_FAR;
+	r->last_avail = r->used_idx = 0;
+	r->avail_event = r->intr ? 0 : EV_FAR;
+	*n->own_vq.avail_event = r->avail_event;
+	memset(r->pend, 0, sizeof(*r->pend) * n->lay.num);
+	zc_renew(n);
+	rte_atomic_thread_fence(__ATOMIC_SEQ_CST);
+}
+
+static bool
+peer_state_ok(struct ivshm_net *n, uint32_t ps)
+{
+	if (ps <= IVSHM_NET_STATE_RUN) {
+		n->bad_peer_state = 0;
+		return true;
+	}
+	if (n->bad_peer_state != ps) {
+		n->bad_peer_state = ps;
+		STAT_ADD(n->cst.violations[IVSHM_NET_V_PEER_STATE], 1);
+		IVSHM_LOG(WARNING, "peer %u: invalid state %u", n->peer, ps);
+	}
+	return false;
+}
+
+int
+ivshm_net_ctrl_poll(struct ivshm_net *n)
+{
+	uint32_t ps, gen, up;
+	int i;
+
+	ivshm_dev_process(n->dev);
+	ivshm_vector_ack(n->dev, IVSHM_NET_VEC_STATE);
+	if (__atomic_load_n(&n->need_reset, __ATOMIC_SEQ_CST) &&
+			n->own_state != IVSHM_NET_STATE_RESET)
+		link_reset(n, "protocol violation");
+	__atomic_store_n(&n->need_reset, 0, __ATOMIC_SEQ_CST);
+	gen = ivshm_peer_generation(n->dev, n->peer);
+	if (gen != n->peer_gen) {
+		n->peer_gen = gen;
+		if (n->own_state != IVSHM_NET_STATE_RESET)
+			link_reset(n, "peer left");
+	}
+	for (i = 0; i < 4; i++) {
+		uint32_t before = n->own_state;
+
+		ps = ivshm_peer_state(n->dev, n->peer);
+		if (!peer_state_ok(n, ps)) {
+			if (n->own_state >= IVSHM_NET_STATE_READY)
+				link_reset(n, "invalid peer state");
+			break;
+		}
+		switch (n->own_state) {
+		case IVSHM_NET_STATE_RESET:
+			/* wait for the peer to leave READY/RUN */
+			if (ps < IVSHM_NET_STATE_READY)
+				set_state(n, IVSHM_NET_STATE_INIT);
+			break;
+		case IVSHM_NET_STATE_INIT:
+			/* wait for the peer to leave RESET */
+			if (ps > IVSHM_NET_STATE_RESET) {
+				init_queues(n);
+				set_state(n, IVSHM_NET_STATE_READY);
+			}
+			break;
+		case IVSHM_NET_STATE_READY:
+			if (ps == IVSHM_NET_STATE_RESET) {
+				link_reset(n, "peer reset");
+			} else if (ps >= IVSHM_NET_STATE_READY && n->started) {
+				set_state(n, IVSHM_NET_STATE_RUN);
+				__atomic_store_n(&n->run, 1, __ATOMIC_SEQ_CST);
+			}
+			break;
+		case IVSHM_NET_STATE_RUN:
+			/* a peer back in RESET/INIT restarted: follow */
+			if (ps < IVSHM_NET_STATE_READY)
+				link_reset(n, "peer reset");
+			break;
+		default:
+			link_reset(n, "bad own state");
+			break;
+		}
+		if (n->own_state == before)
+			break;
+	}
+	ps = ivshm_peer_state(n->dev, n->peer);
+	up = n->own_state == IVSHM_NET_STATE_RUN && ps == IVSHM_NET_STATE_RUN;
+	if (up == __atomic_load_n(&n->link_up, __ATOMIC_RELAXED))
+		return 0;
+	__atomic_store_n(&n->link_up, up, __ATOMIC_SEQ_CST);
+	if (up)
+		STAT_ADD(n->cst.link_up, 1);
+	else
+		STAT_ADD(n->cst.link_down, 1);
+	IVSHM_LOG(INFO, "peer %u: link %s", n->id, up ? "up" : "down");
+	return 1;
+}
+
+int
+ivshm_net_ctrl_fds(const struct ivshm_net *n, int fds[2])
+{
+	int k = 0, fd;
+
+	fd = ivshm_dev_ctrl_fd(n->dev);
+	if (fd >= 0)
+		fds[k++] = fd;
+	fd = ivshm_vector_fd(n->dev, IVSHM_NET_VEC_STATE);
+	if (fd >= 0)
+		fds[k++] = fd;
+	return k;
+}
+
+void
+ivshm_net_link_get(const struct ivshm_net *n, struct ivshm_net_link *l)
+{
+	l->up = __atomic_load_n(&n->link_up, __ATOMIC_ACQUIRE) != 0;
+	l->own_state = n->own_state;
+	l->peer_state = ivshm_peer_state(n->dev, n->peer);
+	l->peer_id = n->peer;
+}
+
+int
+ivshm_net_start(struct ivshm_net *n)
+{
+	if (n->rx.mp == NULL) {
+		IVSHM_LOG(ERR, "start: no rx mempool (ivshm_net_rx_setup)");
+		return -EINVAL;
+	}
+	n->started = true;
+	ivshm_net_ctrl_poll(n);
+	return 0;
+}
+
+void
+ivshm_net_stop(struct ivshm_net *n)
+{
+	n->started = false;
+	link_reset(n, "stopped");
+	if (__atomic_load_n(&n->link_up, __ATOMIC_RELAXED)) {
+		__atomic_store_n(&n->link_up, 0, __ATOMIC_SEQ_CST);
+		STAT_ADD(n->cst.link_down, 1);
+	}
+}
+
+int
+ivshm_net_rx_setup(struct ivshm_net *n, struct rte_mempool *mp)
+{
+	if (mp == NULL)
+		return -EINVAL;
+	quiesce(n);
+	n->rx.mp = mp;
+	if (n->own_state == IVSHM_NET_STATE_RUN)
+		__atomic_store_n(&n->run, 1, __ATOMIC_SEQ_CST);
+	return 0;
+}
+
+struct ivshm_dev *
+ivshm_net_dev(const struct ivshm_net *n)
+{
+	return n->dev;
+}
+
+const struct ivshm_net_layout *
+ivshm_net_layout(const struct ivshm_net *n)
+{
+	return &n->lay;
+}
+
+uint32_t
+ivshm_net_max_frame(const struct ivshm_net *n)
+{
+	return n->max_frame;
+}
+
+int
+ivshm_net_create(struct ivshm_dev *dev, const struct ivshm_net_conf *conf,
+		struct ivshm_net **np)
+{
+	const struct ivshm_info *in = ivshm_dev_info(dev);
+	struct ivshm_net_conf c = { 0 };
+	struct ivshm_net *n;
+	uint64_t maxf;
+
+	*np = NULL;
+	if (conf != NULL)
+		c = *conf;
+	else
+		c.socket_id = SOCKET_ID_ANY;
+	if (in->protocol != IVSHM_PROTO_NET) {
+		IVSHM_LOG(ERR, "device protocol is 0x%04x, not 0x0001 "
+			"(ivshmem-net)", in->protocol);
+		return -EPROTONOSUPPORT;
+	}
+	if (in->max_peers != 2 || in->id > 1) {
+		IVSHM_LOG(ERR, "ivshmem-net links exactly 2 peers (max_peers "
+			"%u, id %u)", in->max_peers, in->id);
+		return -EINVAL;
+	}
+	n = rte_zmalloc_socket("ivshm_net", sizeof(*n), RTE_CACHE_LINE_SIZE,
+		c.socket_id);
+	if (n == NULL)
+		return -ENOMEM;
+	if (ivshm_net_layout_calc(in->output_section_size, &n->lay) != 0) {
+		IVSHM_LOG(ERR, "output section size 0x%llx is unusable for "
+			"ivshmem-net", (unsigned long long)in->output_section_size);
+		rte_free(n);
+		return -EINVAL;
+	}
+	n->dev = dev;
+	n->conf = c;
+	n->id = in->id;
+	n->peer = !in->id;
+	n->txrx_vec = in->vectors >= 2 ? IVSHM_NET_VEC_TXRX : IVSHM_NET_VEC_STATE;
+	maxf = (n->lay.data_size & ~63ull) - 18;
+	n->max_frame = (uint32_t)RTE_MIN(maxf, (uint64_t)IVSHM_NET_MAX_FRAME);
+	n->own = ivshm_own_section(dev);
+	n->peer_sec = ivshm_peer_section(dev, n->peer);
+	vq_init(&n->own_vq, n->own, &n->lay);
+	vq_init(&n->peer_vq, n->peer_sec, &n->lay);
+	n->tx.shadow = rte_zmalloc_socket("ivshm_tx", sizeof(*n->tx.shadow) *
+		n->lay.num, RTE_CACHE_LINE_SIZE, c.socket_id);
+	n->rx.pend = rte_zmalloc_socket("ivshm_rx", sizeof(*n->rx.pend) *
+		n->lay.num, RTE_CACHE_LINE_SIZE, c.socket_id);
+	if (n->tx.shadow == NULL || n->rx.pend == NULL) {
+		rte_free(n->tx.shadow);
+		rte_free(n->rx.pend);
+		rte_free(n);
+		return -ENOMEM;
+	}
+	if (c.zc_budget != 0) {
+		if (c.zc_budget > n->lay.num)
+			n->conf.zc_budget = n->lay.num;
+		n->rx.zc = zc_session_new(n);
+	}
+	n->peer_gen = ivshm_peer_generation(dev, n->peer);
+	/* like the Linux driver: interrupts on, one-shot off, state RESET */
+	ivshm_set_oneshot(dev, false);
+	ivshm_reg_write(dev, IVSHM_REG_INT_CTRL, IVSHM_INT_ENABLE);
+	n->own_state = IVSHM_NET_STATE_RESET;
+	ivshm_reg_write(dev, IVSHM_REG_STATE, IVSHM_NET_STATE_RESET);
+	IVSHM_LOG(INFO, "ivshmem-net peer %u: ring %u, data 0x%x+0x%llx, max "
+		"frame %u", n->id, n->lay.num, n->lay.data_off,
+		(unsigned long long)n->lay.data_size, n->max_frame);
+	ivshm_net_ctrl_poll(n);
+	*np = n;
+	return 0;
+}
+
+int
+ivshm_net_open(const char *path, const struct ivshm_net_conf *conf,
+		struct ivshm_net **np)
+{
+	struct ivshm_dev *dev;
+	int ret;
+
+	ret = ivshm_dev_connect(path, 0, &dev);
+	if (ret != 0)
+		return ret;
+	ret = ivshm_net_create(dev, conf, np);
+	if (ret != 0) {
+		ivshm_dev_close(dev);
+		return ret;
+	}
+	(*np)->own_dev = true;
+	return 0;
+}
+
+void
+ivshm_net_close(struct ivshm_net *n)
+{
+	if (n == NULL)
+		return;
+	n->started = false;
+	link_reset(n, "closed");
+	ivshm_reg_write(n->dev, IVSHM_REG_INT_CTRL, 0);
+	zc_session_put(n->rx.zc);
+	n->rx.zc = NULL;
+	if (n->own_dev)
+		ivshm_dev_close(n->dev);
+	rte_free(n->tx.shadow);
+	rte_free(n->rx.pend);
+	rte_free(n);
+}
+
+/* ---- stats ---- */
+
+#define NSTAT (sizeof(struct ivshm_net_stats) / sizeof(uint64_t))
+
+static void
+stats_sum(const struct ivshm_net *n, uint64_t *v)
+{
+	const uint64_t *a = (const uint64_t *)&n->rx.st;
+	const uint64_t *b = (const uint64_t *)&n->tx.st;
+	const uint64_t *c = (const uint64_t *)&n->cst;
+	unsigned int i;
+
+	for (i = 0; i < NSTAT; i++)
+		v[i] = __atomic_load_n(&a[i], __ATOMIC_RELAXED) +
+			__atomic_load_n(&b[i], __ATOMIC_RELAXED) +
+			__atomic_load_n(&c[i], __ATOMIC_RELAXED);
+}
+
+void
+ivshm_net_stats_get(const struct ivshm_net *n, struct ivshm_net_stats *s)
+{
+	uint64_t v[NSTAT];
+	const uint64_t *b = (const uint64_t *)&n->base;
+	unsigned int i;
+
+	stats_sum(n, v);
+	for (i = 0; i < NSTAT; i++)
+		v[i] -= b[i];
+	memcpy(s, v, sizeof(*s));
+}
+
+void
+ivshm_net_stats_reset(struct ivshm_net *n)
+{
+	stats_sum(n, (uint64_t *)&n->base);
+}
+
+static const char *const viol_names[IVSHM_NET_V_MAX] = {
+	[IVSHM_NET_V_AVAIL_IDX] = "avail_idx",
+	[IVSHM_NET_V_DESC_ID] = "desc_id",
+	[IVSHM_NET_V_DESC_FLAGS] = "desc_flags",
+	[IVSHM_NET_V_DESC_ADDR] = "desc_addr",
+	[IVSHM_NET_V_DESC_LEN] = "desc_len",
+	[IVSHM_NET_V_USED_IDX] = "used_idx",
+	[IVSHM_NET_V_USED_ID] = "used_id",
+	[IVSHM_NET_V_USED_LEN] = "used_len",
+	[IVSHM_NET_V_PEER_STATE] = "peer_state",
+};
+
+const char *
+ivshm_net_violation_name(enum ivshm_net_violation v)
+{
+	return (unsigned int)v < IVSHM_NET_V_MAX ? viol_names[v] : "unknown";
+}
+
+static const char *const stat_names[] = {
+	"rx_frames", "rx_bytes", "rx_nombuf", "rx_runts", "rx_oversize",
+	"rx_zc_frames", "rx_zc_budget_copies", "rx_kicks",
+	"rx_kicks_suppressed", "rx_intr_arms", "rx_intr_rechecks",
+	"rx_wakeups", "tx_frames", "tx_bytes", "tx_oversize", "tx_full",
+	"tx_link_down", "tx_kicks", "tx_kicks_suppressed",
+	"tx_dropped_peer_gone", "link_up", "link_down", "link_resets",
+	"violation_avail_idx", "violation_desc_id", "violation_desc_flags",
+	"violation_desc_addr", "violation_desc_len", "violation_used_idx",
+	"violation_used_id", "violation_used_len", "violation_peer_state",
+};
+
+_Static_assert(RTE_DIM(stat_names) == NSTAT, "one name per counter");
+
+unsigned int
+ivshm_net_xstats_count(void)
+{
+	return NSTAT;
+}
+
+const char *
+ivshm_net_xstats_name(unsigned int i)
+{
+	return i < NSTAT ? stat_names[i] : NULL;
+}
+
+unsigned int
+ivshm_net_xstats_get(const struct ivshm_net *n, uint64_t *values,
+		unsigned int max)
+{
+	struct ivshm_net_stats s;
+	const uint64_t *v = (const uint64_t *)&s;
+	unsigned int i;
+
+	ivshm_net_stats_get(n, &s);
+	for (i = 0; i < NSTAT && i < max; i++)
+		values[i] = v[i];
+	return NSTAT;
+}

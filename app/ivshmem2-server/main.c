@@ -19,6 +19,7 @@
 #include <unistd.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
+#include <sys/un.h>
 
 #include "server.h"
 #include "ivshm_proto.h"
@@ -492,6 +493,12 @@ main(int argc, char **argv)
 			absolutize(&s->opt.pid_file) != 0 ||
 			absolutize(&s->opt.log_file) != 0)
 		return 1;
+	if (strlen(s->opt.socket_path) >= sizeof(((struct sockaddr_un *)0)->sun_path)) {
+		srv_err("socket path %s is too long (at most %zu bytes)",
+			s->opt.socket_path,
+			sizeof(((struct sockaddr_un *)0)->sun_path) - 1);
+		return 2;
+	}
 	if (backing_page(&s->opt, &page, &huge) != 0)
 		return 2;
 	if (srv_layout_compute(&s->opt, page, huge, &s->lay) != 0)

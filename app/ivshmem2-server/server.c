@@ -730,6 +730,8 @@ srv_run(struct server *s)
 					client_drop(s, c, "sent data");
 				} else if (k == 0) {
 					client_drop(s, c, "disconnected");
+				} else if (errno == ECONNRESET) {
+					client_drop(s, c, "disconnected");
 				} else if (errno != EAGAIN &&
 						errno != EWOULDBLOCK &&
 						errno != EINTR) {

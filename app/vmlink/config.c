@@ -426,7 +426,8 @@ struct key_spec {
 
 #define FIELD(type, f) offsetof(type, f), sizeof(((type *)0)->f)
 
-static const char *const port_type_names[] = {"ethdev", "vhost-user", NULL};
+static const char *const port_type_names[] = {"ethdev", "vhost-user",
+	"ivshmem2", NULL};
 static const char *const auto_yes_no[] = {"auto", "yes", "no", NULL};
 static const char *const iova_modes[] = {"pa", "va", NULL};
 static const char *const rx_modes[] = {"poll", "interrupt", NULL};
@@ -476,34 +477,39 @@ static const struct key_spec eal_keys[] = {
 
 #define ETHDEV PORT_TYPE_BIT(PORT_TYPE_ETHDEV)
 #define VHOST PORT_TYPE_BIT(PORT_TYPE_VHOST_USER)
+#define IVSHMEM2 PORT_TYPE_BIT(PORT_TYPE_IVSHMEM2)
 
 static const struct key_spec port_keys[] = {
 	{"type", VAL_CHOICE, 0, 0, 0, 0, port_type_names, PORT_TYPES_ALL,
 		true, NULL, "ethdev: any DPDK device; vhost-user: a VM's "
-		"virtio-net, vmlink being the vhost-user back-end"},
+		"virtio-net, vmlink being the vhost-user back-end; ivshmem2: "
+		"an ivshmem-net link with the other peer of an ivshmem2-server"},
 	{"device", VAL_STRING, FIELD(struct port_cfg, device), 0, 0, NULL,
 		ETHDEV, true, NULL, "DPDK devargs (a vdev such as "
 		"net_ring0 or net_pcap0,rx_pcap=in.pcap, probed by vmlink) or "
 		"a PCI address"},
-	{"path", VAL_STRING, FIELD(struct port_cfg, path), 0, 0, NULL, VHOST,
-		true, NULL, "vhost-user unix socket (at most 107 characters)"},
+	{"path", VAL_STRING, FIELD(struct port_cfg, path), 0, 0, NULL,
+		VHOST | IVSHMEM2, true, NULL, "vhost-user socket, or the "
+		"ivshmem2-server's socket (at most 107 characters)"},
 	{"client", VAL_BOOL, FIELD(struct port_cfg, client), 0, 0, NULL, VHOST,
 		false, "no", "connect to the socket (and reconnect when the "
 		"front-end restarts) instead of listening on it"},
 	{"zero-copy", VAL_CHOICE, FIELD(struct port_cfg, zero_copy), 0, 0,
-		auto_yes_no, VHOST, false, "auto", "hand guest TX buffers on "
-		"in place instead of copying them; auto: yes unless the port "
-		"can send to a hardware (DMA) device"},
+		auto_yes_no, VHOST | IVSHMEM2, false, "auto", "hand received "
+		"frames on in place (guest TX buffers, the peer's section) "
+		"instead of copying them; auto: yes unless the port can send "
+		"to a hardware (DMA) device"},
 	{"copy-threshold", VAL_UINT, FIELD(struct port_cfg, copy_threshold), 0,
-		65536, NULL, VHOST, false, "512",
+		65536, NULL, VHOST | IVSHMEM2, false, "512",
 		"with zero-copy, frames shorter than this are copied"},
 	{"inflight", VAL_UINT, FIELD(struct port_cfg, inflight), 1, 32768,
-		NULL, VHOST, false, "256", "zero-copy frames a queue may have "
-		"outstanding before it copies again"},
+		NULL, VHOST | IVSHMEM2, false, "256", "zero-copy frames a "
+		"queue may have outstanding before it copies again"},
 	{"rx-queues", VAL_UINT, FIELD(struct port_cfg, rx_queues), 1,
 		CFG_MAX_QUEUES, NULL, PORT_TYPES_ALL, false, "1",
-		"rx queues (vhost-user: the queue pairs offered to the guest); "
-		"tx queues are one per lcore that sends to the port"},
+		"rx queues (vhost-user: the queue pairs offered to the guest; "
+		"ivshmem2: 1); tx queues are one per lcore that sends to the "
+		"port"},
 	{"rx-ring", VAL_UINT, FIELD(struct port_cfg, rx_ring), 64, 32768,
 		NULL, PORT_TYPES_ALL, false, "1024", "descriptors per rx queue"},
 	{"tx-ring", VAL_UINT, FIELD(struct port_cfg, tx_ring), 64, 32768,
@@ -522,7 +528,7 @@ static const struct key_spec port_keys[] = {
 		rx_modes, PORT_TYPES_ALL, false, "poll", "poll: busy-poll; "
 		"interrupt: a worker whose rx queues are all in interrupt mode "
 		"sleeps on their rx interrupts when idle (the device must "
-		"support rx interrupts)"},
+		"support rx interrupts; ivshmem2 then runs in doorbell mode)"},
 	{"mac", VAL_MAC, 0, 0, 0, 0, NULL, PORT_TYPES_ALL, false, "device's",
 		"unicast MAC address to set, xx:xx:xx:xx:xx:xx"},
 	{"peer", VAL_NAME, FIELD(struct port_cfg, peer_name), 0, 0, NULL,
@@ -778,6 +784,9 @@ parse_port(struct cfg_ctx *ctx, struct rte_cfgfile *ini, const char *section,
 	/* The path travels inside a devargs string, split on ','. */
 	if (strchr(p->path, ',') != NULL)
 		cfg_error(ctx, section, "path", "'%s' must not contain ','", p->path);
+	if (t == PORT_TYPE_IVSHMEM2 && p->rx_queues != 1)
+		cfg_error(ctx, section, "rx-queues",
+			"an ivshmem2 link has exactly one rx queue");
 }
 
 static void

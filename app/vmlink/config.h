@@ -25,6 +25,7 @@
 enum port_type {
 	PORT_TYPE_ETHDEV,	/* any DPDK device, by devargs */
 	PORT_TYPE_VHOST_USER,	/* a VM's virtio-net, through net_vmlink_vhost */
+	PORT_TYPE_IVSHMEM2,	/* an ivshmem v2 link, through net_vmlink_ivshmem2 */
 	PORT_TYPE_COUNT
 };
 
@@ -50,9 +51,9 @@ struct port_cfg {
 	bool rx_interrupt;		/* rx_mode is "interrupt" */
 	bool has_mac;
 	uint8_t mac[6];
-	/* vhost-user */
-	char path[CFG_SOCKET_PATH_MAX];	/* vhost-user socket */
-	bool client;			/* connect to it, instead of listening */
+	/* vhost-user and ivshmem2 */
+	char path[CFG_SOCKET_PATH_MAX];	/* vhost-user or ivshmem2-server socket */
+	bool client;			/* vhost-user: connect, instead of listening */
 	char zero_copy[8];		/* "auto", "yes" or "no" */
 	uint32_t copy_threshold;	/* frames shorter than this are copied */
 	uint32_t inflight;		/* zero-copy frames outstanding per queue */

@@ -81,6 +81,13 @@ port_devargs(const struct vmlink *vm, unsigned int idx, char *buf, size_t len)
 		if (n > 0 && pc->mtu != 0 && (size_t)n < len)
 			n += snprintf(buf + n, len - n, ",mtu=%u", pc->mtu);
 		break;
+	case PORT_TYPE_IVSHMEM2:
+		/* rx interrupts are the doorbell mode of the link */
+		n = snprintf(buf, len, "net_vmlink_ivshmem2_%s,server=%s,mode=%s,"
+			"zero-copy=%d,copy-threshold=%u,inflight=%u", pc->name,
+			pc->path, pc->rx_interrupt ? "doorbell" : "poll",
+			zero_copy_wanted(vm, idx), pc->copy_threshold, pc->inflight);
+		break;
 	default:
 		n = -1;
 		break;

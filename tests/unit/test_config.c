@@ -328,6 +328,27 @@ test_vhost_user(void)
 }
 
 static void
+test_ivshmem2(void)
+{
+	int ret;
+
+	ret = load("[port l]\ntype = ivshmem2\npath = /run/ivs.sock\n"
+		"rx-mode = interrupt\nzero-copy = yes\n");
+	CHECK(ret == 0, "ivshmem2 port refused:\n%s", errbuf);
+	CHECK(cfg.port[0].type == PORT_TYPE_IVSHMEM2 &&
+		strcmp(cfg.port[0].path, "/run/ivs.sock") == 0 &&
+		cfg.port[0].rx_interrupt && strcmp(cfg.port[0].zero_copy, "yes") == 0,
+		"ivshmem2 fields");
+	BAD("[port l]\ntype = ivshmem2\n",
+		"t.ini:1: [port l] missing required key 'path'", NULL);
+	BAD("[port l]\ntype = ivshmem2\npath = /a\nrx-queues = 2\n",
+		"t.ini:4: [port l] rx-queues: an ivshmem2 link has exactly one rx queue",
+		NULL);
+	BAD("[port l]\ntype = ivshmem2\npath = /a\nclient = yes\n",
+		"t.ini:4: [port l] client: not a key of ports of type ivshmem2", NULL);
+}
+
+static void
 test_references(void)
 {
 	BAD("[port a]\ntype = ethdev\ndevice = x\npeer = b\n",
@@ -406,6 +427,7 @@ main(void)
 	test_structure();
 	test_values();
 	test_vhost_user();
+	test_ivshmem2();
 	test_references();
 	test_misc();
 	snprintf(path, sizeof(path), "%s/t.ini", tmpdir);

@@ -77,15 +77,6 @@ class Runtime(VmlinkTestCase):
         finally:
             self.assertEqual(stop(p), 0)
 
-    def test_embedded_default_forwards(self):
-        # vmlink with no -c runs config/demo.ini, compiled in.
-        r = self.run_vmlink(["--duration", "2", "--stats-interval", "1"])
-        self.assertEqual(r.rc, 0, r.err)
-        self.assertIn("gen", r.stats["ports"])
-        self.assertGreater(r.stats["ports"]["gen"]["tx_packets"], 1000)
-        self.assertGreater(r.stats["ports"]["loop"]["tx_packets"], 1000)
-        self.assertConserved(r.stats)
-
 
 if __name__ == "__main__":
     unittest.main(verbosity=2)

@@ -7,12 +7,13 @@ import os
 import random
 import shutil
 import signal
-import socket
 import struct
 import subprocess
 import tempfile
 import time
 import unittest
+
+from telemetry import query as telemetry_query  # noqa: F401 (re-export)
 
 BUILD = os.environ.get("VMLINK_BUILD", os.path.join(
     os.path.dirname(__file__), "..", "..", "build"))
@@ -203,20 +204,6 @@ def wait_for(pred, timeout, interval=0.1):
             return True
         time.sleep(interval)
     return pred()
-
-
-def telemetry_query(prefix, command, timeout=5.0):
-    """Send one command to the DPDK telemetry socket of PREFIX."""
-    path = "/var/run/dpdk/%s/dpdk_telemetry.v2" % prefix
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-    s.settimeout(timeout)
-    try:
-        s.connect(path)
-        s.recv(16384)  # greeting
-        s.send(command.encode())
-        return json.loads(s.recv(65536).decode())
-    finally:
-        s.close()
 
 
 def stop(proc, sig=signal.SIGTERM, timeout=20):

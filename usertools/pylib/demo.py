@@ -21,7 +21,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import telemetry  # noqa: E402
-from benchlib import BUILD, cleanup_prefix, plugin  # noqa: E402
+from benchlib import BUILD, cleanup_prefix, plugin, wait_path  # noqa: E402
 from testpmd import Testpmd, TestpmdError  # noqa: E402
 
 RUN = "/run/vmlink-demo"		# the paths config/demo.ini names
@@ -178,15 +178,6 @@ def main():
         "OK" if ok else "MISMATCH"))
     print("  logs in %s" % RUN)
     return 0 if ok and received["rx"] > 0 else 1
-
-
-def wait_path(path, timeout):
-    end = time.time() + timeout
-    while time.time() < end:
-        if os.path.exists(path):
-            return True
-        time.sleep(0.1)
-    return False
 
 
 if __name__ == "__main__":

@@ -1067,12 +1067,14 @@ vhu_msg_process(struct vhu_dev *dev)
 			why = "failed";
 		goto reject;
 	}
+	/* Unused fds are closed before the reply, so a front-end that
+	 * counts its fds after the reply sees them gone. */
+	close_msg_fds(&msg);
 	if (r->reply != REPLY_NONE)
 		rc = send_msg(dev, msg.request, &rep.p, rep.size);
 	else if ((msg.flags & VHU_FLAG_NEED_REPLY) &&
 			proto_has(dev, VHU_PROTO_F_REPLY_ACK))
 		rc = send_u64(dev, msg.request, 0);
-	close_msg_fds(&msg);
 	vhu_update_events(dev);
 	return rc;
 

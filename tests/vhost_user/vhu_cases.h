@@ -1,0 +1,78 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * The test cases, one per line: meson.build reads this list and registers
+ * one test per case (and one per case in the sanitizer suite).
+ */
+
+#ifndef VMLINK_TEST_VHU_CASES_H
+#define VMLINK_TEST_VHU_CASES_H
+
+#define VHU_CASES(X) \
+	X(handshake) \
+	X(read_guest_memory) \
+	X(ring_enable_protocol) \
+	X(ring_enable_legacy) \
+	X(get_vring_base) \
+	X(nofd_polling) \
+	X(migrate_log) \
+	X(reconnect_server) \
+	X(reconnect_client) \
+	X(second_frontend) \
+	X(unknown_request) \
+	X(mq_two_pairs) \
+	X(mem_slots) \
+	X(mtu_rarp_status) \
+	X(destroy_fd_leak) \
+	X(tx_copy) \
+	X(tx_chains) \
+	X(rx_basic) \
+	X(rx_mrg) \
+	X(indirect_both) \
+	X(event_idx) \
+	X(no_interrupt) \
+	X(region_crossing) \
+	X(notify_enable) \
+	X(legacy_header) \
+	X(zc_used_after_free) \
+	X(zc_budget) \
+	X(zc_threshold) \
+	X(zc_chain) \
+	X(zc_memtable_wait) \
+	X(zc_memtable_timeout) \
+	X(zc_get_vring_base) \
+	X(zc_disconnect) \
+	X(bad_vring_index) \
+	X(payload_size) \
+	X(extra_fds) \
+	X(fd_replace_no_leak) \
+	X(log_overflow) \
+	X(region_fd_too_small) \
+	X(region_overlap) \
+	X(desc_loop) \
+	X(addr_past_region) \
+	X(zero_len_bad_addr) \
+	X(hdr_split_3) \
+	X(chain_short) \
+	X(chain_too_long) \
+	X(indirect_too_long) \
+	X(indirect_nested) \
+	X(indirect_misaligned) \
+	X(indirect_span) \
+	X(indirect_not_negotiated) \
+	X(double_fetch) \
+	X(csum_bad) \
+	X(gso_type) \
+	X(frame_too_long) \
+	X(avail_idx_jump) \
+	X(avail_idx_jump_rx) \
+	X(head_index_oob) \
+	X(next_index_oob) \
+	X(tx_writable_desc) \
+	X(rx_readonly_desc) \
+	X(rx_addr_outside) \
+	X(fault_restart) \
+
+#define VHU_CASE_DECL(name) int case_ ## name(void);
+VHU_CASES(VHU_CASE_DECL)
+
+#endif /* VMLINK_TEST_VHU_CASES_H */

@@ -1,0 +1,77 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * Shared pieces of the vhost-user library tests: bench (back-end + test
+ * front-end), event recording, frames, checks.
+ */
+
+#ifndef VMLINK_TEST_VHU_H
+#define VMLINK_TEST_VHU_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include <rte_mbuf.h>
+#include <rte_mempool.h>
+
+#include "fe.h"
+#include "vhu.h"
+#include "vhu_proto.h"
+
+#define CHECK(cond, ...) do { \
+	if (!(cond)) { \
+		fprintf(stderr, "FAIL %s:%d: %s: ", __func__, __LINE__, \
+			#cond); \
+		fprintf(stderr, __VA_ARGS__); \
+		fputc('\n', stderr); \
+		return -1; \
+	} \
+} while (0)
+
+#define TRY(expr) CHECK((expr) == 0, "%s", #expr)
+
+extern struct rte_mempool *t_mp;	/* 2 KiB data room */
+extern struct rte_mempool *t_mp_small;	/* 256-byte data room */
+
+struct tb {
+	struct vhu_config cfg;
+	struct vhu_dev *dev;
+	char path[128];
+	struct fe fe;
+	struct fe_opts o;
+	int fd_base;
+};
+
+void tb_init(struct tb *t);
+int tb_create(struct tb *t);
+int tb_start(struct tb *t);	/* create + connect + handshake */
+void tb_destroy(struct tb *t);
+int tb_check_fds(struct tb *t);
+const char *tb_sock_path(void);
+
+/* Events recorded from the callback. */
+void ev_clear(void);
+int ev_count(enum vhu_event_type type, int qp, int dir);
+bool ev_wait(enum vhu_event_type type, int qp, int dir, int min,
+	int timeout_ms);
+bool ev_find(enum vhu_event_type type, int qp, int dir, uint32_t *value);
+void ev_cb(struct vhu_dev *dev, const struct vhu_event *ev, void *arg);
+
+void make_frame(uint8_t *buf, uint32_t len, uint32_t seed);
+struct rte_mbuf *mk_mbuf(struct rte_mempool *mp, const uint8_t *data,
+	uint32_t len);
+int mbuf_equals(const struct rte_mbuf *m, const uint8_t *data, uint32_t len);
+struct vhu_queue_stats qstats(struct vhu_dev *dev, uint16_t qp,
+	enum vhu_queue_dir dir);
+uint64_t malformed_total(const struct vhu_queue_stats *s);
+void msleep(unsigned int ms);
+uint64_t now_ms(void);
+
+/* One frame guest -> host on @p qp, checked byte for byte. */
+int tx_roundtrip(struct tb *t, uint16_t qp, uint32_t len);
+/* One frame host -> guest on @p qp, checked byte for byte. */
+int rx_roundtrip(struct tb *t, uint16_t qp, uint32_t len);
+
+int count_maps_of_fd(int fd);
+
+#endif /* VMLINK_TEST_VHU_H */

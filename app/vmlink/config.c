@@ -505,11 +505,11 @@ static const struct key_spec port_keys[] = {
 	{"inflight", VAL_UINT, FIELD(struct port_cfg, inflight), 1, 32768,
 		NULL, VHOST | IVSHMEM2, false, "256", "zero-copy frames a "
 		"queue may have outstanding before it copies again"},
-	{"rx-queues", VAL_UINT, FIELD(struct port_cfg, rx_queues), 1,
+	{"rx-queues", VAL_UINT, FIELD(struct port_cfg, rx_queues), 0,
 		CFG_MAX_QUEUES, NULL, PORT_TYPES_ALL, false, "1",
-		"rx queues (vhost-user: the queue pairs offered to the guest; "
-		"ivshmem2: 1); tx queues are one per lcore that sends to the "
-		"port"},
+		"rx queues; 0: a port that only transmits (vhost-user: the "
+		"queue pairs offered to the guest, at least 1; ivshmem2: 1); "
+		"tx queues are one per lcore that sends to the port"},
 	{"rx-ring", VAL_UINT, FIELD(struct port_cfg, rx_ring), 64, 32768,
 		NULL, PORT_TYPES_ALL, false, "1024", "descriptors per rx queue"},
 	{"tx-ring", VAL_UINT, FIELD(struct port_cfg, tx_ring), 64, 32768,
@@ -787,6 +787,9 @@ parse_port(struct cfg_ctx *ctx, struct rte_cfgfile *ini, const char *section,
 	if (t == PORT_TYPE_IVSHMEM2 && p->rx_queues != 1)
 		cfg_error(ctx, section, "rx-queues",
 			"an ivshmem2 link has exactly one rx queue");
+	if (t == PORT_TYPE_VHOST_USER && p->rx_queues == 0)
+		cfg_error(ctx, section, "rx-queues",
+			"a vhost-user port offers at least one queue pair");
 }
 
 static void
@@ -843,6 +846,11 @@ parse_lcore_rx(struct cfg_ctx *ctx, struct lcore_cfg *lc, const char *section,
 		port = config_port_index(ctx->cfg, tok);
 		if (port < 0) {
 			cfg_error(ctx, section, "rx", "undefined port '%s'", tok);
+			continue;
+		}
+		if (ctx->cfg->port[port].rx_queues == 0) {
+			cfg_error(ctx, section, "rx", "port '%s' has no rx queues "
+				"(rx-queues = 0)", tok);
 			continue;
 		}
 		last = ctx->cfg->port[port].rx_queues - 1;

@@ -199,7 +199,7 @@ port_start(struct vmlink *vm, struct port_rt *pr, unsigned int idx)
 		conf.rxmode.offloads |= RTE_ETH_RX_OFFLOAD_SCATTER;
 	if (info.dev_flags != NULL && (*info.dev_flags & RTE_ETH_DEV_INTR_LSC))
 		conf.intr_conf.lsc = 1;
-	if (pc->rx_interrupt)
+	if (pc->rx_interrupt && pc->rx_queues > 0)
 		conf.intr_conf.rxq = 1;
 
 	ret = rte_eth_dev_configure(pr->port_id, (uint16_t)pc->rx_queues,
@@ -221,9 +221,11 @@ port_start(struct vmlink *vm, struct port_rt *pr, unsigned int idx)
 	if (socket < 0)
 		socket = (int)rte_socket_id();
 	snprintf(pool_name, sizeof(pool_name), "vmlink_%u", idx);
-	pr->pool = rte_pktmbuf_pool_create(pool_name, pool_size(vm, pr),
-		POOL_CACHE, 0, (uint16_t)pc->mbuf_size, socket);
-	if (pr->pool == NULL) {
+	/* Only received frames come from a port's pool. */
+	if (pc->rx_queues > 0)
+		pr->pool = rte_pktmbuf_pool_create(pool_name, pool_size(vm, pr),
+			POOL_CACHE, 0, (uint16_t)pc->mbuf_size, socket);
+	if (pc->rx_queues > 0 && pr->pool == NULL) {
 		fprintf(stderr, "vmlink: [port %s] cannot create a pool of %u "
 			"mbufs of %u bytes: %s (reserve more hugepage memory, or "
 			"lower mbufs)\n", pc->name, pool_size(vm, pr), pc->mbuf_size,

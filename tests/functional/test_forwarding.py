@@ -64,6 +64,25 @@ class Forwarding(VmlinkTestCase):
         self.assertEqual(read_pcap(self.path("b_out.pcap")), [])
         self.assertConserved(r.stats)
 
+    def test_transmit_only_port(self):
+        # rx-queues = 0: port b only sends; nothing polls it.
+        frames = make_frames(200, [64, 1000], seed=6)
+        write_pcap(self.path("in.pcap"), frames)
+        cfg = self.write_config(
+            eal_section(self.prefix("txo")) +
+            "[vmlink]\nstats-interval = 0\n"
+            "[port a]\ntype = ethdev\npeer = b\n"
+            "device = net_pcap_a,rx_pcap=%s\n"
+            "[port b]\ntype = ethdev\nrx-queues = 0\n"
+            "device = net_pcap_b,tx_pcap=%s\n" % (
+                self.path("in.pcap"), self.path("out.pcap")))
+        r = self.run_vmlink(["-c", cfg, "--duration", "2"])
+        self.assertEqual(r.rc, 0, r.err)
+        self.assertIn("lcore 1 polls a:0\n", r.out)
+        self.assertEqual(read_pcap(self.path("out.pcap")), frames)
+        self.assertEqual(r.port("b")["tx_packets"], 200)
+        self.assertConserved(r.stats)
+
     def test_two_workers_multiqueue(self):
         # Two rx queues on port a, each polled by its own worker lcore
         # (EAL arguments from the command line: lcores 1 and 2 share CPU 1).

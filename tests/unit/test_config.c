@@ -170,6 +170,11 @@ test_good(void)
 			strcmp(argv[2], "vmlink") == 0, "default eal argv");
 	}
 
+	/* A transmit-only port: no rx queue to poll. */
+	ret = load(PORTS2 "[port c]\ntype = ethdev\ndevice = x\nrx-queues = 0\n"
+		"[lcore 1]\nrx = a b\n");
+	CHECK(ret == 0 && cfg.port[2].rx_queues == 0, "tx-only port:\n%s", errbuf);
+
 	/* rte_cfgfile's comment escape: '\;' is a literal ';'. */
 	ret = load("[port a]\ntype = ethdev\ndevice = net_x0,a=1\\;2\n");
 	CHECK(ret == 0 && strcmp(cfg.port[0].device, "net_x0,a=1;2") == 0,
@@ -240,10 +245,14 @@ test_values(void)
 		"t.ini:3: [port a] device: 'x y' must not contain blanks", NULL);
 	BAD("[port a]\ntype = ethdev\ndevice = x\nrx-ring = 32\n",
 		"t.ini:4: [port a] rx-ring: 32 out of range (64..32768)", NULL);
-	BAD("[port a]\ntype = ethdev\ndevice = x\nrx-queues = 0\n",
-		"[port a] rx-queues: 0 out of range (1..16)", NULL);
+	BAD(PORTS2 "[port c]\ntype = ethdev\ndevice = x\nrx-queues = 0\n"
+		"[lcore 1]\nrx = a b c\n",
+		"[lcore 1] rx: port 'c' has no rx queues (rx-queues = 0)", NULL);
+	BAD("[port v]\ntype = vhost-user\npath = /a\nrx-queues = 0\n",
+		"t.ini:4: [port v] rx-queues: a vhost-user port offers at least one",
+		NULL);
 	BAD("[port a]\ntype = ethdev\ndevice = x\nrx-queues = 17\n",
-		"[port a] rx-queues: 17 out of range (1..16)", NULL);
+		"[port a] rx-queues: 17 out of range (0..16)", NULL);
 	BAD("[port a]\ntype = ethdev\ndevice = x\ntx-ring = 12x\n",
 		"t.ini:4: [port a] tx-ring: '12x' is not a number", NULL);
 	BAD("[port a]\ntype = ethdev\ndevice = x\ntx-ring = -512\n",

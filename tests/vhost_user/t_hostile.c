@@ -676,8 +676,8 @@ case_indirect_not_negotiated(void)
 }
 
 struct toggler {
-	volatile uint32_t *len;
-	volatile bool stop;
+	uint32_t *len;
+	int stop;
 };
 
 static void *
@@ -685,9 +685,9 @@ toggle(void *arg)
 {
 	struct toggler *tg = arg;
 
-	while (!tg->stop) {
-		*tg->len = 60;
-		*tg->len = 0x7ffffff0;
+	while (!__atomic_load_n(&tg->stop, __ATOMIC_ACQUIRE)) {
+		__atomic_store_n(tg->len, 60, __ATOMIC_RELAXED);
+		__atomic_store_n(tg->len, 0x7ffffff0, __ATOMIC_RELAXED);
 	}
 	return NULL;
 }
@@ -710,7 +710,7 @@ case_double_fetch(void)
 	fe_desc(v, 0, a, 12, VHU_DESC_F_NEXT, 1);
 	fe_desc(v, 1, a + 12, 60, 0, 0);
 	tg.len = &v->desc[1].len;
-	tg.stop = false;
+	tg.stop = 0;
 	CHECK(pthread_create(&th, NULL, toggle, &tg) == 0, "thread");
 	for (i = 0; i < 20000; i++) {
 		uint16_t n;
@@ -721,7 +721,7 @@ case_double_fetch(void)
 		if (n == 0)
 			break;
 		if (n != 1 || m[0]->pkt_len != 60) {
-			tg.stop = true;
+			__atomic_store_n(&tg.stop, 1, __ATOMIC_RELEASE);
 			pthread_join(th, NULL);
 			CHECK(0, "inconsistent frame: %u frames, length %u", n,
 				m[0]->pkt_len);
@@ -729,7 +729,7 @@ case_double_fetch(void)
 		rte_pktmbuf_free(m[0]);
 		delivered++;
 	}
-	tg.stop = true;
+	__atomic_store_n(&tg.stop, 1, __ATOMIC_RELEASE);
 	pthread_join(th, NULL);
 	s = qstats(t.dev, 0, VHU_DEQ);
 	printf("double fetch race: %u frames of 60 bytes, %lu fault(s)\n",

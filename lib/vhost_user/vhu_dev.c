@@ -632,6 +632,22 @@ tick(struct vhu_dev *dev)
 		vhu_vq_zc_drain(vq, vq->started && vq->mapped &&
 			dev->connfd >= 0);
 	}
+	/* A data path sleeping on the kick fd (notifications enabled) would
+	 * never drain completions that came back after it went to sleep:
+	 * wake it through its own kick eventfd. */
+	for (i = 1; i < dev->nr_vq; i += 2) {
+		struct vhu_vq *vq = &dev->vqs[i];
+		int kfd = vq->kickfd;
+
+		if (kfd >= 0 && __atomic_load_n(&vq->ready, __ATOMIC_RELAXED) &&
+				__atomic_load_n(&vq->notify_on, __ATOMIC_RELAXED) &&
+				vhu_vq_zc_pending(vq)) {
+			uint64_t one = 1;
+			ssize_t r = write(kfd, &one, sizeof(one));
+
+			RTE_SET_USED(r);
+		}
+	}
 	pp = &dev->retired;
 	while (*pp != NULL) {
 		struct vhu_memtab *mt = *pp;

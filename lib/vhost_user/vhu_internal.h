@@ -152,7 +152,7 @@ struct vhu_vq {
 	bool event_idx;
 	bool indirect;
 	bool log_used;
-	bool notify_on;		/* guest asked to kick (vhu_queue_notify) */
+	bool notify_on;		/* atomic: guest asked to kick (vhu_queue_notify) */
 	bool zc;
 	int callfd;
 	uint32_t copy_threshold;
@@ -331,6 +331,7 @@ vhu_log_write(const struct vhu_log *log, uint64_t gpa, uint64_t len)
 /* vhu_vq.c */
 void vhu_vq_zc_drain(struct vhu_vq *vq, bool ring_live);
 unsigned int vhu_vq_zc_outstanding(const struct vhu_vq *vq);
+bool vhu_vq_zc_pending(const struct vhu_vq *vq);
 int vhu_vq_zc_alloc(struct vhu_dev *dev, struct vhu_vq *vq);
 void vhu_vq_zc_free(struct vhu_vq *vq);
 void vhu_vq_ring_init_notify(struct vhu_vq *vq);

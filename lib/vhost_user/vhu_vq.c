@@ -47,8 +47,23 @@ cring_pop(struct vhu_cring *c, uint32_t *v)
 		return false;
 	*v = cell->val;
 	__atomic_store_n(&cell->seq, c->cons + c->mask + 1, __ATOMIC_RELEASE);
-	c->cons++;
+	/* Atomic only for vhu_vq_zc_pending() peeking from another thread. */
+	__atomic_store_n(&c->cons, c->cons + 1, __ATOMIC_RELAXED);
 	return true;
+}
+
+/* Any completion waiting? Safe from any thread (a hint when racing). */
+bool
+vhu_vq_zc_pending(const struct vhu_vq *vq)
+{
+	const struct vhu_cring *c = vq->cring;
+	uint32_t cons;
+
+	if (c == NULL)
+		return false;
+	cons = __atomic_load_n(&c->cons, __ATOMIC_RELAXED);
+	return __atomic_load_n(&c->cell[cons & c->mask].seq,
+		__ATOMIC_ACQUIRE) == cons + 1;
 }
 
 /* Called by rte_pktmbuf_free() on any thread when the last segment of a
@@ -865,7 +880,7 @@ vhu_queue_notify(struct vhu_dev *dev, uint16_t queue_pair, bool enable)
 	vq = &dev->vqs[2 * queue_pair + 1];
 	if (!vq_enter(vq))
 		return -EAGAIN;
-	vq->notify_on = enable;
+	__atomic_store_n(&vq->notify_on, enable, __ATOMIC_RELAXED);
 	if (vq->event_idx) {
 		if (enable) {
 			store16(avail_event_ptr(vq), vq->last_avail);
@@ -881,13 +896,9 @@ vhu_queue_notify(struct vhu_dev *dev, uint16_t queue_pair, bool enable)
 		__atomic_thread_fence(__ATOMIC_SEQ_CST);
 		pending = __atomic_load_n(&vq->avail->idx, __ATOMIC_ACQUIRE) !=
 			vq->last_avail;
-		if (!pending && vq->cring != NULL) {
-			/* Completed zero-copy chains are work too. */
-			struct vhu_cring *c = vq->cring;
-
-			pending = __atomic_load_n(&c->cell[c->cons & c->mask].seq,
-				__ATOMIC_ACQUIRE) == c->cons + 1;
-		}
+		/* Completed zero-copy chains are work too. */
+		if (!pending)
+			pending = vhu_vq_zc_pending(vq);
 	}
 	vq_leave(vq);
 	return pending;
@@ -897,7 +908,7 @@ vhu_queue_notify(struct vhu_dev *dev, uint16_t queue_pair, bool enable)
 void
 vhu_vq_ring_init_notify(struct vhu_vq *vq)
 {
-	vq->notify_on = false;
+	__atomic_store_n(&vq->notify_on, false, __ATOMIC_RELAXED);
 	if (!vq->event_idx) {
 		store16(&vq->used->flags, VHU_USED_F_NO_NOTIFY);
 		log_used(vq, 0, 2);

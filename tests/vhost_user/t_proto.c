@@ -792,3 +792,30 @@ case_destroy_fd_leak(void)
 	tb_destroy(&t);
 	return tb_check_fds(&t);
 }
+
+int
+case_reset_owner(void)
+{
+	struct tb t;
+	struct rte_mbuf *m[2];
+	uint32_t base;
+
+	tb_init(&t);
+	TRY(tb_start(&t));
+	TRY(tx_roundtrip(&t, 0, 100));
+	TRY(rx_roundtrip(&t, 0, 100));
+	/* Deprecated RESET_OWNER: all rings stop, the session stays. */
+	TRY(fe_request(&t.fe, VHU_REQ_RESET_OWNER, NULL, 0, NULL, 0));
+	CHECK(ev_wait(VHU_EVENT_LINK_DOWN, -1, -1, 1, 2000), "LINK_DOWN");
+	CHECK(ev_wait(VHU_EVENT_QUEUE_DOWN, -1, -1, 2, 2000), "QUEUE_DOWN");
+	fe_tx_frame(&t.fe, 1, NULL, 12, (const uint8_t *)"0123456789abcdef",
+		16, 1, false, false);
+	CHECK(vhu_dequeue_burst(t.dev, 0, t_mp, m, 2) == 0, "ring still runs");
+	CHECK(vhu_connected(t.dev) && vhu_mem_regions(t.dev) == 1, "session");
+	TRY(fe_get_vring_base(&t.fe, 1, &base));
+	CHECK(base == 1, "base %u", base);
+	TRY(fe_vring_start(&t.fe, 1, false, false));
+	CHECK(vhu_dequeue_burst(t.dev, 0, t_mp, m, 2) == 0, "base not honoured");
+	tb_destroy(&t);
+	return tb_check_fds(&t);
+}

@@ -41,6 +41,7 @@
 	X(zc_memtable_timeout) \
 	X(zc_get_vring_base) \
 	X(zc_disconnect) \
+	X(zc_wakeup) \
 	X(bad_vring_index) \
 	X(payload_size) \
 	X(extra_fds) \
@@ -71,6 +72,8 @@
 	X(rx_readonly_desc) \
 	X(rx_addr_outside) \
 	X(fault_restart) \
+	X(reset_owner) \
+	X(throughput) \
 
 #define VHU_CASE_DECL(name) int case_ ## name(void);
 VHU_CASES(VHU_CASE_DECL)

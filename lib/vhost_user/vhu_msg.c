@@ -6,6 +6,7 @@
 
 #include <errno.h>
 #include <poll.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -1081,7 +1082,10 @@ vhu_msg_process(struct vhu_dev *dev)
 reject:
 	log_reject(dev, &msg, r->name, why);
 	close_msg_fds(&msg);
-	if (r->reply == REPLY_ALWAYS)
+	/* SET_LOG_BASE replies only when LOG_SHMFD was negotiated: a
+	 * front-end without it reads no reply. */
+	if (r->reply == REPLY_ALWAYS &&
+			(r->proto < 0 || proto_has(dev, (unsigned int)r->proto)))
 		rc = send_u64(dev, msg.request, 1);
 	else if (r->reply == REPLY_NONE &&
 			(msg.flags & VHU_FLAG_NEED_REPLY) &&

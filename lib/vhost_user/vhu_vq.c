@@ -598,7 +598,7 @@ vhu_dequeue_burst(struct vhu_dev *dev, uint16_t queue_pair,
 	uint64_t bytes = 0;
 
 	if (unlikely(dev == NULL || queue_pair >= dev->nr_qp || mp == NULL ||
-			pkts == NULL || n == 0))
+			(pkts == NULL && n > 0)))
 		return 0;
 	vq = &dev->vqs[2 * queue_pair + 1];
 	if (!vq_enter(vq))
@@ -606,7 +606,7 @@ vhu_dequeue_burst(struct vhu_dev *dev, uint16_t queue_pair,
 
 	if (vq->cring != NULL)
 		vhu_vq_zc_drain(vq, true);
-	if (queue_pair == 0 &&
+	if (queue_pair == 0 && n > 0 &&
 			unlikely(__atomic_load_n(&dev->rarp_pending,
 				__ATOMIC_RELAXED)))
 		cnt = inject_rarp(dev, vq, mp, pkts);
@@ -714,12 +714,13 @@ out:
 
 /* ---- enqueue (guest RX) ---- */
 
-/* Write @p len bytes from @p src through vq->segs from (*si, *so). */
+/* Write @p len bytes from @p src through vq->segs[0..nsegs) from
+ * (*si, *so); never past the last segment. */
 static inline void
-scatter(struct vhu_vq *vq, const uint8_t *src, uint32_t len, uint32_t *si,
-	uint32_t *so)
+scatter(struct vhu_vq *vq, uint32_t nsegs, const uint8_t *src, uint32_t len,
+	uint32_t *si, uint32_t *so)
 {
-	while (len > 0) {
+	while (len > 0 && *si < nsegs) {
 		struct vhu_seg *seg = &vq->segs[*si];
 		uint32_t c = seg->len - *so;
 
@@ -769,7 +770,7 @@ vhu_enqueue_burst(struct vhu_dev *dev, uint16_t queue_pair,
 		const struct rte_mbuf *m = pkts[i];
 		uint32_t plen = m->pkt_len;
 		uint64_t need = (uint64_t)vq->hdr_len + plen, cap = 0;
-		uint32_t nsegs = 0, nheads = 0, si = 0, so = 0, h;
+		uint32_t nsegs = 0, nheads = 0, si = 0, so = 0, h, left;
 		struct vhu_net_hdr hdr;
 		bool drop = false;
 		int fault = -1;
@@ -838,10 +839,15 @@ vhu_enqueue_burst(struct vhu_dev *dev, uint16_t queue_pair,
 
 		memset(&hdr, 0, sizeof(hdr));
 		hdr.num_buffers = vq->mrg ? (uint16_t)nheads : 1;
-		scatter(vq, (const uint8_t *)&hdr, vq->hdr_len, &si, &so);
-		for (; m != NULL; m = m->next)
-			scatter(vq, rte_pktmbuf_mtod(m, const uint8_t *),
-				m->data_len, &si, &so);
+		scatter(vq, nsegs, (const uint8_t *)&hdr, vq->hdr_len, &si, &so);
+		/* pkt_len bounds the copy even if the segments say more. */
+		for (left = plen; m != NULL && left > 0; m = m->next) {
+			uint32_t c = RTE_MIN((uint32_t)m->data_len, left);
+
+			scatter(vq, nsegs, rte_pktmbuf_mtod(m, const uint8_t *),
+				c, &si, &so);
+			left -= c;
+		}
 		for (h = 0; h < nheads; h++)
 			used_write(vq, (uint16_t)(vq->last_used + taken + h),
 				vq->heads[h].id, vq->heads[h].written);

@@ -232,9 +232,17 @@ case_rx_basic(void)
 	CHECK(r == 1, "chained source");
 	TRY(check_rx(&t, 0, h, f[1], 1514, 12, 1));
 
+	/* pkt_len, not the segments, bounds what is copied. */
+	h = fe_rx_post(&t.fe, 0, 2048, 1, false);
+	m[0] = mk_mbuf(t_mp, f[1], 100);
+	m[0]->pkt_len = 60;
+	CHECK(vhu_enqueue_burst(t.dev, 0, m, 1) == 1, "short pkt_len");
+	rte_pktmbuf_free(m[0]);
+	TRY(check_rx(&t, 0, h, f[1], 60, 12, 1));
+
 	s = qstats(t.dev, 0, VHU_ENQ);
-	CHECK(s.packets == 6 && s.bytes == 60 + 1514 + 1000 + 2036 + 500 + 1514 &&
-		s.drops == 1 && s.copied_packets == 6 && s.faults == 0,
+	CHECK(s.packets == 7 && s.bytes == 60 + 1514 + 1000 + 2036 + 500 + 1514 + 60 &&
+		s.drops == 1 && s.copied_packets == 7 && s.faults == 0,
 		"counters %lu %lu", (unsigned long)s.packets,
 		(unsigned long)s.bytes);
 	tb_destroy(&t);

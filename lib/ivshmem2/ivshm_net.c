@@ -289,9 +289,11 @@ zc_renew(struct ivshm_net *n)
 
 /* ---- tx ---- */
 
-/* Take completions of our frames from the peer's used ring. */
+/* Take completions of our frames from the peer's used ring. With
+ * 'count' false (control path, the link going down), stop quietly at the
+ * first bad entry instead of recording a violation. */
 static inline int
-tx_reclaim(struct ivshm_net *n, struct txq *q)
+tx_reclaim_ext(struct ivshm_net *n, struct txq *q, bool count)
 {
 	uint16_t mask = (uint16_t)(n->lay.num - 1);
 	uint16_t used = __atomic_load_n(n->peer_vq.used_idx, __ATOMIC_ACQUIRE);
@@ -300,7 +302,8 @@ tx_reclaim(struct ivshm_net *n, struct txq *q)
 	if (todo == 0)
 		return 0;
 	if (unlikely(todo > (uint16_t)(q->avail_idx - q->last_used))) {
-		violation(n, &q->st, IVSHM_NET_V_USED_IDX);
+		if (count)
+			violation(n, &q->st, IVSHM_NET_V_USED_IDX);
 		return -1;
 	}
 	while (todo--) {
@@ -309,17 +312,25 @@ tx_reclaim(struct ivshm_net *n, struct txq *q)
 		uint32_t len = n->peer_vq.used_ring[slot].len;
 
 		if (unlikely(id != slot)) {
-			violation(n, &q->st, IVSHM_NET_V_USED_ID);
+			if (count)
+				violation(n, &q->st, IVSHM_NET_V_USED_ID);
 			return -1;
 		}
 		if (unlikely(len != 1)) {
-			violation(n, &q->st, IVSHM_NET_V_USED_LEN);
+			if (count)
+				violation(n, &q->st, IVSHM_NET_V_USED_LEN);
 			return -1;
 		}
 		q->tail = q->shadow[slot].end;
 		q->last_used++;
 	}
 	return 0;
+}
+
+static inline int
+tx_reclaim(struct ivshm_net *n, struct txq *q)
+{
+	return tx_reclaim_ext(n, q, true);
 }
 
 /* FIFO allocation of 'slot' bytes in the data area; offset or -1. */
@@ -760,6 +771,9 @@ link_reset(struct ivshm_net *n, const char *why)
 	uint16_t lost;
 
 	quiesce(n);
+	/* what the peer completed before it went is not lost */
+	if (n->own_state == IVSHM_NET_STATE_RUN)
+		tx_reclaim_ext(n, &n->tx, false);
 	lost = (uint16_t)(n->tx.avail_idx - n->tx.last_used);
 	if (lost != 0 && n->own_state >= IVSHM_NET_STATE_READY) {
 		STAT_ADD(n->cst.tx_dropped_peer_gone, lost);

@@ -250,7 +250,7 @@ def eventfd_read(fd, timeout=1.0):
 # ---- the ivshm_peer test program ----
 
 def eal_args(tag):
-    return ["--lcores", "0@(0-1)", "--no-huge", "-m", "160", "--no-pci",
+    return ["--lcores", "0@(0-1)", "-m", "128", "--no-pci",
             "--in-memory", "--file-prefix", unique(tag),
             "--log-level", "lib.eal:error", "--log-level",
             "vmlink.ivshm:info"]
@@ -322,14 +322,14 @@ class Peer:
         with open(self.err_path) as f:
             return f.read()[-6000:]
 
-    def kill(self, sig=signal.SIGKILL):
+    def kill(self, sig=signal.SIGKILL, timeout=10.0):
+        """Signal the peer and collect the rest of its output."""
         if self.proc.poll() is None:
             self.proc.send_signal(sig)
         try:
-            self.proc.wait(10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+            return self.finish(timeout)
+        except TimeoutError:
+            return None
 
     def cleanup(self):
         self.kill()

@@ -511,9 +511,10 @@ static const struct key_spec port_keys[] = {
 		"queue pairs offered to the guest, at least 1; ivshmem2: 1); "
 		"tx queues are one per lcore that sends to the port"},
 	{"rx-ring", VAL_UINT, FIELD(struct port_cfg, rx_ring), 64, 32768,
-		NULL, PORT_TYPES_ALL, false, "1024", "descriptors per rx queue"},
+		NULL, ETHDEV, false, "1024", "descriptors per rx queue (the "
+		"other types use the guest's or the link's rings)"},
 	{"tx-ring", VAL_UINT, FIELD(struct port_cfg, tx_ring), 64, 32768,
-		NULL, PORT_TYPES_ALL, false, "1024", "descriptors per tx queue"},
+		NULL, ETHDEV, false, "1024", "descriptors per tx queue"},
 	{"mbufs", VAL_UINT, FIELD(struct port_cfg, mbufs), 0, 1u << 24, NULL,
 		PORT_TYPES_ALL, false, "0",
 		"mbufs in the port's pool; 0 sizes it for its rings and bursts"},

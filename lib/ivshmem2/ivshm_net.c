@@ -131,6 +131,7 @@ struct ivshm_net {
 	uint32_t peer;
 	uint32_t txrx_vec;
 	uint32_t max_frame;
+	bool iova_va;		/* zero-copy mbufs get IOVA = VA */
 	uint8_t *own;
 	const uint8_t *peer_sec;
 	struct vq own_vq;
@@ -568,7 +569,6 @@ ivshm_net_rx_burst(struct ivshm_net *n, struct rte_mbuf **pkts, uint16_t nb)
 	uint16_t mask, avail, cnt, k, got = 0;
 	uint64_t data_off, sec_len, bytes = 0;
 	uint32_t budget = n->conf.zc_budget;
-	rte_iova_t iova_va;
 
 	if (unlikely(!q_enter(n, &q->busy)))
 		return 0;
@@ -591,7 +591,6 @@ ivshm_net_rx_burst(struct ivshm_net *n, struct rte_mbuf **pkts, uint16_t nb)
 	mask = (uint16_t)(n->lay.num - 1);
 	data_off = n->lay.data_off;
 	sec_len = n->lay.section_size;
-	iova_va = rte_eal_iova_mode() == RTE_IOVA_VA;
 	for (k = 0; k < cnt; k++) {
 		uint16_t slot = q->last_avail & mask, id, flags;
 		struct rte_mbuf *m = pkts[got];
@@ -646,7 +645,7 @@ ivshm_net_rx_burst(struct ivshm_net *n, struct rte_mbuf **pkts, uint16_t nb)
 					__ATOMIC_RELAXED);
 				rte_pktmbuf_attach_extbuf(m,
 					(void *)(uintptr_t)src,
-					iova_va ? (rte_iova_t)(uintptr_t)src :
+					n->iova_va ? (rte_iova_t)(uintptr_t)src :
 					RTE_BAD_IOVA, (uint16_t)len,
 					&zs->shinfo);
 				m->data_len = (uint16_t)len;
@@ -1012,6 +1011,7 @@ ivshm_net_create(struct ivshm_dev *dev, const struct ivshm_net_conf *conf,
 	n->txrx_vec = in->vectors >= 2 ? IVSHM_NET_VEC_TXRX : IVSHM_NET_VEC_STATE;
 	maxf = (n->lay.data_size & ~63ull) - 18;
 	n->max_frame = (uint32_t)RTE_MIN(maxf, (uint64_t)IVSHM_NET_MAX_FRAME);
+	n->iova_va = rte_eal_iova_mode() == RTE_IOVA_VA;
 	n->own = ivshm_own_section(dev);
 	n->peer_sec = ivshm_peer_section(dev, n->peer);
 	vq_init(&n->own_vq, n->own, &n->lay);

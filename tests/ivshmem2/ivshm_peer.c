@@ -19,6 +19,8 @@
  *     --free-thread         free rx mbufs on another thread
  *     --timeout S
  *   ivshm_peer [EAL args] -- hostile --socket S --cases list|fuzz
+ *   ivshm_peer [EAL args] -- bench --socket S --min SIZE --gap-ms DURATION
+ *     [--count 1 (sender) | --count 0 (receiver)]   throughput, no checks
  *
  * Frame: dst ff.., src 02:00:00:00:00:id, type 0x88b5, le32 seq, le32 len,
  * then byte j = (seq * 31 + j) & 0xff. Size of frame seq i:
@@ -709,6 +711,53 @@ hostile(void)
 	return rc;
 }
 
+/* ---- bench: fixed-size frames, no pattern, no checks ---- */
+
+static int
+bench(void)
+{
+	uint64_t start = 0, end, frames = 0, t_end;
+	struct rte_mbuf *pkts[BURST];
+	struct ivshm_net_link l;
+	bool tx = o.count != 0;
+	uint16_t i, n;
+
+	t_end = now_ns() + o.timeout * 1000000000ull;
+	for (;;) {		/* wait for the link */
+		ctrl();
+		ivshm_net_link_get(net, &l);
+		if (l.up || now_ns() > t_end)
+			break;
+		usleep(1000);
+	}
+	start = now_ns();
+	end = start + o.gap_ms * 1000000ull;
+	while (now_ns() < end && !got_term) {
+		if (tx) {
+			if (rte_pktmbuf_alloc_bulk(mp, pkts, BURST) != 0)
+				continue;
+			for (i = 0; i < BURST; i++) {
+				pkts[i]->data_len = (uint16_t)o.min;
+				pkts[i]->pkt_len = o.min;
+			}
+			n = ivshm_net_tx_burst(net, pkts, BURST);
+			frames += n;
+			if (n < BURST)
+				rte_pktmbuf_free_bulk(&pkts[n], BURST - n);
+		} else {
+			n = ivshm_net_rx_burst(net, pkts, BURST);
+			frames += n;
+			if (n)
+				rte_pktmbuf_free_bulk(pkts, n);
+		}
+	}
+	printf("{\"event\": \"bench\", \"role\": \"%s\", \"size\": %u, "
+		"\"frames\": %" PRIu64 ", \"mpps\": %.3f}\n", tx ? "tx" : "rx",
+		o.min, frames, frames / ((now_ns() - start) / 1e3));
+	print_stats("result", NULL);
+	return 0;
+}
+
 static void
 usage(void)
 {
@@ -800,6 +849,8 @@ main(int argc, char **argv)
 		ret = traffic();
 	else if (strcmp(cmd, "hostile") == 0)
 		ret = hostile();
+	else if (strcmp(cmd, "bench") == 0)
+		ret = bench();
 	else
 		usage();
 	ivshm_net_close(net);

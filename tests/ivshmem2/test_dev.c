@@ -57,15 +57,16 @@ msleep(int ms)
 }
 
 static void
-start_server(const char *max_peers, const char *vectors)
+start_server_args(const char *max_peers, const char *vectors,
+		const char *mem_opt, const char *mem, const char *out)
 {
 	int i;
 
 	server_pid = fork();
 	if (server_pid == 0) {
-		execl(server_bin, server_bin, "-F", "-S", sock_path, "-m",
-			shm_name, "-P", "0x4000", "-n", max_peers, "-V", vectors,
-			"-o", "64K", "-r", "12K", (char *)NULL);
+		execl(server_bin, server_bin, "-F", "-S", sock_path, mem_opt,
+			mem, "-P", "0x4000", "-n", max_peers, "-V", vectors,
+			"-o", out, "-r", "12K", (char *)NULL);
 		_exit(127);
 	}
 	/* a probe connection would take an ID: wait for the socket file */
@@ -80,6 +81,12 @@ start_server(const char *max_peers, const char *vectors)
 	}
 	fprintf(stderr, "server did not start\n");
 	exit(2);
+}
+
+static void
+start_server(const char *max_peers, const char *vectors)
+{
+	start_server_args(max_peers, vectors, "-m", shm_name, "64K");
 }
 
 static void
@@ -327,6 +334,47 @@ test_fd_hygiene(void)
 	stop_server();
 }
 
+/* Huge pages: sections on 2 MiB boundaries, state table and R/W section
+ * share the first page (mapped read-write together). */
+static void
+test_hugetlbfs(void)
+{
+	char file[256];
+	struct ivshm_dev *a, *b;
+	const struct ivshm_info *ia;
+	uint8_t *own_a;
+
+	snprintf(file, sizeof(file), "/dev/hugepages/ivshmt-dev-%d",
+		(int)getpid());
+	start_server_args("2", "2", "-M", file, "2M");
+	CHECK_EQ(ivshm_dev_connect(sock_path, 2000, &a), 0);
+	CHECK_EQ(ivshm_dev_connect(sock_path, 2000, &b), 0);
+	if (failures)
+		exit(1);
+	ia = ivshm_dev_info(a);
+	CHECK_EQ(ia->page_size, 0x200000);
+	CHECK_EQ(ia->rw_section_offset, 0x1000);
+	CHECK_EQ(ia->rw_section_size, 0x1ff000);
+	CHECK_EQ(ia->output_section_offset, 0x200000);
+	CHECK_EQ(ia->output_section_size, 0x200000);
+	CHECK_EQ(ia->region_size, 0x600000);
+	own_a = ivshm_own_section(a);
+	own_a[0x1fffff] = 0x42;
+	CHECK_EQ(((const uint8_t *)ivshm_peer_section(b, 0))[0x1fffff], 0x42);
+	CHECK(write_faults((volatile uint8_t *)(uintptr_t)
+		ivshm_peer_section(a, 1)));
+	CHECK(write_faults((volatile uint8_t *)(uintptr_t)
+		ivshm_peer_section(b, 0) + 0x1000));
+	((uint8_t *)ivshm_rw_section(b))[0x1fefff] = 0x24;
+	CHECK_EQ(((uint8_t *)ivshm_rw_section(a))[0x1fefff], 0x24);
+	ivshm_reg_write(b, IVSHM_REG_STATE, 2);
+	CHECK_EQ(ivshm_peer_state(a, 1), 2);
+	ivshm_dev_close(b);
+	ivshm_dev_close(a);
+	stop_server();
+	CHECK(access(file, F_OK) != 0);	/* removed by the server */
+}
+
 static int
 connect_only(const char *path, int timeout)
 {
@@ -371,6 +419,7 @@ main(int argc, char **argv)
 	snprintf(shm_name, sizeof(shm_name), "/ivshmt-dev-%d", (int)getpid());
 	test_two_peers();
 	test_fd_hygiene();
+	test_hugetlbfs();
 	stop_server();
 	if (failures) {
 		fprintf(stderr, "%d check(s) failed\n", failures);

@@ -104,6 +104,18 @@ class Poll(Base):
             self.check_exact(r, n, n, 64, big, big)
             self.assertGreater(r["tx_full"], 0)   # the data area filled up
 
+    def test_hugetlbfs_backing(self):
+        path = "/dev/hugepages/" + iu.unique("traffic")
+        self.addCleanup(lambda: os.path.exists(path) and os.unlink(path))
+        self.srv = Server(shm_file=path)
+        n = 600
+        a, b = self.run_pair(["--count", n, "--expect", n, "--max", 9000],
+                             ["--count", n, "--expect", n, "--max", 9000,
+                              "--zc", 64])
+        for r in (a, b):
+            self.check_exact(r, n, n, 64, 9000, 9000)
+        self.assertGreater(b["rx_zc_frames"], 0)
+
     def test_zero_copy(self):
         self.server("-o", "0x7f000")
         n = 3000
@@ -147,13 +159,16 @@ class Doorbell(Base):
             # it really slept: little CPU over 4 pauses of 150 ms
             self.assertGreater(r["wall"], 0.55)
             self.assertLess(r["cpu"], 0.25 * r["wall"], r)
-            # woken by the peer's doorbells, at least once per group
-            self.assertGreaterEqual(r["woke"], 4)
+            # woken by the peer's doorbells; it rang only when asked
+            self.assertGreaterEqual(r["woke"], 1)
             self.assertGreaterEqual(r["rx_wakeups"], r["woke"])
             self.assertGreaterEqual(r["rx_intr_arms"], r["woke"])
-            # the sender rang only when asked
-            self.assertGreaterEqual(r["tx_kicks"], 4)
+            self.assertGreaterEqual(r["tx_kicks"], 1)
             self.assertGreater(r["tx_kicks_suppressed"], 0)
+        # each of the 5 groups starts while the other side sleeps: one of
+        # the two rings at least (both may send at once, then one is awake)
+        self.assertGreaterEqual(a["tx_kicks"] + b["tx_kicks"], 4)
+        self.assertGreaterEqual(a["woke"] + b["woke"], 4)
         db_cpu = a["cpu"] + b["cpu"]
         # the same exchange busy-polling burns the CPU the pauses last
         a, b = self.run_pair(["--mode", "poll"] + args,
@@ -242,8 +257,9 @@ class Hostile(Base):
         # nothing bad was delivered; every case reset the link
         self.assertEqual(r["rx_errors"], 0)
         self.assertGreater(r["rx_count"], 0)
+        # (the victim may not have seen the link up before a violation
+        # took it down again: count resets, not link-down events)
         self.assertGreaterEqual(r["link_resets"], 12)
-        self.assertGreaterEqual(r["link_down"], 12)
 
     def test_fuzz(self):
         self.server("-o", "64K")

@@ -266,32 +266,45 @@ class Peer:
                                         suffix=".log")
         self.err = open(self.err_path, "w")
         self.proc = subprocess.Popen(self.cmd, stdout=subprocess.PIPE,
-                                     stderr=self.err, text=True, bufsize=1)
+                                     stderr=self.err)
         self.lines = []
+        self.buf = b""
 
-    def read_event(self, name, timeout=10.0):
-        """Next JSON line whose 'event' is name (earlier ones are kept)."""
-        end = time.time() + timeout
-        for ev in self.lines:
-            if ev.get("event") == name and not ev.get("_seen"):
-                ev["_seen"] = True
-                return ev
-        while time.time() < end:
-            r, _, _ = select.select([self.proc.stdout], [], [],
-                                    max(0.0, end - time.time()))
-            if not r:
-                break
-            line = self.proc.stdout.readline()
-            if not line:
-                break
+    def _take_lines(self, data):
+        """Parse complete JSON lines of data (raw bytes) into self.lines;
+        return the events parsed."""
+        self.buf += data
+        out = []
+        while b"\n" in self.buf:
+            line, self.buf = self.buf.split(b"\n", 1)
             try:
                 ev = json.loads(line)
             except ValueError:
                 continue
             self.lines.append(ev)
-            if ev.get("event") == name:
-                ev["_seen"] = True
-                return ev
+            out.append(ev)
+        return out
+
+    def read_event(self, name, timeout=10.0):
+        """Next JSON line whose 'event' is name (earlier ones are kept).
+        Reads the pipe unbuffered: select() must see what is pending."""
+        end = time.time() + timeout
+        fd = self.proc.stdout.fileno()
+        while True:
+            for ev in self.lines:
+                if ev.get("event") == name and not ev.get("_seen"):
+                    ev["_seen"] = True
+                    return ev
+            left = end - time.time()
+            if left <= 0:
+                break
+            r, _, _ = select.select([fd], [], [], left)
+            if not r:
+                break
+            data = os.read(fd, 65536)
+            if not data:
+                break
+            self._take_lines(data)
         raise TimeoutError("%s: no '%s' event; stderr:\n%s" % (
             self.tag, name, self.stderr()))
 
@@ -303,11 +316,7 @@ class Peer:
             out, _ = self.proc.communicate()
             raise TimeoutError("%s timed out; stderr:\n%s" % (
                 self.tag, self.stderr()))
-        for line in out.splitlines():
-            try:
-                self.lines.append(json.loads(line))
-            except ValueError:
-                pass
+        self._take_lines((out or b"") + b"\n")
         return self.proc.returncode
 
     def result(self):

@@ -18,7 +18,7 @@
  *     ivshm_net_rx_burst, ivshm_net_rx_intr_enable/disable,
  *     ivshm_net_rx_wait
  *   tx data path (one lcore at a time, may differ from the rx one):
- *     ivshm_net_tx_burst
+ *     ivshm_net_tx_burst, ivshm_net_tx_inflight
  *   zero-copy mbufs: freed on any lcore, no lock taken.
  *
  * The data path makes no syscall except the doorbells the peer asked for
@@ -71,7 +71,9 @@ struct ivshm_net_conf {
 	/* Zero-copy rx: at most this many frames handed out as mbufs that
 	 * point into the peer's (read-only) section; 0 = always copy. Such
 	 * mbufs must not be written to; their buffers go back to the peer,
-	 * in order, once freed. */
+	 * in order, once freed (and the next rx burst runs): an mbuf held
+	 * for long stalls the peer's TX once its ring or data area fills.
+	 * Their IOVA is the VA in IOVA-as-VA mode, else RTE_BAD_IOVA. */
 	uint32_t zc_budget;
 	/* With zero-copy, frames shorter than this are still copied. */
 	uint32_t zc_min_len;
@@ -177,6 +179,8 @@ void ivshm_net_link_get(const struct ivshm_net *n, struct ivshm_net_link *l);
  * rx: validates and copies frames out into mbufs of the rx mempool
  * (chained when a frame exceeds one mbuf), or attaches them zero-copy;
  * completes in order; returns the number of mbufs stored in rx_pkts.
+ * rx with nb_pkts 0 (rx_pkts may be NULL) only publishes the completions
+ * of zero-copy mbufs freed since the last call.
  */
 uint16_t ivshm_net_tx_burst(struct ivshm_net *n, struct rte_mbuf **tx_pkts,
 		uint16_t nb_pkts);

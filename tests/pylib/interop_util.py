@@ -40,21 +40,36 @@ def testpmd_available():
     return shutil.which("dpdk-testpmd") is not None
 
 
-def skip_reason(pages=300):
-    """None when the interop tests can run; why not otherwise."""
+def missing_prerequisite(pages=200):
+    """None when the interop tests can run here; what is missing
+    otherwise (usertools/vmlink-setup provides all of it)."""
     if not os.path.exists(VMLINK):
         return "vmlink not built at %s" % VMLINK
     if not testpmd_available():
         return "dpdk-testpmd not found (Debian package dpdk)"
     free = hugepages_free()
     if free < pages:
-        return "only %d free 2 MiB hugepages, need %d" % (free, pages)
+        return ("only %d free 2 MiB hugepages, this test needs %d "
+                "(usertools/vmlink-setup reserves them; other DPDK "
+                "processes may hold them)" % (free, pages))
     return None
 
 
-def make_run_dir(tag):
-    """A private directory under /run for sockets and logs."""
-    d = tempfile.mkdtemp(prefix="vmlink-interop-%s-" % tag, dir=RUN_ROOT)
+def make_run_dir(tag, keep_for=3600):
+    """A private directory under /run for sockets and logs. Directories a
+    failed run of the same test kept more than KEEP_FOR seconds ago are
+    removed first (the latest failure's logs stay)."""
+    prefix = "vmlink-interop-%s-" % tag
+    now = time.time()
+    for name in os.listdir(RUN_ROOT):
+        old = os.path.join(RUN_ROOT, name)
+        try:
+            if name.startswith(prefix) and \
+                    now - os.stat(old).st_mtime > keep_for:
+                shutil.rmtree(old, ignore_errors=True)
+        except OSError:
+            pass
+    d = tempfile.mkdtemp(prefix=prefix, dir=RUN_ROOT)
     os.chmod(d, 0o700)
     return d
 
@@ -89,7 +104,7 @@ class Vmlink:
     """vmlink running on a configuration; stdout+stderr in a log file."""
 
     def __init__(self, rundir, prefix, ports, name="vmlink", extra="",
-                 memory=256, lcores="0-1", stats_interval=0, nice=0):
+                 memory=128, lcores="0-1", stats_interval=0, nice=0):
         """ports: text of the [port ...] sections (and [lcore N] ones)."""
         self.rundir = rundir
         self.prefix = prefix
@@ -258,7 +273,7 @@ class Guest(Testpmd):
     port, or (plugins) a switch loading our PMD with -d. Its output goes
     to RUNDIR/NAME.log (appended across restarts)."""
 
-    def __init__(self, rundir, name, vdevs, args=(), cpus=(1, 0), mem=256,
+    def __init__(self, rundir, name, vdevs, args=(), cpus=(1, 0), mem=128,
                  plugins=(), prefix=None, single_file=True):
         self.name = name
         self.prefix = prefix or unique_prefix(name)
@@ -390,17 +405,30 @@ def phase(tc, tx, rx, counters, size, seconds=1.0, min_frames=50,
     tx.set_fwd("txonly")
     tx.set_size(size)
     rx.set_fwd("rxonly")
-    rx_bytes0 = rx.port_stats(0).get("ibytes", 0)
+    rx0 = rx.port_stats(0)
     rx.start()
     tx.start()
     time.sleep(seconds)
     sent = tx.stop()[0]
-    # frames still in TX's ring and in the switch get through first
+
+    # Frames still in TX's ring and in the switch get through first: wait
+    # (bounded) until the switch's counters add up, then until they are
+    # still; a mismatch that persists is reported by the asserts below.
+    def delta(snap):
+        return {k: snap[k] - before[k] for k in before}
+
+    def balanced():
+        d = delta(counters())
+        return d["in"] >= sent["tx"] and d["in"] <= d["out"] + d["dropped"]
+    wait_for(balanced, 15, 0.2)
     after = wait_still(counters, timeout=20, interval=0.4)
+    d = delta(after)
+    expect = d["out"] - d["undelivered"]
+    wait_for(lambda: rx.rx_packets() - rx0.get("ipackets", 0) >= expect,
+             10, 0.2)
     wait_still(rx.rx_packets, timeout=10, interval=0.25)
     got = rx.stop()[0]
-    rx_bytes = rx.port_stats(0).get("ibytes", 0) - rx_bytes0
-    d = {k: after[k] - before[k] for k in before}
+    rx_bytes = rx.port_stats(0).get("ibytes", 0) - rx0.get("ibytes", 0)
     msg = ("%s -> %s, %d-byte frames: guest sent %s, received %s; switch %s"
            % (tx.name, rx.name, size, sent, got, d))
     tc.assertGreaterEqual(sent["tx"], min_frames, "too few frames sent: "
@@ -424,12 +452,12 @@ class InteropCase(unittest.TestCase):
     """A run directory under /run, EAL prefixes cleaned up, processes
     killed, logs kept (and named) when a test fails."""
 
-    PAGES = 300
+    PAGES = 200     # 2 MiB pages the test's processes need at most
 
     def setUp(self):
-        reason = skip_reason(self.PAGES)
+        reason = missing_prerequisite(self.PAGES)
         if reason:
-            self.skipTest(reason)
+            self.fail(reason)
         self.rundir = make_run_dir(self.id().rsplit(".", 1)[-1][:20])
         self.prefixes = []
         self.procs = []
@@ -492,7 +520,7 @@ class InteropCase(unittest.TestCase):
         self.procs.append(g)
         return g
 
-    def switch_testpmd(self, name, vdevs, args, cpus=(0, 1), mem=256):
+    def switch_testpmd(self, name, vdevs, args, cpus=(0, 1), mem=128):
         """Stock testpmd loading our vhost PMD with -d (a switch)."""
         pre = unique_prefix(name)
         self.prefixes.append(pre)

@@ -60,6 +60,8 @@ struct vhu_region {
 	void *map_addr;
 	size_t map_len;
 	uint32_t refs;		/* ctl: memory tables holding it */
+	uint32_t dups;		/* ctl: extra identical ADD_MEM_REGs (QEMU sends
+				 * one per queue-pair vhost_dev) */
 };
 
 /* Hot-path lookup entry: [start, start + size) -> hva + (addr - start). */

@@ -427,10 +427,23 @@ h_add_mem_reg(struct vhu_dev *dev, struct vhu_msg *msg, struct vhu_reply *rep,
 	uint32_t n = dev->mt != NULL ? dev->mt->n : 0;
 	struct vhu_region **all, *r;
 	struct vhu_memtab *nmt;
+	uint32_t i;
 
 	RTE_SET_USED(rep);
-	if (region_desc_check(d, why) != 0 ||
-			vhu_region_check_new(dev->mt, &d, 1, why) != 0)
+	if (region_desc_check(d, why) != 0)
+		return -1;
+	/* QEMU with several queue pairs has one vhost_dev per pair on the
+	 * same connection, each adding (and later removing) the same
+	 * regions: an identical region is counted, not mapped twice. */
+	for (i = 0; i < n; i++) {
+		struct vhu_region *e = dev->mt->regions[i];
+
+		if (e->gpa == d->gpa && e->size == d->size && e->qva == d->qva) {
+			e->dups++;
+			return 0;
+		}
+	}
+	if (vhu_region_check_new(dev->mt, &d, 1, why) != 0)
 		return -1;
 	if (n + 1 > VHU_MAX_MEM_SLOTS) {
 		*why = "all memory slots are in use";
@@ -478,6 +491,10 @@ h_rem_mem_reg(struct vhu_dev *dev, struct vhu_msg *msg, struct vhu_reply *rep,
 	if (found == UINT32_MAX) {
 		*why = "no mapped region matches guest address, size and user address";
 		return -1;
+	}
+	if (dev->mt->regions[found]->dups > 0) {
+		dev->mt->regions[found]->dups--;
+		return 0;
 	}
 	rest = calloc(dev->mt->n, sizeof(*rest));
 	if (rest == NULL) {
@@ -762,8 +779,11 @@ h_set_vring_enable(struct vhu_dev *dev, struct vhu_msg *msg,
 	RTE_SET_USED(rep);
 	if (vq == NULL)
 		return -1;
-	if (!(dev->features & (1ull << VHU_F_PROTOCOL_FEATURES))) {
-		*why = "VHOST_USER_F_PROTOCOL_FEATURES not negotiated";
+	/* Legal because the back-end offers VHOST_USER_F_PROTOCOL_FEATURES;
+	 * QEMU sends it before SET_FEATURES acks that bit. The flag matters
+	 * only once the bit is acked (vhu_vq_can_run()). */
+	if (!(dev->offered_features & (1ull << VHU_F_PROTOCOL_FEATURES))) {
+		*why = "VHOST_USER_F_PROTOCOL_FEATURES not offered";
 		return -1;
 	}
 	if (msg->p.state.num > 1) {

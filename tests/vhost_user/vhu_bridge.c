@@ -6,7 +6,7 @@
  *   VHU-BRIDGE a2b=N b2a=M drops=D faults=F malformed=X zc=Z
  * and exits 0.
  *
- * usage: vhu_bridge <sock-a> <sock-b> <zero-copy 0|1> [queue-pairs]
+ * usage: vhu_bridge <sock-a> <sock-b> <zero-copy 0|1> [queue-pairs [client]]
  * (queue pair i of one side goes to queue pair i of the other)
  */
 
@@ -67,13 +67,17 @@ main(int argc, char **argv)
 	unsigned int i, idle = 0;
 	uint16_t qps = 1, q;
 
-	if (argc != 4 && argc != 5) {
-		fprintf(stderr, "usage: %s <sock-a> <sock-b> <zero-copy> [queue-pairs]\n",
+	int client = 0;
+
+	if (argc < 4 || argc > 6) {
+		fprintf(stderr, "usage: %s <sock-a> <sock-b> <zero-copy> [queue-pairs [client]]\n",
 			argv[0]);
 		return 2;
 	}
-	if (argc == 5)
+	if (argc >= 5)
 		qps = (uint16_t)atoi(argv[4]);
+	if (argc == 6)
+		client = atoi(argv[5]);
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	if (rte_eal_init((int)(sizeof(eal) / sizeof(eal[0])), eal) < 0)
 		return 1;
@@ -87,6 +91,7 @@ main(int argc, char **argv)
 		cfg.name = names[i];
 		cfg.zero_copy = atoi(argv[3]) != 0;
 		cfg.max_queue_pairs = qps;
+		cfg.client = client != 0;
 		cfg.copy_threshold = 256;
 		cfg.event_cb = on_event;
 		cfg.event_arg = (void *)(uintptr_t)names[i];
@@ -97,7 +102,7 @@ main(int argc, char **argv)
 			return 1;
 		}
 	}
-	printf("VHU-BRIDGE listening\n");
+	printf("VHU-BRIDGE %s\n", client ? "connecting" : "listening");
 	for (;;) {
 		uint64_t n1 = 0, n2 = 0;
 

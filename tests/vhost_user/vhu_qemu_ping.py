@@ -8,7 +8,9 @@ forwards frames between them; guest A pings guest B. Passes when every ping
 got its reply and the bridge saw no fault and no malformed chain.
 
     vhu_qemu_ping.py --bridge PATH [--zero-copy] [--mtu B] [--size B,..]
-                     [--count N] [--hugepages] [--queues N]
+                     [--count N] [--hugepages] [--queues N] [--qemu-server]
+
+--qemu-server: QEMU listens, the bridge connects (vhu client mode).
 
 Env: VMLINK_BUILD (scratch under $VMLINK_BUILD/qemu). Exit 0 pass, 1 fail,
 77 skip (QEMU unavailable, guest image cannot be built).
@@ -38,6 +40,7 @@ def main():
     ap.add_argument("--count", type=int, default=5)
     ap.add_argument("--hugepages", action="store_true")
     ap.add_argument("--queues", type=int, default=1)
+    ap.add_argument("--qemu-server", action="store_true")
     args = ap.parse_args()
     qemu_guest.install_signal_cleanup()
 
@@ -59,12 +62,13 @@ def main():
     blog = open(os.path.join(work, "bridge.log"), "w+")
     bridge = subprocess.Popen(
         ["nice", "-n", "10", args.bridge, socks[0], socks[1],
-         "1" if args.zero_copy else "0", str(args.queues)],
+         "1" if args.zero_copy else "0", str(args.queues),
+         "1" if args.qemu_server else "0"],
         stdin=subprocess.PIPE, stdout=blog, stderr=subprocess.STDOUT)
     ok = False
     try:
         for _ in range(200):
-            if all(os.path.exists(s) for s in socks):
+            if args.qemu_server or all(os.path.exists(s) for s in socks):
                 break
             if bridge.poll() is not None:
                 break
@@ -77,11 +81,13 @@ def main():
                   mode="ping", count=args.count, size=sizes, mtu=args.mtu,
                   mem_path=mem,
                   nics=[VhostUserNic(socks[0], mac="52:54:00:00:00:0a",
-                                     queues=args.queues)])
+                                     queues=args.queues,
+                                     server=args.qemu_server)])
         b = Guest("b", image, work, ip="10.0.0.2/24", mode="echo",
                   mtu=args.mtu, mem_path=mem,
                   nics=[VhostUserNic(socks[1], mac="52:54:00:00:00:0b",
-                                     queues=args.queues)])
+                                     queues=args.queues,
+                                     server=args.qemu_server)])
         with a, b:
             ra = a.wait_ready(150)
             rb = b.wait_ready(150)

@@ -10,9 +10,11 @@ A -> B and B -> A, and every frame is accounted for exactly:
     B's RX-packets         == vmlink port b tx - port b's oerrors
     bytes at both ends     == frames * size
 
-for mrg_rxbuf on/off x in_order on/off (virtio_user devargs), and with 2
+for mrg_rxbuf on/off x in_order on/off (virtio_user devargs; vmlink does
+not offer VIRTIO_F_IN_ORDER, so in_order=1 must negotiate down), and with 2
 queue pairs (virtio_user queues=2, testpmd --rxq/--txq 2, vmlink
-rx-queues = 2). vmlink runs with zero-copy = auto (yes between two
+rx-queues = 2), and guests using 1 of the 2 queue pairs vmlink offers.
+vmlink runs with zero-copy = auto (yes between two
 vhost-user ports): 64-byte frames are copied, longer ones handed on in
 place."""
 
@@ -77,6 +79,27 @@ class VirtioUserThroughVmlink(InteropCase):
 
     def test_two_queue_pairs(self):
         self.run_case(1, 1, queues=2)
+
+    def test_guest_with_fewer_queue_pairs(self):
+        """vmlink offers 2 queue pairs, the guests use 1 (a VM with fewer
+        vCPUs than the switch expects): links come up on queue pair 0
+        alone and traffic is counted exactly both ways."""
+        a, b = self.path("a.sock"), self.path("b.sock")
+        vm = self.vmlink(vhost_port("a", a, "b", rx_queues=2) +
+                         vhost_port("b", b, "a", rx_queues=2))
+        vm.wait_up([a, b])
+        ga = self.guest("A", virtio_user_vdev(a), guest_args(1))
+        gb = self.guest("B", virtio_user_vdev(b), guest_args(1))
+        for g in (ga, gb):
+            self.assertTrue(g.wait_link(0, 30), g.describe() + vm.describe())
+        self.assertTrue(wait_for(lambda: all(
+            vm.port(p)["link"] == "up" for p in ("a", "b")), 10),
+            vm.describe())
+        exchange(self, VmlinkSwitch(vm), ga, gb, sizes=(64, 1518))
+        xs = vm.xstats("a")
+        self.assertEqual(xs["rx_q1_packets"], 0, xs)
+        assert_queue_xstats_sane(self, xs, ["rx_q0_", "rx_q1_", "tx_q0_"])
+        self.assertEqual(vm.stop(), 0, vm.describe())
 
 
 if __name__ == "__main__":

@@ -166,9 +166,10 @@ int vhu_queue_kickfd(struct vhu_dev *dev, uint16_t queue_pair);
 /**
  * Ask the guest to kick (enable=true) or not to kick (false) the dequeue
  * virtqueue when it adds buffers. Call from the queue's dequeue thread.
- * Returns 1 if, after enabling, buffers are already pending (do not sleep:
- * the kick for them may never come), 0 if the ring is empty, or a negative
- * errno if the queue is not usable.
+ * Returns 1 if, after enabling, buffers (or zero-copy completions) are
+ * already pending, 0 if not, or a negative errno if the queue is not
+ * usable. When it returns 1 it has also written the kick eventfd, so a
+ * sleeper that epolls it next wakes at once (no lost wake-up either way).
  */
 int vhu_queue_notify(struct vhu_dev *dev, uint16_t queue_pair, bool enable);
 

@@ -905,6 +905,14 @@ vhu_queue_notify(struct vhu_dev *dev, uint16_t queue_pair, bool enable)
 		/* Completed zero-copy chains are work too. */
 		if (!pending)
 			pending = vhu_vq_zc_pending(vq);
+		/* Whoever sleeps on the kick fd next must wake at once. The
+		 * fd cannot change while we are inside (quiesce). */
+		if (pending && vq->kickfd >= 0) {
+			uint64_t one = 1;
+			ssize_t r = write(vq->kickfd, &one, sizeof(one));
+
+			RTE_SET_USED(r);
+		}
 	}
 	vq_leave(vq);
 	return pending;

@@ -523,6 +523,8 @@ case_notify_enable(void)
 		fe_tx_frame(&t.fe, 1, NULL, 12, (const uint8_t *)"0123456789abcdef",
 			16, 1, false, false);
 		CHECK(vhu_queue_notify(t.dev, 0, true) == 1, "pending not seen");
+		CHECK(poll(&p, 1, 0) == 1 && fe_eventfd_read(kfd) == 1,
+			"pending work did not signal the kick fd");
 		CHECK(vhu_queue_notify(t.dev, 0, false) == 0, "disable");
 		if (k == 0)
 			CHECK(v->used->flags == VHU_USED_F_NO_NOTIFY, "flags");

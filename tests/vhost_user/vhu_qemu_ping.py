@@ -31,6 +31,17 @@ from qemu_guest import Guest, GuestError, VhostUserNic
 SKIP = 77
 
 
+def hugepages_free():
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("HugePages_Free:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--bridge", required=True)
@@ -77,6 +88,9 @@ def main():
             print("FAIL: bridge sockets never appeared")
             return 1
         mem = "/dev/hugepages" if args.hugepages else None
+        if mem and hugepages_free() < 2 * 256 // 2 + 16:
+            print("note: not enough free 2 MiB huge pages, guest RAM on memfd")
+            mem = None
         a = Guest("a", image, work, ip="10.0.0.1/24", peer="10.0.0.2",
                   mode="ping", count=args.count, size=sizes, mtu=args.mtu,
                   mem_path=mem,

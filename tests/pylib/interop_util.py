@@ -27,7 +27,7 @@ from vmlink_testlib import (VMLINK, cleanup_prefix, hugepages_free,
 RUN_ROOT = "/run"
 
 # Ethernet frame sizes of the matrix and how a guest sends each: 9000 as a
-# chain of default (2048-byte data room) mbufs.
+# 5-segment mbuf chain (fits default 2048-byte data rooms).
 TXPKTS = {
     64: "64",
     1518: "1518",
@@ -222,7 +222,7 @@ def vhost_port(name, path, peer, **keys):
     return text
 
 
-# --- guests: stock dpdk-testpmd with net_virtio_user --------------------------
+# --- guests: stock dpdk-testpmd with net_virtio_user ------------------------
 
 def virtio_user_vdev(path, mrg_rxbuf=1, in_order=1, queues=1, server=False,
                      index=0, queue_size=256):
@@ -529,11 +529,6 @@ class InteropCase(unittest.TestCase):
                   prefix=pre, single_file=False)
         self.procs.append(t)
         return t
-
-
-def parse_xstats(text):
-    return {k: int(v) for k, v in re.findall(r"^\s*(\S+):\s+(\d+)\s*$",
-                                             text, re.M)}
 
 
 def exchange(tc, switch, ga, gb, sizes=(64, 1518, 9000), ports=("a", "b"),

@@ -569,6 +569,34 @@ vi_arg(const char *key, const char *value, void *opaque)
 	return ret;
 }
 
+/* Name the key that is unknown or given twice (rte_kvargs_parse with a
+ * key list only says that something is wrong). */
+static int
+vi_check_keys(const char *name, const struct rte_kvargs *kv)
+{
+	unsigned int i, j;
+
+	for (i = 0; i < kv->count; i++) {
+		const char *key = kv->pairs[i].key;
+
+		for (j = 0; vi_valid_args[j] != NULL; j++)
+			if (strcmp(key, vi_valid_args[j]) == 0)
+				break;
+		if (vi_valid_args[j] == NULL) {
+			VI_LOG(ERR, "%s: unknown devarg '%s' (known: server, mode, "
+				"mac, zero-copy, inflight, copy-threshold)", name, key);
+			return -EINVAL;
+		}
+		for (j = 0; j < i; j++)
+			if (strcmp(key, kv->pairs[j].key) == 0) {
+				VI_LOG(ERR, "%s: devarg '%s' given more than once",
+					name, key);
+				return -EINVAL;
+			}
+	}
+	return 0;
+}
+
 static int
 vi_parse_args(struct rte_vdev_device *vdev, struct vi_args *a)
 {
@@ -583,11 +611,16 @@ vi_parse_args(struct rte_vdev_device *vdev, struct vi_args *a)
 			a->name);
 		return -EINVAL;
 	}
-	kv = rte_kvargs_parse(params, vi_valid_args);
+	kv = rte_kvargs_parse(params, NULL);
 	if (kv == NULL) {
-		VI_LOG(ERR, "%s: cannot parse devargs '%s' (known: server, mode, "
-			"mac, zero-copy, inflight, copy-threshold)", a->name, params);
+		VI_LOG(ERR, "%s: cannot parse devargs '%s' (key=value pairs "
+			"separated by commas)", a->name, params);
 		return -EINVAL;
+	}
+	ret = vi_check_keys(a->name, kv);
+	if (ret != 0) {
+		rte_kvargs_free(kv);
+		return ret;
 	}
 	ret = rte_kvargs_process(kv, NULL, vi_arg, a);
 	rte_kvargs_free(kv);

@@ -566,17 +566,6 @@ parse_value(struct cfg_ctx *ctx, const struct key_spec *spec, void *base,
 
 	switch (spec->kind) {
 	case VAL_UINT:
-		if (parse_u64(val, &u) < 0) {
-			cfg_error(ctx, ctx->section, key, "'%s' is not a number", val);
-			return -1;
-		}
-		if (u < spec->min || u > spec->max) {
-			cfg_error(ctx, ctx->section, key, "%s out of range (%u..%u)",
-				val, spec->min, spec->max);
-			return -1;
-		}
-		*(uint32_t *)field = (uint32_t)u;
-		return 0;
 	case VAL_INT:
 		if (parse_u64(val, &u) < 0) {
 			cfg_error(ctx, ctx->section, key, "'%s' is not a number", val);
@@ -587,7 +576,10 @@ parse_value(struct cfg_ctx *ctx, const struct key_spec *spec, void *base,
 				val, spec->min, spec->max);
 			return -1;
 		}
-		*(int *)field = (int)u;
+		if (spec->kind == VAL_UINT)
+			*(uint32_t *)field = (uint32_t)u;
+		else
+			*(int *)field = (int)u;
 		return 0;
 	case VAL_BOOL:
 		if (parse_bool(val, &b) < 0) {

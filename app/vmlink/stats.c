@@ -67,6 +67,16 @@ stats_print_line(const struct vmlink *vm, double interval_s,
 	fflush(stdout);
 }
 
+/* vmlink's counters of port P, and the device's own. */
+static void
+port_snapshot(const struct vmlink *vm, unsigned int p, struct port_totals *t,
+	struct rte_eth_stats *es)
+{
+	stats_port_totals(vm, p, t);
+	memset(es, 0, sizeof(*es));
+	rte_eth_stats_get(vm->port[p].port_id, es);
+}
+
 void
 stats_print_summary(const struct vmlink *vm, double elapsed_s)
 {
@@ -81,9 +91,7 @@ stats_print_summary(const struct vmlink *vm, double elapsed_s)
 		struct port_totals t;
 		struct rte_eth_stats es;
 
-		stats_port_totals(vm, p, &t);
-		memset(&es, 0, sizeof(es));
-		rte_eth_stats_get(vm->port[p].port_id, &es);
+		port_snapshot(vm, p, &t, &es);
 		printf("%-12s %14" PRIu64 " %14" PRIu64 " %14" PRIu64 " %12" PRIu64
 			" %12" PRIu64 " %10" PRIu64 " %10" PRIu64 "\n",
 			vm->cfg->port[p].name, t.rx_pkts, t.tx_pkts, t.rx_bytes,
@@ -124,9 +132,7 @@ stats_write_json(const struct vmlink *vm, const char *path, double elapsed_s)
 		struct port_totals t;
 		struct rte_eth_stats es;
 
-		stats_port_totals(vm, p, &t);
-		memset(&es, 0, sizeof(es));
-		rte_eth_stats_get(vm->port[p].port_id, &es);
+		port_snapshot(vm, p, &t, &es);
 		fprintf(f, "%s\n    \"%s\": {\"rx_packets\": %" PRIu64
 			", \"rx_bytes\": %" PRIu64 ", \"tx_packets\": %" PRIu64
 			", \"tx_bytes\": %" PRIu64 ", \"drops\": {\"tx_full\": %"

@@ -61,6 +61,11 @@ class Testpmd(_testpmd.Testpmd):
     def port_info(self, port=0):
         return self.cmd_("show port info %d" % port)
 
+    def delta_xstats(self, before, port=0):
+        """xstats now minus BEFORE (a dict from xstats())."""
+        now = self.xstats(port)
+        return {k: v - before.get(k, 0) for k, v in now.items()}
+
     def max_rx_pktlen(self, port=0):
         m = re.search(r"Maximum configurable length of RX packet:\s+(\d+)",
                       self.port_info(port))
@@ -110,8 +115,10 @@ class Vmlink:
         self.json = os.path.join(dirname, name + ".json")
         self.log_path = os.path.join(dirname, name + ".log")
         self.log = open(self.log_path, "w")
-        self.cmd = [VMLINK, "-c", self.ini, "--stats-json", self.json] + \
-            list(extra)
+        # line-buffered: vmlink's link-change lines are not flushed when
+        # stdout is a file
+        self.cmd = ["stdbuf", "-oL", VMLINK, "-c", self.ini,
+                    "--stats-json", self.json] + list(extra)
         self.p = subprocess.Popen(self.cmd, stdout=self.log,
                                   stderr=subprocess.STDOUT,
                                   stdin=subprocess.DEVNULL)
@@ -153,6 +160,22 @@ class Vmlink:
 
     def xstats(self, port_id):
         return self.telemetry("/ethdev/xstats,%d" % port_id)
+
+    def link(self, name):
+        return self.port_stats(name)["link"]
+
+    def wait_link(self, name, state="up", timeout=20):
+        """Wait until port NAME's link is STATE (via telemetry; the
+        telemetry socket appears once EAL is up)."""
+        def ok():
+            if not self.alive():
+                raise AssertionError("vmlink exited (%s):\n%s" % (
+                    self.p.returncode, self.tail()))
+            try:
+                return self.link(name) == state
+            except (OSError, ValueError, KeyError, TypeError):
+                return False
+        return wait_for(ok, timeout, 0.1)
 
     def stop(self, sig=signal.SIGTERM, timeout=20):
         if self.p.poll() is None:
@@ -204,6 +227,11 @@ class PmdTestCase(unittest.TestCase):
                 t.kill()
             except Exception:
                 pass
+            for f in (t.p.stdin, t.p.stdout):
+                try:
+                    f.close()
+                except OSError:
+                    pass
         for v in self._vmlinks:
             v.stop(signal.SIGKILL)
         for p in self._procs:

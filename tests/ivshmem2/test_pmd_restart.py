@@ -1,0 +1,164 @@
+# SPDX-License-Identifier: BSD-3-Clause
+"""A peer killed (SIGKILL) and restarted mid-stream. vmlink sends without
+pause into an ivshmem2 port (frames from a net_null generator); the other
+peer is a stock testpmd receiving (rxonly). The receiver stops consuming,
+the ring fills, the receiver is killed: vmlink's link goes down (the LSC
+event: 'port link link down'), the frames it had published and nobody
+consumed are counted as dropped (tx_dropped_peer_gone) so that sent =
+received + dropped holds exactly, and nothing is sent while down. A new
+receiver attaches: the link comes back up ('port link link up') and
+traffic resumes. The new receiver then leaves cleanly (quit): same
+accounting over the whole run.
+
+The same the other way round: testpmd sends (txonly), vmlink receives
+and is killed, testpmd's link goes down (LSC event, 'show port info')
+and comes back when vmlink is restarted."""
+
+import os
+import re
+import signal
+import sys
+import time
+import unittest
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "pylib"))
+import ivshm_pmd as ip  # noqa: E402
+
+
+class Restart(ip.PmdTestCase):
+    def receiver(self, tag, srv):
+        t = self.start_testpmd(tag, 0, "server=" + srv.sock,
+                               ["--forward-mode=rxonly", "--no-flush-rx"])
+        self.assertTrue(t.wait_link(0, 20))
+        return t
+
+    def received(self, t, seconds):
+        t.start()
+        time.sleep(seconds)
+        got = t.stop()[0]["rx"]
+        # nothing reached the PMD outside the forwarding run
+        self.assertEqual(t.port_stats(0)["ipackets"], got)
+        return got
+
+    def test_receiver_killed_and_restarted(self):
+        srv = self.server("-o", "64K")
+        v = self.start_vmlink("survivor", [
+            ("gen", {"type": "ethdev", "device": "net_null0,size=128",
+                     "peer": "link"}),
+            ("link", {"type": "ivshmem2", "path": srv.sock,
+                      "peer": "gen"})])
+        self.assertTrue(v.wait_text(r"lcore 1 polls"), v.tail())
+        port = v.ports()["link"]
+
+        r1 = self.receiver("r1", srv)
+        self.assertTrue(v.wait_link("link"))
+        rx1 = self.received(r1, 0.5)
+        self.assertGreater(rx1, 1000)
+        # r1 no longer consumes: vmlink fills the ring and keeps trying
+        self.assertTrue(ip.wait_for(
+            lambda: v.xstats(port)["tx_frames"] > rx1, 5))
+        time.sleep(0.3)
+        ups = len(re.findall(r"port link link up", v.text()))
+        r1.kill()
+
+        self.assertTrue(v.wait_text(r"port link link down"), v.tail())
+        self.assertEqual(v.link("link"), "down")
+        x = v.xstats(port)
+        lost = x["tx_dropped_peer_gone"]
+        self.assertGreater(lost, 0)
+        self.assertLessEqual(lost, 256)         # at most a ring
+        self.assertEqual(x["tx_frames"], rx1 + lost)
+        self.assertEqual(x["link_down"], 1)
+        # nothing goes out while the link is down: vmlink counts its drops
+        d0 = v.port_stats("link")["drop_tx_full"]
+        time.sleep(0.3)
+        x2 = v.xstats(port)
+        self.assertEqual(x2["tx_frames"], x["tx_frames"])
+        self.assertGreater(x2["tx_link_down"], x["tx_link_down"])
+        self.assertGreater(v.port_stats("link")["drop_tx_full"], d0)
+
+        # a peer returns: link up again, traffic resumes
+        r2 = self.receiver("r2", srv)
+        self.assertTrue(v.wait_text(r"port link link up", count=ups + 1),
+                        v.tail())
+        rx2 = self.received(r2, 0.5)
+        self.assertGreater(rx2, 1000)
+        x3 = v.xstats(port)
+        self.assertEqual(x3["link_up"], 2)
+        self.assertEqual(x3["violation_peer_state"], 0)
+        # r2 leaves cleanly, with a full ring again: same accounting
+        time.sleep(0.2)
+        r2.quit()
+        self.assertTrue(v.wait_text(r"port link link down", count=2),
+                        v.tail())
+        x4 = v.xstats(port)
+        self.assertGreater(x4["tx_dropped_peer_gone"], lost)
+        self.assertEqual(x4["tx_frames"], rx1 + rx2 +
+                         x4["tx_dropped_peer_gone"])
+        self.assertEqual(x4["link_down"], 2)
+        print("r1 got %d, %d dropped at the kill; r2 got %d, %d dropped "
+              "when it left; %d sent" % (rx1, lost, rx2,
+                                         x4["tx_dropped_peer_gone"] - lost,
+                                         x4["tx_frames"]))
+        for k, n in x4.items():
+            if k.startswith("violation_"):
+                self.assertEqual(n, 0, k)
+
+        self.assertEqual(v.stop(), 0, v.tail())
+        js = v.summary()
+        gen, link = js["ports"]["gen"], js["ports"]["link"]
+        self.assertEqual(link["tx_packets"], x4["tx_frames"])
+        self.assertEqual(link["device"]["opackets"], x4["tx_frames"])
+        self.assertEqual(gen["rx_packets"], link["tx_packets"] +
+                         link["drops"]["tx_full"] + link["drops"]["no_route"])
+        self.assertEqual(js["totals"]["rx_packets"],
+                         js["totals"]["tx_packets"] + js["totals"]["drops"])
+
+    def test_receiving_vmlink_killed_and_restarted(self):
+        srv = self.server("-o", "64K")
+        ports = [("link", {"type": "ivshmem2", "path": srv.sock,
+                           "rx-mode": "interrupt", "peer": "sink"}),
+                 ("sink", {"type": "ethdev", "device": "net_null0",
+                           "rx-queues": 0})]
+        v1 = self.start_vmlink("rx1", ports)
+        t = self.start_testpmd("tx", 0, "server=" + srv.sock,
+                               ["--forward-mode=txonly"])
+        self.assertTrue(t.wait_link(0, 20))
+        self.assertTrue(v1.wait_link("link"))
+        t.start()
+        time.sleep(0.3)
+        n_lsc = t.lsc_events()
+        v1.stop(signal.SIGKILL)
+        # testpmd's link goes down (LSC) while it keeps trying to send
+        self.assertTrue(ip.wait_for(lambda: not t.link_up(0), 10))
+        self.assertGreater(t.lsc_events(), n_lsc)
+        x = t.xstats(0)
+        self.assertEqual(x["link_down"], 1)
+        time.sleep(0.2)
+        self.assertEqual(t.xstats(0)["tx_frames"], x["tx_frames"])
+        # what vmlink had not taken when it died is counted, at most a
+        # ring (its own counters died with it)
+        self.assertLessEqual(x["tx_dropped_peer_gone"], 256)
+        # vmlink again: up, and frames flow into it
+        v2 = self.start_vmlink("rx2", ports)
+        self.assertTrue(t.wait_link(0, 20))
+        self.assertTrue(v2.wait_link("link"))
+        self.assertTrue(ip.wait_for(
+            lambda: v2.port_stats("link")["rx_packets"] > 1000, 10))
+        s = t.stop()[0]
+        self.assertGreater(s["tx"], 1000)
+        # from the restart on, vmlink got every frame the PMD sent
+        x2 = t.xstats(0)
+        self.assertTrue(ip.wait_for(
+            lambda: v2.port_stats("link")["rx_packets"] ==
+            x2["tx_frames"] - x["tx_frames"], 5),
+            (v2.port_stats("link"), x2["tx_frames"] - x["tx_frames"]))
+        print("testpmd: %d dropped at the kill, %d sent to the new vmlink"
+              % (x["tx_dropped_peer_gone"], x2["tx_frames"] - x["tx_frames"]))
+        self.assertEqual(x2["link_up"], 2)
+        self.assertEqual(x2["tx_dropped_peer_gone"],
+                         x["tx_dropped_peer_gone"])
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)

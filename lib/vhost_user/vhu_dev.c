@@ -68,6 +68,7 @@ vhu_supported_features(void)
 		(1ull << VHU_F_NET_MQ) |
 		(1ull << VHU_F_NET_CTRL_VQ) |
 		(1ull << VHU_F_PROTOCOL_FEATURES) |
+		(1ull << VHU_F_IN_ORDER) |
 		(1ull << VHU_F_LOG_ALL);
 }
 
@@ -828,6 +829,10 @@ vhu_create(const struct vhu_config *cfg)
 	if (dev->nr_qp == 1)
 		dev->offered_features &= ~((1ull << VHU_F_NET_MQ) |
 			(1ull << VHU_F_NET_CTRL_VQ));
+	/* Both rings are used in avail order, except that zero-copy chains
+	 * go back when the application frees them, in any order. */
+	if (cfg->zero_copy)
+		dev->offered_features &= ~(1ull << VHU_F_IN_ORDER);
 	dev->proto_offered = supported_protocol_features();
 
 	dev->evq_cap = 4u * dev->nr_vq + 16;

@@ -107,6 +107,7 @@ enum vhu_request {
 #define VHU_F_VERSION_1			32
 #define VHU_F_IOMMU_PLATFORM		33
 #define VHU_F_RING_PACKED		34
+#define VHU_F_IN_ORDER			35
 
 /* SET_VRING_KICK/CALL/ERR u64 payload. */
 #define VHU_VRING_IDX_MASK		0xffull

@@ -25,7 +25,14 @@ zc_bench(struct tb *t, uint32_t threshold, uint16_t budget)
 	t->cfg.zero_copy = true;
 	t->cfg.copy_threshold = threshold;
 	t->cfg.inflight_budget = budget;
-	return tb_start(t);
+	if (tb_start(t) != 0)
+		return -1;
+	/* zero-copy chains complete in free order: never promise IN_ORDER */
+	if (t->fe.offered & (1ull << VHU_F_IN_ORDER)) {
+		fprintf(stderr, "zero-copy device offers IN_ORDER\n");
+		return -1;
+	}
+	return 0;
 }
 
 struct delayed_free {

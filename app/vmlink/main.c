@@ -181,6 +181,7 @@ on_lsc_print(const struct vmlink *vm, uint16_t port_id)
 			printf("vmlink: port %s link %s\n", vm->cfg->port[p].name,
 				link.link_status == RTE_ETH_LINK_UP ? "up" : "down");
 	}
+	fflush(stdout);
 }
 
 /* LSC callbacks run on EAL's interrupt thread; report from the main lcore. */

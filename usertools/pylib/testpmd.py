@@ -12,9 +12,12 @@ import time
 
 PROMPT = "testpmd> "
 
+# One port's block of "stop": RX and TX lines, possibly with "RX-error:" or
+# "RX-nombufs:" lines between them when those counters are not zero.
 STATS_RE = re.compile(
     r"-+ Forward statistics for port (\d+)\s+-+\s+"
     r"RX-packets: (\d+)\s+RX-dropped: (\d+)\s+RX-total: (\d+)\s+"
+    r"(?:[A-Za-z-]+: \d+\s+)*?"
     r"TX-packets: (\d+)\s+TX-dropped: (\d+)\s+TX-total: (\d+)")
 XSTAT_RE = re.compile(r"^\s*(\S+):\s+(\d+)\s*$", re.M)
 

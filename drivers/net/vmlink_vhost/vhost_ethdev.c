@@ -681,8 +681,9 @@ vv_probe(struct rte_vdev_device *vdev)
 	else
 		rte_eth_random_addr(priv->mac.addr_bytes);
 	dev->data->mac_addrs = &priv->mac;
-	dev->data->dev_flags |= RTE_ETH_DEV_INTR_LSC |
-		RTE_ETH_DEV_AUTOFILL_QUEUE_XSTATS;
+	/* No AUTOFILL_QUEUE_XSTATS: the per-queue xstats below already name
+	 * rx_q<N>_packets and friends. */
+	dev->data->dev_flags |= RTE_ETH_DEV_INTR_LSC;
 	dev->data->dev_link.link_speed = RTE_ETH_SPEED_NUM_10G;
 	dev->data->dev_link.link_duplex = RTE_ETH_LINK_FULL_DUPLEX;
 	dev->data->dev_link.link_status = RTE_ETH_LINK_DOWN;

@@ -159,6 +159,51 @@ class Restart(ip.PmdTestCase):
         self.assertEqual(x2["tx_dropped_peer_gone"],
                          x["tx_dropped_peer_gone"])
 
+    def test_server_killed(self):
+        """The server dies (SIGKILL) under traffic: the links it set up
+        carry on (the memory and eventfds are already shared), nothing
+        spins on its dead socket, and a peer leaving is still seen."""
+        srv = self.server("-o", "64K")
+        v = self.start_vmlink("rx", [
+            ("link", {"type": "ivshmem2", "path": srv.sock,
+                      "rx-mode": "interrupt", "peer": "sink"}),
+            ("sink", {"type": "ethdev", "device": "net_null0",
+                      "rx-queues": 0})])
+        t = self.start_testpmd("tx", 0, "server=" + srv.sock,
+                               ["--forward-mode=txonly"])
+        self.assertTrue(t.wait_link(0, 20))
+        self.assertTrue(v.wait_link("link"))
+        port = v.ports()["link"]
+        t.start()
+        time.sleep(0.2)
+        srv.stop(signal.SIGKILL)
+        a = v.port_stats("link")["rx_packets"]
+        time.sleep(0.5)
+        self.assertGreater(v.port_stats("link")["rx_packets"], a)
+        self.assertEqual(v.link("link"), "up")
+        self.assertTrue(t.link_up(0))
+        sent = t.stop()[0]["tx"]
+        x = t.xstats(0)
+        self.assertTrue(ip.wait_for(
+            lambda: v.port_stats("link")["rx_packets"] == x["tx_frames"], 5),
+            (v.port_stats("link"), x["tx_frames"], sent))
+        self.assertEqual(x["link_down"], 0)
+        self.assertEqual(x["tx_dropped_peer_gone"], 0)
+        # idle with a dead server: vmlink sleeps (no busy interrupt
+        # thread on a socket at EOF)
+        time.sleep(0.3)
+        c0, t0 = ip.cpu_seconds(v.pid), time.time()
+        time.sleep(1.5)
+        cpu = (ip.cpu_seconds(v.pid) - c0) / (time.time() - t0)
+        self.assertLess(cpu, 0.05, "%.0f%% CPU" % (cpu * 100))
+        self.assertEqual(v.xstats(port)["link_down"], 0)
+        # testpmd leaves: no PEER_GONE without a server, but its state
+        # goes to RESET, and vmlink follows
+        t.quit()
+        self.assertTrue(v.wait_text(r"port link link down", timeout=10),
+                        v.tail())
+        self.assertEqual(v.stop(), 0, v.tail())
+
 
 if __name__ == "__main__":
     unittest.main(verbosity=2)

@@ -8,6 +8,7 @@ ivshmem2 ports, DPDK telemetry, CPU time from /proc. Python 3 stdlib only.
 import json
 import os
 import re
+import select
 import shutil
 import signal
 import socket
@@ -102,6 +103,25 @@ def wait_for(pred, timeout, interval=0.05):
             return v
         time.sleep(interval)
     return pred()
+
+
+def drain(peer, seconds):
+    """Read what an ivshm_util.Peer prints for SECONDS (it blocks once
+    its stdout pipe is full), keeping its JSON lines in peer.lines."""
+    end = time.time() + seconds
+    fd = peer.proc.stdout.fileno()
+    while True:
+        left = end - time.time()
+        if left <= 0:
+            return
+        r, _, _ = select.select([fd], [], [], left)
+        if not r:
+            return
+        data = os.read(fd, 65536)
+        if not data:
+            time.sleep(left)
+            return
+        peer._take_lines(data)
 
 
 class Vmlink:

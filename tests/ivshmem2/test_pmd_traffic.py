@@ -93,6 +93,10 @@ class Poll(ip.PmdTestCase):
         b = self.start_testpmd("b", 1, "server=" + srv.sock, args,
                                mbufs=8192)
         self.assertTrue(a.wait_link(0, 20) and b.wait_link(0, 20))
+        # xstats names are unique (ethdev's own plus the PMD's)
+        names = ip.XSTAT_NAME_RE.findall(a.cmd_("show port xstats 0"))
+        self.assertGreater(len(names), 30)
+        self.assertEqual(len(names), len(set(names)), names)
         # the largest frame, as the PMD reports it, bound by the section
         big = a.max_rx_pktlen()
         self.assertEqual(big, SEC_64K_MAX)

@@ -28,6 +28,7 @@ DRIVER = "net_vmlink_ivshmem2"
 # "\nPort 0: link state change event\n"; the PMD and the library log from
 # EAL's interrupt thread ("net_vmlink_ivshmem2: ...", "ivshm: ...").
 EVENT_RE = re.compile(r"\nPort (\d+): ([^\n]*) event\n")
+XSTAT_NAME_RE = re.compile(r"^\s*(\S+):\s+\d+\s*$", re.M)
 LOG_RE = re.compile(r"(?:net_vmlink_ivshmem2|ivshm): [^\n]*\n")
 
 

@@ -159,6 +159,57 @@ class Restart(ip.PmdTestCase):
         self.assertEqual(x2["tx_dropped_peer_gone"],
                          x["tx_dropped_peer_gone"])
 
+    def test_detach_attach_cycles(self):
+        """testpmd closes, detaches and re-attaches its port 5 times: the
+        other peer sees it leave and return, no fd or mapping is left
+        behind, and the last incarnation carries traffic."""
+        srv = self.server("-o", "64K")
+        a = self.start_testpmd("a", 0, "server=" + srv.sock,
+                               ["--forward-mode=txonly"])
+        b = self.start_testpmd("b", 1, "server=" + srv.sock,
+                               ["--forward-mode=rxonly", "--no-flush-rx"])
+        self.assertTrue(a.wait_link(0, 20) and b.wait_link(0, 20))
+        shm = os.path.basename(srv.shm_path)
+
+        def resources():
+            fds = len(os.listdir("/proc/%d/fd" % b.p.pid))
+            with open("/proc/%d/maps" % b.p.pid) as f:
+                maps = sum(1 for line in f if shm in line)
+            return fds, maps
+
+        def cycle():
+            for cmd, text in (
+                    ("port stop 0", "Done"),
+                    ("port close 0", "Port 0 is closed"),
+                    ("device detach " + ip.DRIVER, "is detached"),
+                    ("port attach %s,server=%s" % (ip.DRIVER, srv.sock),
+                     "Port 0 is attached"),
+                    ("port start 0", "Done")):
+                self.assertIn(text, b.cmd_(cmd))
+            self.assertTrue(a.wait_link(0, 10) and b.wait_link(0, 10))
+
+        cycle()
+        before = resources()
+        self.assertGreater(before[1], 0)
+        for i in range(4):
+            cycle()
+        self.assertEqual(resources(), before)
+        xa = a.xstats(0)
+        self.assertEqual(xa["link_up"], 6)
+        self.assertEqual(xa["link_down"], 5)
+        # the last incarnation carries traffic, exactly
+        b.start()
+        a.start()
+        time.sleep(0.4)
+        sent = a.stop()[0]["tx"]
+        time.sleep(0.2)
+        got = b.stop()[0]["rx"]
+        self.assertGreater(sent, 1000)
+        self.assertEqual(sent, got)
+        # the server saw peer 1 leave and come back each time
+        log = srv.read_log()
+        self.assertEqual(log.count("peer 1 left"), 5)
+
     def test_server_killed(self):
         """The server dies (SIGKILL) under traffic: the links it set up
         carry on (the memory and eventfds are already shared), nothing

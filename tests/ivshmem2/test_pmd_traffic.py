@@ -90,8 +90,10 @@ class Poll(ip.PmdTestCase):
                 "--enable-scatter", "--no-flush-rx"]
         a = self.start_testpmd("a", 0, "server=%s,mode=poll" % srv.sock,
                                args, mbufs=8192)
-        b = self.start_testpmd("b", 1, "server=" + srv.sock, args,
-                               mbufs=8192)
+        # b receives zero-copy: mbufs pointing into a's section
+        b = self.start_testpmd("b", 1, "server=%s,zero-copy=1,"
+                               "copy-threshold=0,inflight=64" % srv.sock,
+                               args, mbufs=8192)
         self.assertTrue(a.wait_link(0, 20) and b.wait_link(0, 20))
         # xstats names are unique (ethdev's own plus the PMD's)
         names = ip.XSTAT_NAME_RE.findall(a.cmd_("show port xstats 0"))
@@ -124,6 +126,8 @@ class Poll(ip.PmdTestCase):
                 avg = d_rx["rx_bytes"] / got
                 self.assertGreater(avg, 3048)
                 self.assertLess(avg, big - 1000)
+                self.assertEqual(d_rx["rx_zc_frames"],
+                                 got if rx is b else 0)
 
         # exactly the largest frame, a -> b
         self.roles(a, b, segments(big), "off")
@@ -132,6 +136,7 @@ class Poll(ip.PmdTestCase):
         self.assertEqual(sent, got)
         self.assertEqual(d_rx["rx_frames"], got)
         self.assertEqual(d_rx["rx_bytes"], got * big)
+        self.assertEqual(d_rx["rx_zc_frames"], got)
         # one byte more, b -> a: the sender's PMD drops them all and
         # counts them (tx_oversize, in oerrors: testpmd's TX-dropped)
         self.roles(b, a, segments(big + 1), "off")

@@ -675,6 +675,15 @@ vi_probe(struct rte_vdev_device *vdev)
 		rte_eth_dev_release_port(dev);
 		return ret;
 	}
+	if (args.doorbell && ivshm_net_rx_intr_fd(priv->link) < 0) {
+		VI_LOG(ERR, "%s: devarg mode=doorbell: %s offers %u interrupt "
+			"vector(s), doorbell mode needs 2", name, priv->server,
+			ivshm_dev_info(ivshm_net_dev(priv->link))->vectors);
+		ivshm_net_close(priv->link);
+		priv->link = NULL;
+		rte_eth_dev_release_port(dev);
+		return -ENOTSUP;
+	}
 	if (args.has_mac)
 		priv->mac = args.mac;
 	else

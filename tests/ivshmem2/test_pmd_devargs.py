@@ -78,6 +78,21 @@ class Devargs(ip.PmdTestCase):
         self.assertIn("doorbell mode, zero-copy on", out)
         self.assertIn("Port 0: 02:11:22:33:44:55", out)
 
+    def test_server_mismatch(self):
+        # one interrupt vector: no doorbell mode (its only vector carries
+        # state changes), poll mode is fine
+        one = self.server("-o", "64K", "-V", "1", name="one")
+        out = self.probe("server=%s,mode=doorbell" % one.sock)
+        self.assertIn("devarg mode=doorbell: %s offers 1 interrupt vector(s),"
+                      " doorbell mode needs 2" % one.sock, out)
+        self.probe("server=%s,mode=poll" % one.sock, expect_ok=True)
+        # not an ivshmem-net region
+        other = self.server("-o", "64K", "-P", "0x4000", name="other")
+        out = self.probe("server=" + other.sock)
+        self.assertIn("device protocol is 0x4000, not 0x0001", out)
+        self.assertIn("cannot attach through ivshmem2-server %s: Protocol "
+                      "not supported" % other.sock, out)
+
     def vmlink_fails(self, sock):
         prefix = self.prefix("nosrv")
         ini = ip.vmlink_ini(prefix, [

@@ -657,8 +657,12 @@ ivshm_net_rx_burst(struct ivshm_net *n, struct rte_mbuf **pkts, uint16_t nb)
 			STAT_ADD(q->st.rx_zc_budget_copies, 1);
 		}
 		if (unlikely(copy_to_mbuf(q, m, src, len) != 0)) {
+			/* no mbuf for a segment: the frame stays in the
+			 * ring for a later burst, as when the bulk
+			 * allocation fails (never a silent drop) */
+			q->last_avail--;
 			STAT_ADD(q->st.rx_nombuf, 1);
-			continue;
+			break;
 		}
 deliver:
 		m->port = n->conf.port_id;

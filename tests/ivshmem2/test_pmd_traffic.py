@@ -183,6 +183,40 @@ class Poll(ip.PmdTestCase):
         self.assertGreaterEqual(a.lsc_events(), 1)
         self.assertGreaterEqual(b.lsc_events(), 1)
 
+    def test_receiver_short_of_mbufs(self):
+        """A receiver whose pool cannot hold a burst of chained frames
+        (57344-byte frames in 512-byte mbufs, 1100 of them): frames wait
+        in the ring until mbufs are back (rx_nombuf counts the attempts),
+        none is lost: TX-packets == RX-packets."""
+        srv = self.server("-o", "2M")
+        a = self.start_testpmd(
+            "a", 0, "server=" + srv.sock,
+            ["--forward-mode=txonly", "--mbuf-size=%d" % (MBUF + 128),
+             "--txpkts=" + ",".join([str(MBUF)] * 7)], mbufs=4096)
+        b = self.start_testpmd(
+            "b", 1, "server=" + srv.sock,
+            ["--forward-mode=rxonly", "--no-flush-rx", "--mbuf-size=640",
+             "--enable-scatter", "--max-pkt-len=%d" % (7 * MBUF)],
+            mbufs=1100)
+        self.assertTrue(a.wait_link(0, 20) and b.wait_link(0, 20))
+        x_tx, x_rx = a.xstats(0), b.xstats(0)
+        b.start()
+        a.start()
+        time.sleep(1.0)
+        s_tx = a.stop()[0]
+        time.sleep(0.3)
+        s_rx = b.stop()[0]
+        d_tx, d_rx = a.delta_xstats(x_tx), b.delta_xstats(x_rx)
+        sent, got = s_tx["tx"], s_rx["rx"]
+        print("sent %d, received %d, rx_nombuf %d" % (sent, got,
+                                                     d_rx["rx_nombuf"]))
+        self.assertGreater(d_rx["rx_nombuf"], 0)    # the pool ran dry
+        self.assertGreater(sent, 1000)
+        self.assertEqual(sent, got)
+        self.assertEqual(s_rx["rx_dropped"], 0)
+        self.assertEqual(d_rx["rx_bytes"], got * 7 * MBUF)
+        self.assertEqual(d_tx["tx_bytes"], d_rx["rx_bytes"])
+
 
 class Doorbell(ip.PmdTestCase):
     def test_testpmd_vmlink_echo(self):

@@ -19,7 +19,7 @@ import unittest
 
 import ivshm_util
 import testpmd as _testpmd
-from vmlink_testlib import BUILD, VMLINK, cleanup_prefix, plugin_path
+from vmlink_testlib import VMLINK, cleanup_prefix, plugin_path
 
 PMD_SO = "librte_net_vmlink_ivshmem2.so"
 DRIVER = "net_vmlink_ivshmem2"
@@ -238,7 +238,7 @@ class PmdTestCase(unittest.TestCase):
         self.dir = tempfile.mkdtemp(prefix="ivpmd-", dir="/run")
         os.chmod(self.dir, 0o700)
         self._servers, self._pmds, self._vmlinks = [], [], []
-        self._prefixes, self._procs = [], []
+        self._prefixes = []
         self.so = plugin_path(PMD_SO)
 
     def tearDown(self):
@@ -255,10 +255,6 @@ class PmdTestCase(unittest.TestCase):
                     pass
         for v in self._vmlinks:
             v.stop(signal.SIGKILL)
-        for p in self._procs:
-            if p.poll() is None:
-                p.kill()
-                p.wait()
         for s in self._servers:
             s.close()
         for p in self._prefixes:
@@ -323,20 +319,3 @@ class PmdTestCase(unittest.TestCase):
         v = Vmlink(self.dir, name, vmlink_ini(prefix, ports, **kw), prefix)
         self._vmlinks.append(v)
         return v
-
-    def popen(self, cmd, name, **kw):
-        log = open(os.path.join(self.dir, name + ".log"), "w")
-        p = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT,
-                             stdin=subprocess.DEVNULL, **kw)
-        log.close()
-        self._procs.append(p)
-        return p
-
-
-def skip_reason():
-    """None when the PMD tests can run here, else the reason."""
-    if not os.path.exists(os.path.join(BUILD, "drivers", PMD_SO)):
-        return "%s not built" % PMD_SO
-    if shutil.which("dpdk-testpmd") is None:
-        return "dpdk-testpmd not installed"
-    return None

@@ -269,7 +269,8 @@ class PmdTestCase(unittest.TestCase):
             return False
         res = getattr(outcome, "result", None)
         if res is not None and hasattr(res, "failures"):
-            mine = [t for t, _ in res.failures + res.errors if t is self]
+            mine = [t for t, _ in res.failures + res.errors
+                    if getattr(t, "test_case", t) is self]
             return bool(mine)
         errs = getattr(outcome, "errors", [])
         return any(e for _, e in errs)

@@ -159,6 +159,48 @@ class Restart(ip.PmdTestCase):
         self.assertEqual(x2["tx_dropped_peer_gone"],
                          x["tx_dropped_peer_gone"])
 
+    def test_sender_killed_receiver_asleep(self):
+        """A sleeping vmlink receiver (rx-mode = interrupt) outlives its
+        sender: link down, still asleep while down; a new sender's first
+        frames ring it (the new session asks for a doorbell at once), all
+        of them arrive."""
+        srv = self.server("-o", "64K")
+        v = self.start_vmlink("rx", [
+            ("link", {"type": "ivshmem2", "path": srv.sock,
+                      "rx-mode": "interrupt", "peer": "sink"}),
+            ("sink", {"type": "ethdev", "device": "net_null0",
+                      "rx-queues": 0})])
+        t1 = self.start_testpmd("tx1", 0, "server=" + srv.sock,
+                                ["--forward-mode=txonly"])
+        self.assertTrue(t1.wait_link(0, 20))
+        self.assertTrue(v.wait_link("link"))
+        t1.start()
+        time.sleep(0.3)
+        t1.kill()
+        self.assertTrue(v.wait_text(r"port link link down"), v.tail())
+        time.sleep(0.3)
+        c0, t0 = ip.cpu_seconds(v.pid), time.time()
+        time.sleep(1.0)
+        cpu = (ip.cpu_seconds(v.pid) - c0) / (time.time() - t0)
+        self.assertLess(cpu, 0.05, "%.0f%% CPU with the link down" % (
+            cpu * 100))
+        t2 = self.start_testpmd("tx2", 0, "server=" + srv.sock,
+                                ["--forward-mode=txonly"])
+        self.assertTrue(t2.wait_link(0, 20))
+        self.assertTrue(v.wait_link("link"))
+        time.sleep(0.3)                 # vmlink asleep again
+        before = v.port_stats("link")["rx_packets"]
+        t2.start()
+        time.sleep(0.3)
+        sent = t2.stop()[0]["tx"]
+        self.assertGreater(sent, 1000)
+        self.assertTrue(ip.wait_for(
+            lambda: v.port_stats("link")["rx_packets"] - before == sent, 5),
+            (v.port_stats("link"), before, sent))
+        self.assertGreaterEqual(t2.xstats(0)["tx_kicks"], 1)
+        self.assertEqual(v.stop(), 0, v.tail())
+        self.assertGreaterEqual(v.summary()["lcores"]["1"]["wakeups"], 2)
+
     def test_detach_attach_cycles(self):
         """testpmd closes, detaches and re-attaches its port 5 times: the
         other peer sees it leave and return, no fd or mapping is left

@@ -347,6 +347,9 @@ class Peer:
             os.unlink(self.err_path)
         except OSError:
             pass
+        # --in-memory still creates the runtime directory
+        prefix = self.cmd[self.cmd.index("--file-prefix") + 1]
+        shutil.rmtree("/var/run/dpdk/" + prefix, ignore_errors=True)
 
 
 def is_socket(path):

@@ -21,6 +21,7 @@ class Devargs(ip.PmdTestCase):
         """testpmd with one vdev, then 'quit': (output, probed?)"""
         vdev = ip.DRIVER + ("," + devargs if devargs else "")
         cmd = ["dpdk-testpmd", "--lcores", "0@0,1@1", "--in-memory",
+               "--file-prefix", self.prefix("probe"),
                "-m", "64", "--no-pci", "--log-level",
                "pmd.net.vmlink_ivshmem2:info",
                "-d", self.so, "--vdev", vdev, "--", "-i",

@@ -15,6 +15,7 @@
 #include <rte_malloc.h>
 #include <rte_memcpy.h>
 #include <rte_pause.h>
+#include <rte_prefetch.h>
 
 #include "vhu_internal.h"
 
@@ -159,6 +160,96 @@ desc_fetch(const struct vhu_desc *src, struct vhu_desc *d)
 	d->len = (uint32_t)w1;
 	d->flags = (uint16_t)(w1 >> 32);
 	d->next = (uint16_t)(w1 >> 48);
+}
+
+/*
+ * Warm the cache for a burst: the loop would otherwise take each frame's
+ * cache misses (its descriptor, then its buffer, both last written by the
+ * guest's CPU) one after the other. At the start of a burst the
+ * descriptors of the next avail slots are prefetched together; in the loop,
+ * the first buffer of the chain PREFETCH_BUF_AHEAD slots ahead. What is read
+ * here only feeds prefetch instructions, which never fault: each chain is
+ * fetched and validated again, once, when it is processed.
+ */
+#define PREFETCH_DESCS 32
+#define PREFETCH_BUF_AHEAD 2
+
+static inline uint16_t
+avail_head_hint(const struct vhu_vq *vq, uint16_t slot)
+{
+	return load16(&vq->avail->ring[(uint16_t)(vq->last_avail + slot) &
+		vq->mask]);
+}
+
+static inline void
+prefetch_descs(const struct vhu_vq *vq, uint16_t pending)
+{
+	uint16_t k, n = RTE_MIN(pending, (uint16_t)PREFETCH_DESCS);
+
+	for (k = 0; k < n; k++) {
+		uint16_t head = avail_head_hint(vq, k);
+
+		if (head < vq->size)
+			rte_prefetch0(&vq->desc[head]);
+	}
+}
+
+/* Prefetch [p, p + len), at most PREFETCH_MAX_BYTES of it. */
+#define PREFETCH_MAX_BYTES 4096
+
+static inline void
+prefetch_range(const void *p, uint32_t len, bool write)
+{
+	const uint8_t *c = (const uint8_t *)((uintptr_t)p &
+		~(uintptr_t)(RTE_CACHE_LINE_SIZE - 1));
+	const uint8_t *end = (const uint8_t *)p +
+		RTE_MIN(len, (uint32_t)PREFETCH_MAX_BYTES);
+
+	for (; c < end; c += RTE_CACHE_LINE_SIZE) {
+		if (write)	/* rte_prefetch0_write() is experimental */
+			__builtin_prefetch(c, 1, 3);
+		else
+			rte_prefetch0(c);
+	}
+}
+
+/* The first LEN bytes (at most) of the first buffer of the chain
+ * PREFETCH_BUF_AHEAD slots after SLOT; also the descriptor of the slot
+ * PREFETCH_DESCS ahead, keeping the descriptor prefetches going. */
+static inline void
+prefetch_buf(struct vhu_vq *vq, uint16_t slot, uint16_t pending, bool write,
+	uint32_t len)
+{
+	const volatile struct vhu_desc *d;
+	const struct vhu_memseg *seg;
+	uint16_t head;
+	uint64_t gpa, off;
+	uint32_t dlen;
+
+	slot = (uint16_t)(slot + PREFETCH_BUF_AHEAD);
+	if (slot >= pending)
+		return;
+	head = avail_head_hint(vq, slot);
+	if (head >= vq->size)
+		return;
+	if (slot + PREFETCH_DESCS - PREFETCH_BUF_AHEAD < pending) {
+		uint16_t later = avail_head_hint(vq, (uint16_t)(slot +
+			PREFETCH_DESCS - PREFETCH_BUF_AHEAD));
+
+		if (later < vq->size)
+			rte_prefetch0(&vq->desc[later]);
+	}
+	d = (const volatile struct vhu_desc *)&vq->desc[head];
+	gpa = d->addr;
+	dlen = d->len;
+	seg = vhu_gpa_lookup(vq->mt, &vq->mem_hint, gpa);
+	if (seg == NULL)
+		return;
+	off = gpa - seg->start;
+	len = RTE_MIN(len, dlen);
+	if (len > seg->size - off)
+		len = (uint32_t)(seg->size - off);
+	prefetch_range(seg->hva + off, len, write);
 }
 
 static inline uint16_t *
@@ -619,6 +710,7 @@ vhu_dequeue_burst(struct vhu_dev *dev, uint16_t queue_pair,
 	}
 	if (pending > n - cnt)
 		pending = n - cnt;
+	prefetch_descs(vq, pending);
 
 	for (i = 0; i < pending; i++) {
 		uint16_t head = load16(&vq->avail->ring[vq->last_avail &
@@ -630,6 +722,10 @@ vhu_dequeue_burst(struct vhu_dev *dev, uint16_t queue_pair,
 		bool zc = false;
 		int rc;
 
+		/* last_avail advances per frame: slots are relative to it;
+		 * the header and the start of the frame */
+		prefetch_buf(vq, 0, (uint16_t)(pending - i), false,
+			RTE_CACHE_LINE_SIZE);
 		rc = walk_chain(vq, head, false, &nsegs, &total, 0);
 		if (unlikely(rc != WALK_OK)) {
 			vq_fault(vq, rc == WALK_SEGS_FULL ? VHU_MAL_CHAIN_LONG :
@@ -765,6 +861,7 @@ vhu_enqueue_burst(struct vhu_dev *dev, uint16_t queue_pair,
 		i = 0;
 		goto out;
 	}
+	prefetch_descs(vq, RTE_MIN(pending, n));
 
 	for (i = 0; i < n; i++) {
 		const struct rte_mbuf *m = pkts[i];
@@ -775,6 +872,14 @@ vhu_enqueue_burst(struct vhu_dev *dev, uint16_t queue_pair,
 		bool drop = false;
 		int fault = -1;
 
+		/* the buffer that frame i + 2 will fill (one buffer each,
+		 * unless merged), and the source of frame i + 1 */
+		prefetch_buf(vq, taken, pending, true, vq->hdr_len +
+			(i + PREFETCH_BUF_AHEAD < n ?
+			pkts[i + PREFETCH_BUF_AHEAD]->pkt_len : 0));
+		if (i + 1 < n)
+			prefetch_range(rte_pktmbuf_mtod(pkts[i + 1], const void *),
+				pkts[i + 1]->data_len, false);
 		if (plen == 0 || plen > VHU_MAX_FRAME_LEN) {
 			drops++;
 			continue;

@@ -438,7 +438,7 @@ add_buffer(struct vhu_vq *vq, uint64_t gpa, uint32_t len, uint32_t *nsegs,
  */
 static int
 walk_chain(struct vhu_vq *vq, uint16_t head, bool writable, uint32_t *nsegs,
-	uint64_t *total, uint16_t head_slot)
+	uint64_t *total, uint16_t head_slot, const struct vhu_desc *first)
 {
 	const struct vhu_desc *table = vq->desc;
 	uint32_t tsize = vq->size;
@@ -451,7 +451,13 @@ walk_chain(struct vhu_vq *vq, uint16_t head, bool writable, uint32_t *nsegs,
 	for (;;) {
 		struct vhu_desc d;
 
-		desc_fetch(&table[idx], &d);
+		/* The head may have been fetched (once) by the caller. */
+		if (first != NULL) {
+			d = *first;
+			first = NULL;
+		} else {
+			desc_fetch(&table[idx], &d);
+		}
 		if (d.flags & VHU_DESC_F_INDIRECT) {
 			if (in_indirect)
 				return (int)VHU_MAL_INDIRECT_NESTED + 1;
@@ -536,17 +542,16 @@ gather(const struct vhu_vq *vq, uint8_t *dst, uint32_t len, uint32_t *si,
 
 /* ---- dequeue (guest TX) ---- */
 
-static struct rte_mbuf *
-copy_frame(struct vhu_vq *vq, struct rte_mempool *mp, uint32_t si,
-	uint32_t so, uint32_t frame_len)
+/* Copy the frame (from segment SI offset SO) into HEAD, a fresh mbuf,
+ * chaining more mbufs from MP when it is longer than HEAD's room. On
+ * failure the extra mbufs are freed, HEAD stays the caller's. */
+static bool
+copy_frame(struct vhu_vq *vq, struct rte_mempool *mp, struct rte_mbuf *head,
+	uint32_t si, uint32_t so, uint32_t frame_len)
 {
-	struct rte_mbuf *head, *cur;
+	struct rte_mbuf *cur = head;
 	uint32_t left = frame_len;
 
-	head = rte_pktmbuf_alloc(mp);
-	if (head == NULL)
-		return NULL;
-	cur = head;
 	while (left > 0) {
 		uint32_t room = rte_pktmbuf_tailroom(cur);
 		uint32_t c;
@@ -575,10 +580,13 @@ copy_frame(struct vhu_vq *vq, struct rte_mempool *mp, uint32_t si,
 		left -= c;
 	}
 	head->pkt_len = frame_len;
-	return head;
+	return true;
 fail:
-	rte_pktmbuf_free(head);
-	return NULL;
+	rte_pktmbuf_free(head->next);
+	head->next = NULL;
+	head->nb_segs = 1;
+	head->data_len = 0;
+	return false;
 }
 
 /* Number of mbuf segments a zero-copy view of the frame needs. */
@@ -595,22 +603,34 @@ zc_pieces(const struct vhu_vq *vq, uint32_t si, uint32_t so, uint32_t nsegs)
 	return n;
 }
 
-static struct rte_mbuf *
-zc_frame(struct vhu_vq *vq, struct rte_mempool *mp, uint16_t head_id,
-	uint32_t si, uint32_t so, uint32_t nsegs, uint32_t frame_len,
-	uint32_t pieces)
+/* Take a completion slot for the chain at HEAD_ID; REFS mbuf segments. */
+static inline struct vhu_zc_slot *
+zc_slot_take(struct vhu_vq *vq, uint16_t head_id, uint32_t refs)
+{
+	struct vhu_zc_slot *s = &vq->slots[vq->free_stack[--vq->nfree]];
+
+	s->head = head_id;
+	s->gen = vq->gen;
+	s->mt = (struct vhu_memtab *)(uintptr_t)vq->mt;
+	rte_mbuf_ext_refcnt_set(&s->shinfo, (uint16_t)refs);
+	return s;
+}
+
+/* Zero-copy view of the frame into FIRST (fresh) plus PIECES - 1 more
+ * mbufs from MP. False (FIRST untouched) when those are missing. */
+static bool
+zc_frame(struct vhu_vq *vq, struct rte_mempool *mp, struct rte_mbuf *first,
+	uint16_t head_id, uint32_t si, uint32_t so, uint32_t nsegs,
+	uint32_t frame_len, uint32_t pieces)
 {
 	struct rte_mbuf *ms[VHU_ZC_MAX_SEGS];
 	struct vhu_zc_slot *s;
 	uint32_t k = 0;
 
-	if (rte_pktmbuf_alloc_bulk(mp, ms, pieces) != 0)
-		return NULL;
-	s = &vq->slots[vq->free_stack[--vq->nfree]];
-	s->head = head_id;
-	s->gen = vq->gen;
-	s->mt = (struct vhu_memtab *)(uintptr_t)vq->mt;
-	rte_mbuf_ext_refcnt_set(&s->shinfo, (uint16_t)pieces);
+	ms[0] = first;
+	if (pieces > 1 && rte_pktmbuf_alloc_bulk(mp, &ms[1], pieces - 1) != 0)
+		return false;
+	s = zc_slot_take(vq, head_id, pieces);
 	for (; si < nsegs; si++, so = 0) {
 		const struct vhu_seg *seg = &vq->segs[si];
 		uint32_t left = seg->len - so;
@@ -632,7 +652,29 @@ zc_frame(struct vhu_vq *vq, struct rte_mempool *mp, uint16_t head_id,
 	}
 	ms[0]->nb_segs = (uint16_t)pieces;
 	ms[0]->pkt_len = frame_len;
-	return ms[0];
+	return true;
+}
+
+/*
+ * Check a TX virtio-net header (its first 10 bytes, read once from guest
+ * memory into a local copy by the caller). Returns -1 or the malformed
+ * reason.
+ */
+static inline int
+tx_hdr_check(const uint8_t *h, uint32_t frame_len)
+{
+	uint8_t flags = h[0], gso_type = h[1];
+	uint16_t csum_start, csum_offset;
+
+	if (unlikely((gso_type & ~VHU_NET_HDR_GSO_ECN) != VHU_NET_HDR_GSO_NONE))
+		return VHU_MAL_HDR_FIELDS;
+	if (flags & VHU_NET_HDR_F_NEEDS_CSUM) {
+		memcpy(&csum_start, h + 6, 2);
+		memcpy(&csum_offset, h + 8, 2);
+		if ((uint32_t)csum_start + csum_offset + 2 > frame_len)
+			return VHU_MAL_CSUM;
+	}
+	return -1;
 }
 
 static void
@@ -679,14 +721,74 @@ inject_rarp(struct vhu_dev *dev, struct vhu_vq *vq, struct rte_mempool *mp,
 	return 1;
 }
 
+/* Any zero-copy completion waiting? (queue owner only) */
+static inline bool
+zc_completion_waiting(const struct vhu_vq *vq)
+{
+	const struct vhu_cring *c = vq->cring;
+
+	return __atomic_load_n(&c->cell[c->cons & c->mask].seq,
+		__ATOMIC_ACQUIRE) == c->cons + 1;
+}
+
+/* Chain of several descriptors, indirect, crossing regions: the general
+ * path. D is the head descriptor, already fetched. Returns -1 when the
+ * frame is in M, else the malformed reason, or VHU_MAL_NUM when
+ * mbufs ran out. */
+static int
+dequeue_general(struct vhu_vq *vq, struct rte_mempool *mp, struct rte_mbuf *m,
+	uint16_t head, const struct vhu_desc *d, bool *zc_out,
+	uint32_t *len_out)
+{
+	struct vhu_net_hdr hdr;
+	uint32_t nsegs = 0, si = 0, so = 0, frame_len, pieces = 0;
+	uint64_t total = 0;
+	bool zc = false;
+	int rc;
+
+	rc = walk_chain(vq, head, false, &nsegs, &total, 0, d);
+	if (unlikely(rc != WALK_OK))
+		return rc == WALK_SEGS_FULL ? VHU_MAL_CHAIN_LONG : rc - 1;
+	if (unlikely(total <= vq->hdr_len))
+		return VHU_MAL_CHAIN_SHORT;
+	if (unlikely(total - vq->hdr_len > VHU_MAX_FRAME_LEN))
+		return VHU_MAL_FRAME_LEN;
+	if (unlikely(hdr_segments(vq, nsegs, vq->hdr_len) > 2))
+		return VHU_MAL_HDR_SPLIT;
+	frame_len = (uint32_t)(total - vq->hdr_len);
+	memset(&hdr, 0, sizeof(hdr));
+	gather(vq, (uint8_t *)&hdr, vq->hdr_len, &si, &so);
+	rc = tx_hdr_check((const uint8_t *)&hdr, frame_len);
+	if (unlikely(rc >= 0))
+		return rc;
+
+	if (vq->zc && frame_len >= vq->copy_threshold) {
+		pieces = zc_pieces(vq, si, so, nsegs);
+		if (vq->nfree == 0)
+			VHU_STAT_ADD(vq, zc_budget_copies, 1);
+		else if (pieces <= VHU_ZC_MAX_SEGS)
+			zc = true;
+	}
+	if (zc) {
+		if (!zc_frame(vq, mp, m, head, si, so, nsegs, frame_len, pieces))
+			return VHU_MAL_NUM;
+	} else if (!copy_frame(vq, mp, m, si, so, frame_len)) {
+		return VHU_MAL_NUM;
+	}
+	*zc_out = zc;
+	*len_out = frame_len;
+	return -1;
+}
+
 uint16_t
 vhu_dequeue_burst(struct vhu_dev *dev, uint16_t queue_pair,
 	struct rte_mempool *mp, struct rte_mbuf **pkts, uint16_t n)
 {
 	struct vhu_vq *vq;
-	uint16_t avail_idx, pending, cnt = 0, used_n = 0, i;
+	uint16_t avail_idx, pending, cnt = 0, used_n = 0, i, pre = 0;
 	uint32_t nzc = 0, ncopy = 0;
 	uint64_t bytes = 0;
+	struct rte_mbuf *single = NULL;
 
 	if (unlikely(dev == NULL || queue_pair >= dev->nr_qp || mp == NULL ||
 			(pkts == NULL && n > 0)))
@@ -695,7 +797,7 @@ vhu_dequeue_burst(struct vhu_dev *dev, uint16_t queue_pair,
 	if (!vq_enter(vq))
 		return 0;
 
-	if (vq->cring != NULL)
+	if (vq->cring != NULL && zc_completion_waiting(vq))
 		vhu_vq_zc_drain(vq, true);
 	if (queue_pair == 0 && n > 0 &&
 			unlikely(__atomic_load_n(&dev->rarp_pending,
@@ -710,69 +812,96 @@ vhu_dequeue_burst(struct vhu_dev *dev, uint16_t queue_pair,
 	}
 	if (pending > n - cnt)
 		pending = n - cnt;
+	if (pending == 0)
+		goto done;
 	prefetch_descs(vq, pending);
+	/* One mempool operation for the burst; should the pool be nearly
+	 * empty, frame by frame as far as it goes. */
+	if (rte_pktmbuf_alloc_bulk(mp, &pkts[cnt], pending) == 0)
+		pre = pending;
 
 	for (i = 0; i < pending; i++) {
 		uint16_t head = load16(&vq->avail->ring[vq->last_avail &
 			vq->mask]);
-		struct vhu_net_hdr hdr;
+		uint32_t frame_len = 0;
 		struct rte_mbuf *m;
-		uint32_t nsegs = 0, si = 0, so = 0, frame_len, pieces = 0;
-		uint64_t total = 0;
+		struct vhu_desc d;
 		bool zc = false;
-		int rc;
+		int rc = -1;
 
 		/* last_avail advances per frame: slots are relative to it;
 		 * the header and the start of the frame */
 		prefetch_buf(vq, 0, (uint16_t)(pending - i), false,
 			RTE_CACHE_LINE_SIZE);
-		rc = walk_chain(vq, head, false, &nsegs, &total, 0);
-		if (unlikely(rc != WALK_OK)) {
-			vq_fault(vq, rc == WALK_SEGS_FULL ? VHU_MAL_CHAIN_LONG :
-				(enum vhu_malformed)(rc - 1));
+		if (likely(i < pre)) {
+			m = pkts[cnt];
+		} else {
+			m = rte_pktmbuf_alloc(mp);
+			if (unlikely(m == NULL)) {
+				VHU_STAT_ADD(vq, mbuf_alloc_failed, 1);
+				break;
+			}
+			single = m;
+		}
+		if (unlikely(head >= vq->size)) {
+			vq_fault(vq, VHU_MAL_HEAD_INDEX);
 			break;
 		}
-		if (unlikely(total <= vq->hdr_len)) {
-			vq_fault(vq, VHU_MAL_CHAIN_SHORT);
-			break;
-		}
-		if (unlikely(total - vq->hdr_len > VHU_MAX_FRAME_LEN)) {
-			vq_fault(vq, VHU_MAL_FRAME_LEN);
-			break;
-		}
-		if (unlikely(hdr_segments(vq, nsegs, vq->hdr_len) > 2)) {
-			vq_fault(vq, VHU_MAL_HDR_SPLIT);
-			break;
-		}
-		frame_len = (uint32_t)(total - vq->hdr_len);
-		memset(&hdr, 0, sizeof(hdr));
-		gather(vq, (uint8_t *)&hdr, vq->hdr_len, &si, &so);
-		if (unlikely((hdr.gso_type & ~VHU_NET_HDR_GSO_ECN) !=
-				VHU_NET_HDR_GSO_NONE)) {
-			vq_fault(vq, VHU_MAL_HDR_FIELDS);
-			break;
-		}
-		if (unlikely((hdr.flags & VHU_NET_HDR_F_NEEDS_CSUM) &&
-				(uint32_t)hdr.csum_start + hdr.csum_offset + 2 >
-				frame_len)) {
-			vq_fault(vq, VHU_MAL_CSUM);
-			break;
-		}
+		desc_fetch(&vq->desc[head], &d);
+		/* Fast path: the header and the frame in one readable buffer
+		 * inside one region (what virtio-net drivers send). */
+		if (likely(d.flags == 0 && d.len > vq->hdr_len &&
+				d.len - vq->hdr_len <= UINT16_MAX)) {
+			const struct vhu_memseg *seg = vhu_gpa_lookup(vq->mt,
+				&vq->mem_hint, d.addr);
+			uint64_t off = d.addr - (seg != NULL ? seg->start : 0);
 
-		if (vq->zc && frame_len >= vq->copy_threshold) {
-			pieces = zc_pieces(vq, si, so, nsegs);
-			if (vq->nfree == 0)
-				VHU_STAT_ADD(vq, zc_budget_copies, 1);
-			else if (pieces <= VHU_ZC_MAX_SEGS)
-				zc = true;
+			if (likely(seg != NULL && d.len <= seg->size - off)) {
+				uint8_t *buf = seg->hva + off;
+
+				frame_len = d.len - vq->hdr_len;
+				rc = tx_hdr_check(buf, frame_len);
+				if (unlikely(rc >= 0)) {
+					vq_fault(vq, (enum vhu_malformed)rc);
+					break;
+				}
+				if (vq->zc && frame_len >= vq->copy_threshold) {
+					if (vq->nfree == 0)
+						VHU_STAT_ADD(vq, zc_budget_copies, 1);
+					else
+						zc = true;
+				}
+				if (zc) {
+					rte_pktmbuf_attach_extbuf(m,
+						buf + vq->hdr_len, RTE_BAD_IOVA,
+						(uint16_t)frame_len,
+						&zc_slot_take(vq, head, 1)->shinfo);
+					m->data_len = (uint16_t)frame_len;
+					m->pkt_len = frame_len;
+				} else if (likely(frame_len <=
+						rte_pktmbuf_tailroom(m))) {
+					rte_memcpy(rte_pktmbuf_mtod(m, void *),
+						buf + vq->hdr_len, frame_len);
+					m->data_len = (uint16_t)frame_len;
+					m->pkt_len = frame_len;
+				} else {
+					vq->segs[0].hva = buf;
+					vq->segs[0].gpa = d.addr;
+					vq->segs[0].len = d.len;
+					if (!copy_frame(vq, mp, m, 0, vq->hdr_len,
+							frame_len))
+						rc = VHU_MAL_NUM;
+				}
+				goto done_frame;
+			}
 		}
-		if (zc)
-			m = zc_frame(vq, mp, head, si, so, nsegs, frame_len,
-				pieces);
-		else
-			m = copy_frame(vq, mp, si, so, frame_len);
-		if (unlikely(m == NULL)) {
-			VHU_STAT_ADD(vq, mbuf_alloc_failed, 1);
+		rc = dequeue_general(vq, mp, m, head, &d, &zc, &frame_len);
+done_frame:
+		if (unlikely(rc >= 0)) {
+			if (rc == VHU_MAL_NUM)
+				VHU_STAT_ADD(vq, mbuf_alloc_failed, 1);
+			else
+				vq_fault(vq, (enum vhu_malformed)rc);
 			break;
 		}
 		if (zc) {
@@ -783,25 +912,32 @@ vhu_dequeue_burst(struct vhu_dev *dev, uint16_t queue_pair,
 			used_n++;
 			ncopy++;
 		}
+		single = NULL;
 		pkts[cnt++] = m;
 		bytes += frame_len;
 		vq->last_avail++;
 	}
+	/* What the burst did not use goes back. */
+	if (i < pre)
+		rte_pktmbuf_free_bulk(&pkts[cnt], pre - i);
+	if (single != NULL)
+		rte_pktmbuf_free(single);
 
 	if (used_n > 0)
 		used_publish(vq, used_n);
 	if (nzc > 0)
 		__atomic_fetch_add(&((struct vhu_memtab *)(uintptr_t)vq->mt)->zc_refs,
 			nzc, __ATOMIC_RELAXED);
-	if (vq->notify_on && vq->event_idx) {
-		store16(avail_event_ptr(vq), vq->last_avail);
-		log_used(vq, 4 + 8ull * vq->size, 2);
-	}
 	if (nzc + ncopy > 0) {
 		VHU_STAT_ADD(vq, packets, nzc + ncopy);
 		VHU_STAT_ADD(vq, bytes, bytes);
 		VHU_STAT_ADD(vq, zc_packets, nzc);
 		VHU_STAT_ADD(vq, copied_packets, ncopy);
+	}
+done:
+	if (vq->notify_on && vq->event_idx) {
+		store16(avail_event_ptr(vq), vq->last_avail);
+		log_used(vq, 4 + 8ull * vq->size, 2);
 	}
 out:
 	vq_leave(vq);
@@ -837,6 +973,25 @@ scatter(struct vhu_vq *vq, uint32_t nsegs, const uint8_t *src, uint32_t len,
 	}
 }
 
+/* A zeroed virtio-net header of HDR_LEN (10 or 12) bytes, with
+ * num_buffers when it has the field. */
+static inline void
+rx_hdr_write(uint8_t *p, uint16_t hdr_len, uint16_t num_buffers)
+{
+	uint64_t w0 = 0;
+
+	memcpy(p, &w0, 8);
+	if (hdr_len == VHU_NET_HDR_LEN) {
+		uint32_t w1 = (uint32_t)num_buffers << 16;
+
+		memcpy(p + 8, &w1, 4);
+	} else {
+		uint16_t w1 = 0;
+
+		memcpy(p + 8, &w1, 2);
+	}
+}
+
 uint16_t
 vhu_enqueue_burst(struct vhu_dev *dev, uint16_t queue_pair,
 	struct rte_mbuf *const *pkts, uint16_t n)
@@ -869,6 +1024,8 @@ vhu_enqueue_burst(struct vhu_dev *dev, uint16_t queue_pair,
 		uint64_t need = (uint64_t)vq->hdr_len + plen, cap = 0;
 		uint32_t nsegs = 0, nheads = 0, si = 0, so = 0, h, left;
 		struct vhu_net_hdr hdr;
+		struct vhu_desc d0;
+		uint16_t head0;
 		bool drop = false;
 		int fault = -1;
 
@@ -884,7 +1041,57 @@ vhu_enqueue_burst(struct vhu_dev *dev, uint16_t queue_pair,
 			drops++;
 			continue;
 		}
+		if (taken >= pending) {
+			full = true;
+			break;
+		}
+		head0 = load16(&vq->avail->ring[(uint16_t)(vq->last_avail +
+			taken) & vq->mask]);
+		if (unlikely(head0 >= vq->size)) {
+			vq_fault(vq, VHU_MAL_HEAD_INDEX);
+			break;
+		}
+		desc_fetch(&vq->desc[head0], &d0);
+		/* Fast path: one writable buffer, inside one region, that
+		 * holds the header and the whole frame. */
+		if (likely(d0.flags == VHU_DESC_F_WRITE && d0.len >= need)) {
+			const struct vhu_memseg *seg = vhu_gpa_lookup(vq->mt,
+				&vq->mem_hint, d0.addr);
+			uint64_t off = d0.addr - (seg != NULL ? seg->start : 0);
+
+			if (likely(seg != NULL && d0.len <= seg->size - off)) {
+				uint8_t *buf = seg->hva + off;
+
+				rx_hdr_write(buf, vq->hdr_len, 1);
+				buf += vq->hdr_len;
+				if (likely(m->data_len >= plen)) {
+					rte_memcpy(buf, rte_pktmbuf_mtod(m,
+						const void *), plen);
+				} else {
+					for (left = plen; m != NULL && left > 0;
+							m = m->next) {
+						uint32_t c = RTE_MIN(
+							(uint32_t)m->data_len,
+							left);
+
+						rte_memcpy(buf, rte_pktmbuf_mtod(m,
+							const void *), c);
+						buf += c;
+						left -= c;
+					}
+				}
+				if (unlikely(vq->log != NULL))
+					vhu_log_write(vq->log, d0.addr, need);
+				used_write(vq, (uint16_t)(vq->last_used + taken),
+					head0, (uint32_t)need);
+				taken++;
+				delivered++;
+				bytes += plen;
+				continue;
+			}
+		}
 		while (cap < need) {
+			const struct vhu_desc *first = NULL;
 			uint16_t head;
 			uint64_t clen = 0;
 			int rc;
@@ -897,10 +1104,16 @@ vhu_enqueue_burst(struct vhu_dev *dev, uint16_t queue_pair,
 				drop = true;
 				break;
 			}
-			head = load16(&vq->avail->ring[(uint16_t)(vq->last_avail +
-				taken + nheads) & vq->mask]);
+			if (nheads == 0) {
+				head = head0;
+				first = &d0;
+			} else {
+				head = load16(&vq->avail->ring[(uint16_t)(
+					vq->last_avail + taken + nheads) &
+					vq->mask]);
+			}
 			rc = walk_chain(vq, head, true, &nsegs, &clen,
-				(uint16_t)nheads);
+				(uint16_t)nheads, first);
 			if (rc == WALK_SEGS_FULL) {
 				if (nheads == 0)
 					fault = VHU_MAL_CHAIN_LONG;

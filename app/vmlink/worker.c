@@ -15,29 +15,41 @@
 
 volatile bool vmlink_quit;
 
+/* Send N frames of BYTES bytes to PORT on the worker's tx queue; free and
+ * count what the tx burst refuses. */
 static void
-tx_flush(const uint16_t *port_ids, struct worker *w, uint16_t port)
+tx_send(const uint16_t *port_ids, struct worker *w, uint16_t port,
+	struct rte_mbuf **pkts, uint16_t n, uint64_t bytes)
 {
-	struct tx_buffer *b = &w->txbuf[port];
 	struct port_counters *c = &w->cnt[port];
-	uint64_t bytes = 0, refused_bytes = 0;
+	uint64_t refused_bytes = 0;
 	uint16_t sent, i;
 
-	/* Sent mbufs belong to the driver once tx_burst returns: sum the
-	 * bytes first, then take back what it refused. */
-	for (i = 0; i < b->n; i++)
-		bytes += b->pkts[i]->pkt_len;
-	sent = rte_eth_tx_burst(port_ids[port], w->txq[port], b->pkts, b->n);
-	for (i = sent; i < b->n; i++) {
-		refused_bytes += b->pkts[i]->pkt_len;
-		rte_pktmbuf_free(b->pkts[i]);
+	/* Sent mbufs belong to the driver once tx_burst returns: the
+	 * caller summed the bytes before; take back what it refused. */
+	sent = rte_eth_tx_burst(port_ids[port], w->txq[port], pkts, n);
+	for (i = sent; i < n; i++) {
+		refused_bytes += pkts[i]->pkt_len;
+		rte_pktmbuf_free(pkts[i]);
 	}
 	if (sent != 0) {
 		counter_add(&c->tx_pkts, sent);
 		counter_add(&c->tx_bytes, bytes - refused_bytes);
 	}
-	if (sent != b->n)
-		counter_add(&c->drop_tx_full, b->n - sent);
+	if (sent != n)
+		counter_add(&c->drop_tx_full, n - sent);
+}
+
+static void
+tx_flush(const uint16_t *port_ids, struct worker *w, uint16_t port)
+{
+	struct tx_buffer *b = &w->txbuf[port];
+	uint64_t bytes = 0;
+	uint16_t i;
+
+	for (i = 0; i < b->n; i++)
+		bytes += b->pkts[i]->pkt_len;
+	tx_send(port_ids, w, port, b->pkts, b->n, bytes);
 	b->n = 0;
 }
 
@@ -52,16 +64,28 @@ poll_rxq(struct vmlink *vm, struct worker *w, const struct worker_rxq *r,
 	uint16_t dst[MAX_BURST];
 	uint32_t touched = 0;
 	uint64_t bytes = 0, no_route = 0;
-	uint16_t n, k;
+	uint16_t n, k, to, mixed = 0;
 
 	n = rte_eth_rx_burst(port_ids[r->port], r->queue, pkts, burst);
 	if (n == 0)
 		return 0;
 	fwd_route(&vm->fwd, r->port, pkts, n, dst);
+	to = dst[0];
+	for (k = 0; k < n; k++) {
+		bytes += pkts[k]->pkt_len;
+		mixed |= dst[k] ^ to;
+	}
+	counter_add(&c->rx_pkts, n);
+	counter_add(&c->rx_bytes, bytes);
+	/* The whole burst to one port (a cross-connect, or a switch's
+	 * common case): straight from the rx array, nothing staged. */
+	if (likely(mixed == 0 && to != FWD_DROP && w->txq[to] != NO_TXQ)) {
+		tx_send(port_ids, w, to, pkts, n, bytes);
+		return n;
+	}
 	for (k = 0; k < n; k++) {
 		struct tx_buffer *b;
 
-		bytes += pkts[k]->pkt_len;
 		if (unlikely(dst[k] == FWD_DROP || w->txq[dst[k]] == NO_TXQ)) {
 			rte_pktmbuf_free(pkts[k]);
 			no_route++;
@@ -71,8 +95,6 @@ poll_rxq(struct vmlink *vm, struct worker *w, const struct worker_rxq *r,
 		b->pkts[b->n++] = pkts[k];
 		touched |= UINT32_C(1) << dst[k];
 	}
-	counter_add(&c->rx_pkts, n);
-	counter_add(&c->rx_bytes, bytes);
 	if (no_route != 0)
 		counter_add(&c->drop_no_route, no_route);
 	while (touched != 0) {

@@ -1082,10 +1082,13 @@ vhu_enqueue_burst(struct vhu_dev *dev, uint16_t queue_pair,
 
 				rx_hdr_write(buf, vq->hdr_len, 1);
 				buf += vq->hdr_len;
+				left = 0;
 				if (likely(m->data_len >= plen)) {
 					copy_bytes(buf, rte_pktmbuf_mtod(m,
 						const void *), plen);
 				} else {
+					/* pkt_len bounds the copy; a chain
+					 * shorter than it: what it holds */
 					for (left = plen; m != NULL && left > 0;
 							m = m->next) {
 						uint32_t c = RTE_MIN(
@@ -1098,6 +1101,7 @@ vhu_enqueue_burst(struct vhu_dev *dev, uint16_t queue_pair,
 						left -= c;
 					}
 				}
+				need -= left;
 				if (unlikely(vq->log != NULL))
 					vhu_log_write(vq->log, d0.addr, need);
 				used_write(vq, (uint16_t)(vq->last_used + taken),

@@ -26,6 +26,7 @@
 #include <rte_spinlock.h>
 
 #include "ivshm_net.h"
+#include "vmlink_devargs.h"
 
 RTE_LOG_REGISTER_DEFAULT(vi_logtype, NOTICE);
 #define VI_LOG(level, fmt, ...) \
@@ -489,7 +490,7 @@ static const struct eth_dev_ops vi_ops = {
 /* Probe */
 
 struct vi_args {
-	const char *name;
+	struct vmlink_devargs_ctx ctx;
 	char server[108];
 	bool has_server;
 	bool doorbell;
@@ -501,25 +502,6 @@ struct vi_args {
 };
 
 static int
-vi_parse_uint(const char *key, const char *value, uint64_t min, uint64_t max,
-	uint64_t *out)
-{
-	char *end;
-
-	errno = 0;
-	if (value == NULL || *value < '0' || *value > '9')
-		goto bad;
-	*out = strtoull(value, &end, 0);
-	if (errno != 0 || *end != '\0' || *out < min || *out > max)
-		goto bad;
-	return 0;
-bad:
-	VI_LOG(ERR, "devarg %s='%s': expected a number in %" PRIu64 "..%" PRIu64,
-		key, value ? value : "", min, max);
-	return -EINVAL;
-}
-
-static int
 vi_arg(const char *key, const char *value, void *opaque)
 {
 	struct vi_args *a = opaque;
@@ -527,41 +509,31 @@ vi_arg(const char *key, const char *value, void *opaque)
 	int ret = 0;
 
 	if (strcmp(key, VI_ARG_SERVER) == 0) {
-		if (value == NULL || value[0] == '\0' ||
-				strlen(value) >= sizeof(a->server)) {
-			VI_LOG(ERR, "devarg server: a socket path of 1..%zu characters",
-				sizeof(a->server) - 1);
-			return -EINVAL;
-		}
-		snprintf(a->server, sizeof(a->server), "%s", value);
-		a->has_server = true;
+		ret = vmlink_devarg_path(&a->ctx, key, value, a->server,
+			sizeof(a->server));
+		a->has_server = ret == 0;
 	} else if (strcmp(key, VI_ARG_MODE) == 0) {
 		if (value != NULL && strcmp(value, "poll") == 0) {
 			a->doorbell = false;
 		} else if (value != NULL && strcmp(value, "doorbell") == 0) {
 			a->doorbell = true;
 		} else {
-			VI_LOG(ERR, "devarg mode='%s': poll or doorbell",
-				value ? value : "");
+			VMLINK_DEVARG_ERR(&a->ctx, "devarg mode='%s': poll or "
+				"doorbell", value ? value : "");
 			return -EINVAL;
 		}
 	} else if (strcmp(key, VI_ARG_MAC) == 0) {
-		if (value == NULL || rte_ether_unformat_addr(value, &a->mac) != 0 ||
-				!rte_is_unicast_ether_addr(&a->mac) ||
-				rte_is_zero_ether_addr(&a->mac)) {
-			VI_LOG(ERR, "devarg mac='%s': expected a unicast MAC address",
-				value ? value : "");
-			return -EINVAL;
-		}
-		a->has_mac = true;
+		ret = vmlink_devarg_mac(&a->ctx, key, value, &a->mac);
+		a->has_mac = ret == 0;
 	} else if (strcmp(key, VI_ARG_ZERO_COPY) == 0) {
-		ret = vi_parse_uint(key, value, 0, 1, &v);
+		ret = vmlink_devarg_uint(&a->ctx, key, value, 0, 1, &v);
 		a->zero_copy = v == 1;
 	} else if (strcmp(key, VI_ARG_INFLIGHT) == 0) {
-		ret = vi_parse_uint(key, value, 1, 32768, &v);
+		ret = vmlink_devarg_uint(&a->ctx, key, value, 1, 32768, &v);
 		a->inflight = (uint32_t)v;
 	} else if (strcmp(key, VI_ARG_COPY_THRESHOLD) == 0) {
-		ret = vi_parse_uint(key, value, 0, IVSHM_NET_MAX_FRAME, &v);
+		ret = vmlink_devarg_uint(&a->ctx, key, value, 0,
+			IVSHM_NET_MAX_FRAME, &v);
 		a->copy_threshold = (uint32_t)v;
 	} else {
 		ret = -EINVAL;
@@ -569,68 +541,24 @@ vi_arg(const char *key, const char *value, void *opaque)
 	return ret;
 }
 
-/* Name the key that is unknown or given twice (rte_kvargs_parse with a
- * key list only says that something is wrong). */
-static int
-vi_check_keys(const char *name, const struct rte_kvargs *kv)
-{
-	unsigned int i, j;
-
-	for (i = 0; i < kv->count; i++) {
-		const char *key = kv->pairs[i].key;
-
-		for (j = 0; vi_valid_args[j] != NULL; j++)
-			if (strcmp(key, vi_valid_args[j]) == 0)
-				break;
-		if (vi_valid_args[j] == NULL) {
-			VI_LOG(ERR, "%s: unknown devarg '%s' (known: server, mode, "
-				"mac, zero-copy, inflight, copy-threshold)", name, key);
-			return -EINVAL;
-		}
-		for (j = 0; j < i; j++)
-			if (strcmp(key, kv->pairs[j].key) == 0) {
-				VI_LOG(ERR, "%s: devarg '%s' given more than once",
-					name, key);
-				return -EINVAL;
-			}
-	}
-	return 0;
-}
-
 static int
 vi_parse_args(struct rte_vdev_device *vdev, struct vi_args *a)
 {
 	const char *params = rte_vdev_device_args(vdev);
-	struct rte_kvargs *kv;
 	int ret;
 
 	a->inflight = 256;
 	a->copy_threshold = 512;
-	if (params == NULL || params[0] == '\0') {
-		VI_LOG(ERR, "%s: devarg server=<ivshmem2-server socket> is required",
-			a->name);
-		return -EINVAL;
-	}
-	kv = rte_kvargs_parse(params, NULL);
-	if (kv == NULL) {
-		VI_LOG(ERR, "%s: cannot parse devargs '%s' (key=value pairs "
-			"separated by commas)", a->name, params);
-		return -EINVAL;
-	}
-	ret = vi_check_keys(a->name, kv);
-	if (ret != 0) {
-		rte_kvargs_free(kv);
-		return ret;
-	}
-	ret = rte_kvargs_process(kv, NULL, vi_arg, a);
-	rte_kvargs_free(kv);
-	if (ret != 0) {
-		VI_LOG(ERR, "%s: invalid devargs '%s'", a->name, params);
-		return -EINVAL;
+	if (params != NULL && params[0] != '\0') {
+		ret = vmlink_devargs_parse(&a->ctx, params, vi_valid_args,
+			"server, mode, mac, zero-copy, inflight, copy-threshold",
+			vi_arg, a);
+		if (ret != 0)
+			return ret;
 	}
 	if (!a->has_server) {
-		VI_LOG(ERR, "%s: devarg server=<ivshmem2-server socket> is required",
-			a->name);
+		VMLINK_DEVARG_ERR(&a->ctx, "devarg server=<ivshmem2-server "
+			"socket> is required");
 		return -EINVAL;
 	}
 	return 0;
@@ -640,7 +568,9 @@ static int
 vi_probe(struct rte_vdev_device *vdev)
 {
 	const char *name = rte_vdev_device_name(vdev);
-	struct vi_args args = {.name = name};
+	struct vi_args args = {
+		.ctx = {vi_logtype, "net_vmlink_ivshmem2", name},
+	};
 	struct ivshm_net_conf conf;
 	struct vi_private *priv;
 	struct rte_eth_dev *dev;

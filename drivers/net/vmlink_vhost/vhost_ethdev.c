@@ -24,6 +24,7 @@
 #include <rte_spinlock.h>
 
 #include "vhu.h"
+#include "vmlink_devargs.h"
 
 RTE_LOG_REGISTER_DEFAULT(vv_logtype, NOTICE);
 #define VV_LOG(level, fmt, ...) \
@@ -533,7 +534,7 @@ static const struct eth_dev_ops vv_ops = {
 /* Probe */
 
 struct vv_args {
-	const char *name;		/* device, for messages */
+	struct vmlink_devargs_ctx ctx;
 	char path[108];
 	bool has_path;
 	struct vhu_config cfg;
@@ -542,74 +543,42 @@ struct vv_args {
 };
 
 static int
-vv_parse_uint(const char *key, const char *value, uint64_t min, uint64_t max,
-	uint64_t *out)
-{
-	char *end;
-
-	errno = 0;
-	if (value == NULL || *value < '0' || *value > '9')
-		goto bad;
-	*out = strtoull(value, &end, 0);
-	if (errno != 0 || *end != '\0' || *out < min || *out > max)
-		goto bad;
-	return 0;
-bad:
-	VV_LOG(ERR, "devarg %s='%s': expected a number in %" PRIu64 "..%" PRIu64,
-		key, value ? value : "", min, max);
-	return -EINVAL;
-}
-
-static int
 vv_arg(const char *key, const char *value, void *opaque)
 {
 	struct vv_args *a = opaque;
-	uint64_t v;
+	uint64_t v = 0;
 	int ret;
 
 	if (strcmp(key, VV_ARG_PATH) == 0) {
-		if (value == NULL || value[0] == '\0' ||
-				strlen(value) >= sizeof(a->path)) {
-			VV_LOG(ERR, "devarg path: a socket path of 1..%zu characters",
-				sizeof(a->path) - 1);
-			return -EINVAL;
-		}
-		snprintf(a->path, sizeof(a->path), "%s", value);
-		a->has_path = true;
-		return 0;
-	}
-	if (strcmp(key, VV_ARG_MAC) == 0) {
-		if (value == NULL || rte_ether_unformat_addr(value, &a->mac) != 0 ||
-				!rte_is_unicast_ether_addr(&a->mac) ||
-				rte_is_zero_ether_addr(&a->mac)) {
-			VV_LOG(ERR, "devarg mac='%s': expected a unicast MAC address",
-				value ? value : "");
-			return -EINVAL;
-		}
-		a->has_mac = true;
-		return 0;
-	}
-	if (strcmp(key, VV_ARG_CLIENT) == 0) {
-		ret = vv_parse_uint(key, value, 0, 1, &v);
+		ret = vmlink_devarg_path(&a->ctx, key, value, a->path,
+			sizeof(a->path));
+		a->has_path = ret == 0;
+	} else if (strcmp(key, VV_ARG_MAC) == 0) {
+		ret = vmlink_devarg_mac(&a->ctx, key, value, &a->mac);
+		a->has_mac = ret == 0;
+	} else if (strcmp(key, VV_ARG_CLIENT) == 0) {
+		ret = vmlink_devarg_uint(&a->ctx, key, value, 0, 1, &v);
 		a->cfg.client = v == 1;
 	} else if (strcmp(key, VV_ARG_ZERO_COPY) == 0) {
-		ret = vv_parse_uint(key, value, 0, 1, &v);
+		ret = vmlink_devarg_uint(&a->ctx, key, value, 0, 1, &v);
 		a->cfg.zero_copy = v == 1;
 	} else if (strcmp(key, VV_ARG_QUEUES) == 0) {
-		ret = vv_parse_uint(key, value, 1, VHU_MAX_QUEUE_PAIRS, &v);
+		ret = vmlink_devarg_uint(&a->ctx, key, value, 1,
+			VHU_MAX_QUEUE_PAIRS, &v);
 		a->cfg.max_queue_pairs = (uint16_t)v;
 	} else if (strcmp(key, VV_ARG_COPY_THRESHOLD) == 0) {
-		ret = vv_parse_uint(key, value, 0, VHU_MAX_FRAME_LEN, &v);
+		ret = vmlink_devarg_uint(&a->ctx, key, value, 0,
+			VHU_MAX_FRAME_LEN, &v);
 		a->cfg.copy_threshold = (uint32_t)v;
 	} else if (strcmp(key, VV_ARG_INFLIGHT) == 0) {
-		ret = vv_parse_uint(key, value, 1, 32768, &v);
+		ret = vmlink_devarg_uint(&a->ctx, key, value, 1, 32768, &v);
 		a->cfg.inflight_budget = (uint16_t)v;
 	} else if (strcmp(key, VV_ARG_MTU) == 0) {
-		ret = vv_parse_uint(key, value, RTE_ETHER_MIN_MTU,
+		ret = vmlink_devarg_uint(&a->ctx, key, value, RTE_ETHER_MIN_MTU,
 			VHU_MAX_FRAME_LEN - VV_L2_OVERHEAD, &v);
 		a->cfg.mtu = (uint16_t)v;
 	} else {
-		return -EINVAL;
+		ret = -EINVAL;
 	}
 	return ret;
 }
@@ -618,29 +587,18 @@ static int
 vv_parse_args(struct rte_vdev_device *vdev, struct vv_args *a)
 {
 	const char *params = rte_vdev_device_args(vdev);
-	struct rte_kvargs *kv;
 	int ret;
 
 	vhu_config_init(&a->cfg);
-	if (params == NULL || params[0] == '\0') {
-		VV_LOG(ERR, "%s: devarg path=<socket> is required", a->name);
-		return -EINVAL;
-	}
-	kv = rte_kvargs_parse(params, vv_valid_args);
-	if (kv == NULL) {
-		VV_LOG(ERR, "%s: cannot parse devargs '%s' (known: path, client, "
-			"queues, zero-copy, copy-threshold, inflight, mtu, mac)",
-			a->name, params);
-		return -EINVAL;
-	}
-	ret = rte_kvargs_process(kv, NULL, vv_arg, a);
-	rte_kvargs_free(kv);
-	if (ret != 0) {
-		VV_LOG(ERR, "%s: invalid devargs '%s'", a->name, params);
-		return -EINVAL;
+	if (params != NULL && params[0] != '\0') {
+		ret = vmlink_devargs_parse(&a->ctx, params, vv_valid_args,
+			"path, client, queues, zero-copy, copy-threshold, "
+			"inflight, mtu, mac", vv_arg, a);
+		if (ret != 0)
+			return ret;
 	}
 	if (!a->has_path) {
-		VV_LOG(ERR, "%s: devarg path=<socket> is required", a->name);
+		VMLINK_DEVARG_ERR(&a->ctx, "devarg path=<socket> is required");
 		return -EINVAL;
 	}
 	return 0;
@@ -650,7 +608,9 @@ static int
 vv_probe(struct rte_vdev_device *vdev)
 {
 	const char *name = rte_vdev_device_name(vdev);
-	struct vv_args args = {.name = name};
+	struct vv_args args = {
+		.ctx = {vv_logtype, "net_vmlink_vhost", name},
+	};
 	struct vv_private *priv;
 	struct rte_eth_dev *dev;
 	uint16_t q;

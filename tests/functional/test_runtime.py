@@ -4,14 +4,14 @@
 the embedded default configuration forwarding frames."""
 
 import json
-import os
 import signal
 import subprocess
 import time
 import unittest
 
-from vmlink_testlib import (VMLINK, VmlinkTestCase, eal_section, stop,
-                            telemetry_query, wait_for)
+from proc import stop, wait_for
+from telemetry import query as telemetry_query
+from vmlink_testlib import VmlinkTestCase, eal_section
 
 # An endless source (net_null) cross-connected with a net_ring port that
 # loops back what it sends.

@@ -13,7 +13,8 @@ import subprocess
 import time
 import unittest
 
-from vmlink_testlib import VmlinkTestCase, eal_section, stop, wait_for
+from proc import stop, wait_for
+from vmlink_testlib import VmlinkTestCase, eal_section
 
 ETHERTYPE = 0x88B6  # local experimental: marks the test's frames
 ETH_P_ALL = 0x0003

@@ -17,7 +17,8 @@ import sys
 import unittest
 
 import qemu_guest
-from interop_util import InteropCase, vhost_port, wait_for
+from interop_util import InteropCase, vhost_port
+from proc import wait_for
 from vmlink_testlib import BUILD
 
 COUNT = 3

@@ -14,9 +14,9 @@ import os
 import time
 import unittest
 
-from interop_util import (InteropCase, VmlinkSwitch, cleanup_prefix,
-                          guest_args, phase, vhost_port, virtio_user_vdev,
-                          wait_for, wait_still)
+from interop_util import (InteropCase, VmlinkSwitch, guest_args, phase,
+                          vhost_port, virtio_user_vdev, wait_still)
+from proc import cleanup_prefix, wait_for
 
 OTHER_PAIR = ("[port n]\ntype = ethdev\ndevice = net_null0\npeer = r\n"
               "[port r]\ntype = ethdev\ndevice = net_ring0\npeer = n\n")

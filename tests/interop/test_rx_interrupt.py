@@ -12,8 +12,9 @@ show the sleeps and the interrupt wake-ups."""
 import time
 import unittest
 
-from interop_util import (InteropCase, VmlinkSwitch, cpu_seconds, guest_args,
-                          phase, vhost_port, virtio_user_vdev, wait_for)
+from interop_util import (InteropCase, VmlinkSwitch, guest_args, phase,
+                          vhost_port, virtio_user_vdev)
+from proc import cpu_seconds, wait_for
 
 IDLE_CPU_MAX = 0.3      # CPU seconds vmlink may use in 2 idle seconds
 

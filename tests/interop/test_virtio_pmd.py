@@ -20,8 +20,8 @@ import re
 import unittest
 
 from interop_util import (InteropCase, TestpmdSwitch, assert_queue_xstats_sane,
-                          exchange, guest_args, phase, virtio_user_vdev,
-                          wait_for)
+                          exchange, guest_args, phase, virtio_user_vdev)
+from proc import wait_for
 
 
 class VirtioUserThroughPmd(InteropCase):

@@ -21,8 +21,8 @@ place."""
 import unittest
 
 from interop_util import (InteropCase, VmlinkSwitch, assert_queue_xstats_sane,
-                          exchange, guest_args, vhost_port, virtio_user_vdev,
-                          wait_for)
+                          exchange, guest_args, vhost_port, virtio_user_vdev)
+from proc import wait_for
 
 
 class VirtioUserThroughVmlink(InteropCase):

@@ -13,6 +13,7 @@ import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "pylib"))
 import ivshm_pmd as ip  # noqa: E402
+from proc import cpu_seconds, wait_for  # noqa: E402
 
 IDLE_S = 2.0
 BURSTS = 3
@@ -23,9 +24,9 @@ class Doorbell(ip.PmdTestCase):
         """CPU seconds vmlink used over SECONDS, and the PMD's xstats
         delta."""
         x0 = v.xstats(port)
-        c0, t0 = ip.cpu_seconds(v.pid), time.time()
+        c0, t0 = cpu_seconds(v.pid), time.time()
         time.sleep(seconds)
-        c1, t1 = ip.cpu_seconds(v.pid), time.time()
+        c1, t1 = cpu_seconds(v.pid), time.time()
         x1 = v.xstats(port)
         return (c1 - c0) / (t1 - t0), {k: x1[k] - x0[k] for k in x0}
 
@@ -62,7 +63,7 @@ class Doorbell(ip.PmdTestCase):
             t.start()
             time.sleep(0.3)
             sent = t.stop()[0]["tx"]
-            self.assertTrue(ip.wait_for(
+            self.assertTrue(wait_for(
                 lambda: v.port_stats("link")["rx_packets"] -
                 before["rx_packets"] >= sent, 5), v.port_stats("link"))
             time.sleep(0.2)

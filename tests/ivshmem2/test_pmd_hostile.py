@@ -17,6 +17,7 @@ import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "pylib"))
 import ivshm_pmd as ip  # noqa: E402
+from proc import wait_for  # noqa: E402
 import ivshm_util  # noqa: E402
 
 VIOLATIONS = ["avail_idx", "desc_id", "desc_flags", "desc_addr", "desc_len",
@@ -108,7 +109,7 @@ class Hostile(ip.PmdTestCase):
         sent = t.stop()[0]["tx"]
         tx = t.xstats(0)
         self.assertEqual(sent, tx["tx_frames"])
-        self.assertTrue(ip.wait_for(
+        self.assertTrue(wait_for(
             lambda: v.port_stats("good")["rx_packets"] == sent, 5),
             (v.port_stats("good"), sent))
         g = v.xstats(ports["good"])

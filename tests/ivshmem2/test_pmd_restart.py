@@ -23,6 +23,7 @@ import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "pylib"))
 import ivshm_pmd as ip  # noqa: E402
+from proc import cpu_seconds, wait_for  # noqa: E402
 
 
 class Restart(ip.PmdTestCase):
@@ -55,7 +56,7 @@ class Restart(ip.PmdTestCase):
         rx1 = self.received(r1, 0.5)
         self.assertGreater(rx1, 1000)
         # r1 no longer consumes: vmlink fills the ring and keeps trying
-        self.assertTrue(ip.wait_for(
+        self.assertTrue(wait_for(
             lambda: v.xstats(port)["tx_frames"] > rx1, 5))
         time.sleep(0.3)
         ups = len(re.findall(r"port link link up", v.text()))
@@ -130,7 +131,7 @@ class Restart(ip.PmdTestCase):
         n_lsc = t.lsc_events()
         v1.stop(signal.SIGKILL)
         # testpmd's link goes down (LSC) while it keeps trying to send
-        self.assertTrue(ip.wait_for(lambda: not t.link_up(0), 10))
+        self.assertTrue(wait_for(lambda: not t.link_up(0), 10))
         self.assertGreater(t.lsc_events(), n_lsc)
         x = t.xstats(0)
         self.assertEqual(x["link_down"], 1)
@@ -143,13 +144,13 @@ class Restart(ip.PmdTestCase):
         v2 = self.start_vmlink("rx2", ports)
         self.assertTrue(t.wait_link(0, 20))
         self.assertTrue(v2.wait_link("link"))
-        self.assertTrue(ip.wait_for(
+        self.assertTrue(wait_for(
             lambda: v2.port_stats("link")["rx_packets"] > 1000, 10))
         s = t.stop()[0]
         self.assertGreater(s["tx"], 1000)
         # from the restart on, vmlink got every frame the PMD sent
         x2 = t.xstats(0)
-        self.assertTrue(ip.wait_for(
+        self.assertTrue(wait_for(
             lambda: v2.port_stats("link")["rx_packets"] ==
             x2["tx_frames"] - x["tx_frames"], 5),
             (v2.port_stats("link"), x2["tx_frames"] - x["tx_frames"]))
@@ -179,9 +180,9 @@ class Restart(ip.PmdTestCase):
         t1.kill()
         self.assertTrue(v.wait_text(r"port link link down"), v.tail())
         time.sleep(0.3)
-        c0, t0 = ip.cpu_seconds(v.pid), time.time()
+        c0, t0 = cpu_seconds(v.pid), time.time()
         time.sleep(1.0)
-        cpu = (ip.cpu_seconds(v.pid) - c0) / (time.time() - t0)
+        cpu = (cpu_seconds(v.pid) - c0) / (time.time() - t0)
         self.assertLess(cpu, 0.05, "%.0f%% CPU with the link down" % (
             cpu * 100))
         t2 = self.start_testpmd("tx2", 0, "server=" + srv.sock,
@@ -194,7 +195,7 @@ class Restart(ip.PmdTestCase):
         time.sleep(0.3)
         sent = t2.stop()[0]["tx"]
         self.assertGreater(sent, 1000)
-        self.assertTrue(ip.wait_for(
+        self.assertTrue(wait_for(
             lambda: v.port_stats("link")["rx_packets"] - before == sent, 5),
             (v.port_stats("link"), before, sent))
         self.assertGreaterEqual(t2.xstats(0)["tx_kicks"], 1)
@@ -277,7 +278,7 @@ class Restart(ip.PmdTestCase):
         self.assertTrue(t.link_up(0))
         sent = t.stop()[0]["tx"]
         x = t.xstats(0)
-        self.assertTrue(ip.wait_for(
+        self.assertTrue(wait_for(
             lambda: v.port_stats("link")["rx_packets"] == x["tx_frames"], 5),
             (v.port_stats("link"), x["tx_frames"], sent))
         self.assertEqual(x["link_down"], 0)
@@ -285,9 +286,9 @@ class Restart(ip.PmdTestCase):
         # idle with a dead server: vmlink sleeps (no busy interrupt
         # thread on a socket at EOF)
         time.sleep(0.3)
-        c0, t0 = ip.cpu_seconds(v.pid), time.time()
+        c0, t0 = cpu_seconds(v.pid), time.time()
         time.sleep(1.5)
-        cpu = (ip.cpu_seconds(v.pid) - c0) / (time.time() - t0)
+        cpu = (cpu_seconds(v.pid) - c0) / (time.time() - t0)
         self.assertLess(cpu, 0.05, "%.0f%% CPU" % (cpu * 100))
         self.assertEqual(v.xstats(port)["link_down"], 0)
         # testpmd leaves: no PEER_GONE without a server, but its state

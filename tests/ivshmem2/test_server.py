@@ -20,7 +20,7 @@ import unittest
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "pylib"))
 import ivshm_util as iu  # noqa: E402
 from ivshm_util import (MSG_EVENT_FD, MSG_PEER_GONE, RawClient, Server,
-                        handshake, parse_init)  # noqa: E402
+                        handshake)  # noqa: E402
 
 
 def run_server(*args, timeout=10):

@@ -194,7 +194,7 @@ class Doorbell(Base):
 class Restart(Base):
     def test_peer_killed_and_restarted(self):
         self.server("-o", "0x7f000")
-        lo, hi = 64, 1518
+        hi = 1518
         a = self.peer("a", "traffic", "--socket", self.srv.sock, "--forever",
                       "--max", hi, "--timeout", 60)
         b1 = self.peer("b1", "traffic", "--socket", self.srv.sock,

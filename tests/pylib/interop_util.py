@@ -20,9 +20,9 @@ import time
 import unittest
 
 import telemetry
-from testpmd import Testpmd, TestpmdError  # noqa: F401 (re-export)
-from vmlink_testlib import (VMLINK, cleanup_prefix, hugepages_free,
-                            plugin_path, unique_prefix)
+from proc import cleanup_prefix, stop, tail, wait_for
+from testpmd import Testpmd, TestpmdError
+from vmlink_testlib import VMLINK, hugepages_free, plugin_path, unique_prefix
 
 RUN_ROOT = "/run"
 
@@ -72,30 +72,6 @@ def make_run_dir(tag, keep_for=3600):
     d = tempfile.mkdtemp(prefix=prefix, dir=RUN_ROOT)
     os.chmod(d, 0o700)
     return d
-
-
-def tail(path, n=40):
-    try:
-        with open(path, errors="replace") as f:
-            return "".join(f.readlines()[-n:])
-    except OSError:
-        return "(no %s)" % path
-
-
-def wait_for(pred, timeout, interval=0.1):
-    end = time.time() + timeout
-    while time.time() < end:
-        if pred():
-            return True
-        time.sleep(interval)
-    return bool(pred())
-
-
-def cpu_seconds(pid):
-    """User + system CPU time of process PID, in seconds."""
-    with open("/proc/%d/stat" % pid) as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 # --- vmlink -----------------------------------------------------------------
@@ -193,13 +169,7 @@ class Vmlink:
 
     def stop(self, sig=signal.SIGINT, timeout=30):
         """Stop vmlink; returns its exit status (and loads the JSON)."""
-        if self.p.poll() is None:
-            self.p.send_signal(sig)
-            try:
-                self.p.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.p.kill()
-                self.p.wait()
+        stop(self.p, sig, timeout)
         self.log.close()
         if self.p.returncode == 0 and os.path.exists(self.json_path):
             with open(self.json_path) as f:
@@ -250,24 +220,6 @@ def guest_args(mrg_rxbuf=1, queues=1, jumbo=True, mbufs=4096):
     return args
 
 
-FWD_RE = re.compile(
-    r"-+ Forward statistics for port (\d+)\s+-+\s+"
-    r"RX-packets: (\d+)\s+RX-dropped: (\d+)\s+RX-total: \d+(.*?)"
-    r"TX-packets: (\d+)\s+TX-dropped: (\d+)", re.S)
-
-
-def parse_fwd_stats(text):
-    """testpmd's 'Forward statistics' blocks: {port: {rx, rx_dropped, tx,
-    tx_dropped}} (tolerates the RX-error/RX-nombufs lines testpmd inserts
-    when those counters are not zero)."""
-    stats = {}
-    for m in FWD_RE.finditer(text):
-        stats[int(m.group(1))] = {
-            "rx": int(m.group(2)), "rx_dropped": int(m.group(3)),
-            "tx": int(m.group(5)), "tx_dropped": int(m.group(6))}
-    return stats
-
-
 class Guest(Testpmd):
     """Stock dpdk-testpmd, interactive: a "VM" with one net_virtio_user
     port, or (plugins) a switch loading our PMD with -d. Its output goes
@@ -301,12 +253,6 @@ class Guest(Testpmd):
             self.name, "running" if self.p.poll() is None else
             "exit %s" % self.p.returncode, self.log_path,
             tail(self.log_path, 25))
-
-    def stop(self):
-        return parse_fwd_stats(self.cmd_("stop", timeout=60))
-
-    def fwd_stats(self):
-        return parse_fwd_stats(self.cmd_("show fwd stats all"))
 
     def set_fwd(self, mode):
         out = self.cmd_("set fwd %s" % mode)
@@ -373,7 +319,7 @@ class TestpmdSwitch:
 
     def counters(self, src, dst):
         def snap():
-            fwd = parse_fwd_stats(self.tp.cmd_("show fwd stats all"))
+            fwd = self.tp.fwd_stats()
             s = self.tp.port_stats(src)
             d = self.tp.port_stats(dst)
             # ethdev: opackets = delivered, oerrors = consumed by tx_burst

@@ -11,15 +11,16 @@ import re
 import select
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
 import time
 import unittest
 
 import ivshm_util
+from proc import cleanup_prefix, stop, wait_for
+from telemetry import value as telemetry
 import testpmd as _testpmd
-from vmlink_testlib import VMLINK, cleanup_prefix, plugin_path
+from vmlink_testlib import VMLINK, plugin_path
 
 PMD_SO = "librte_net_vmlink_ivshmem2.so"
 DRIVER = "net_vmlink_ivshmem2"
@@ -72,38 +73,6 @@ class Testpmd(_testpmd.Testpmd):
         m = re.search(r"Maximum configurable length of RX packet:\s+(\d+)",
                       self.port_info(port))
         return int(m.group(1)) if m else None
-
-
-def cpu_seconds(pid):
-    """utime + stime of PID (all its threads), in seconds."""
-    with open("/proc/%d/stat" % pid) as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def telemetry(prefix, command, timeout=5.0):
-    """One DPDK telemetry (v2) command to the EAL process with PREFIX."""
-    path = "/var/run/dpdk/%s/dpdk_telemetry.v2" % prefix
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-    s.settimeout(timeout)
-    try:
-        s.connect(path)
-        s.recv(16384)
-        s.send(command.encode())
-        data = json.loads(s.recv(1 << 20).decode())
-    finally:
-        s.close()
-    return data[command.split(",")[0]]
-
-
-def wait_for(pred, timeout, interval=0.05):
-    end = time.time() + timeout
-    while time.time() < end:
-        v = pred()
-        if v:
-            return v
-        time.sleep(interval)
-    return pred()
 
 
 def drain(peer, seconds):
@@ -199,13 +168,7 @@ class Vmlink:
         return wait_for(ok, timeout, 0.1)
 
     def stop(self, sig=signal.SIGTERM, timeout=20):
-        if self.p.poll() is None:
-            self.p.send_signal(sig)
-            try:
-                self.p.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.p.kill()
-                self.p.wait()
+        stop(self.p, sig, timeout)
         self.log.close()
         return self.p.returncode
 

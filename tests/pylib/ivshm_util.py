@@ -16,6 +16,8 @@ import subprocess
 import tempfile
 import time
 
+import proc
+
 BUILD = os.environ.get("VMLINK_BUILD", os.path.join(
     os.path.dirname(__file__), "..", "..", "build"))
 SERVER = os.path.join(BUILD, "app", "ivshmem2-server")
@@ -92,13 +94,7 @@ class Server:
         return self.proc.poll() is None
 
     def stop(self, sig=signal.SIGTERM, timeout=5.0):
-        if self.proc.poll() is None:
-            self.proc.send_signal(sig)
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        proc.stop(self.proc, sig, timeout)
         self.log.close()
         return self.proc.returncode
 

@@ -6,14 +6,12 @@ import json
 import os
 import random
 import shutil
-import signal
 import struct
 import subprocess
 import tempfile
-import time
 import unittest
 
-from telemetry import query as telemetry_query  # noqa: F401 (re-export)
+from proc import cleanup_prefix
 
 BUILD = os.environ.get("VMLINK_BUILD", os.path.join(
     os.path.dirname(__file__), "..", "..", "build"))
@@ -36,17 +34,6 @@ def hugepages_free():
             if line.startswith("HugePages_Free:"):
                 return int(line.split()[1])
     return 0
-
-
-def cleanup_prefix(prefix):
-    """Remove what an EAL process with PREFIX may have left behind."""
-    shutil.rmtree("/var/run/dpdk/" + prefix, ignore_errors=True)
-    try:
-        for name in os.listdir("/dev/hugepages"):
-            if name.startswith(prefix + "map_"):
-                os.unlink(os.path.join("/dev/hugepages", name))
-    except OSError:
-        pass
 
 
 def plugin_path(name):
@@ -196,22 +183,3 @@ class VmlinkTestCase(unittest.TestCase):
         self.assertEqual(rx, tx + drops, "received != transmitted + drops")
         self.assertEqual(stats["totals"]["rx_packets"], rx)
 
-
-def wait_for(pred, timeout, interval=0.1):
-    end = time.time() + timeout
-    while time.time() < end:
-        if pred():
-            return True
-        time.sleep(interval)
-    return pred()
-
-
-def stop(proc, sig=signal.SIGTERM, timeout=20):
-    if proc.poll() is None:
-        proc.send_signal(sig)
-        try:
-            proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-    return proc.returncode

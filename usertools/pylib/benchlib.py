@@ -40,17 +40,6 @@ def eal(prefix, fwd_cpu, mem=1024, extra=()):
             prefix, "-m", str(mem), "--no-pci"] + list(extra)
 
 
-def cleanup_prefix(prefix):
-    """Remove what an EAL process with PREFIX may have left behind."""
-    shutil.rmtree("/var/run/dpdk/" + prefix, ignore_errors=True)
-    try:
-        for name in os.listdir("/dev/hugepages"):
-            if name.startswith(prefix + "map_") or name.startswith(prefix + "-"):
-                os.unlink(os.path.join("/dev/hugepages", name))
-    except OSError:
-        pass
-
-
 def measure_rx_pps(pmd, port, seconds, warmup=1.0):
     """Receive rate of PORT of the testpmd PMD over SECONDS, after WARMUP,
     from its absolute RX-packets counter."""

@@ -21,7 +21,8 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import telemetry  # noqa: E402
-from benchlib import BUILD, cleanup_prefix, plugin, wait_path  # noqa: E402
+from benchlib import BUILD, plugin, wait_path  # noqa: E402
+from proc import cleanup_prefix  # noqa: E402
 from testpmd import Testpmd, TestpmdError  # noqa: E402
 
 RUN = "/run/vmlink-demo"		# the paths config/demo.ini names

@@ -22,3 +22,9 @@ def query(prefix, command, timeout=5.0):
 
 def vmlink_port_stats(prefix, port):
     return query(prefix, "/vmlink/port_stats," + port)["/vmlink/port_stats"]
+
+
+def value(prefix, command, timeout=5.0):
+    """The payload of COMMAND's answer (the answer is keyed by the command
+    without its parameter)."""
+    return query(prefix, command, timeout)[command.split(",")[0]]

@@ -22,6 +22,17 @@ STATS_RE = re.compile(
 XSTAT_RE = re.compile(r"^\s*(\S+):\s+(\d+)\s*$", re.M)
 
 
+def parse_fwd_stats(text):
+    """testpmd's "Forward statistics" blocks (of "stop" or "show fwd stats
+    all"): {port: {rx, rx_dropped, tx, tx_dropped}}."""
+    stats = {}
+    for m in STATS_RE.finditer(text):
+        v = [int(x) for x in m.groups()]
+        stats[v[0]] = {"rx": v[1], "rx_dropped": v[2], "tx": v[4],
+                       "tx_dropped": v[5]}
+    return stats
+
+
 class TestpmdError(Exception):
     pass
 
@@ -105,13 +116,11 @@ class Testpmd:
 
     def stop(self):
         """Stop forwarding; returns {port: counters} of this run."""
-        text = self.cmd_("stop", timeout=60)
-        stats = {}
-        for m in STATS_RE.finditer(text):
-            v = [int(x) for x in m.groups()]
-            stats[v[0]] = {"rx": v[1], "rx_dropped": v[2], "tx": v[4],
-                           "tx_dropped": v[5]}
-        return stats
+        return parse_fwd_stats(self.cmd_("stop", timeout=60))
+
+    def fwd_stats(self):
+        """Counters of the running forwarding, as stop() returns them."""
+        return parse_fwd_stats(self.cmd_("show fwd stats all"))
 
     def port_stats(self, port):
         """ethdev basic stats of PORT: {'ipackets': .., 'opackets': ..}."""

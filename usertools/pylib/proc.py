@@ -1,0 +1,64 @@
+# SPDX-License-Identifier: BSD-3-Clause
+"""Process helpers the demo, the benchmarks and the tests share: waiting
+for a condition, stopping a child, CPU time from /proc, and removing what
+an EAL process left behind. Python 3 stdlib only."""
+
+import os
+import shutil
+import signal
+import subprocess
+import time
+
+
+def wait_for(pred, timeout, interval=0.05):
+    """Poll PRED until it returns something true or TIMEOUT seconds pass;
+    returns PRED's last value."""
+    end = time.time() + timeout
+    while time.time() < end:
+        v = pred()
+        if v:
+            return v
+        time.sleep(interval)
+    return pred()
+
+
+def stop(proc, sig=signal.SIGTERM, timeout=20):
+    """Send SIG to the Popen PROC, SIGKILL it after TIMEOUT seconds;
+    returns its exit status."""
+    if proc.poll() is None:
+        proc.send_signal(sig)
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    return proc.returncode
+
+
+def cpu_seconds(pid):
+    """User + system CPU time of process PID (all threads), in seconds."""
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def cleanup_prefix(prefix):
+    """Remove what an EAL process with --file-prefix PREFIX may have left
+    behind: its runtime directory and its hugepage files."""
+    shutil.rmtree("/var/run/dpdk/" + prefix, ignore_errors=True)
+    try:
+        for name in os.listdir("/dev/hugepages"):
+            if name.startswith(prefix + "map_") or \
+                    name.startswith(prefix + "-"):
+                os.unlink(os.path.join("/dev/hugepages", name))
+    except OSError:
+        pass
+
+
+def tail(path, n=40):
+    """The last N lines of the text file PATH (a note when unreadable)."""
+    try:
+        with open(path, errors="replace") as f:
+            return "".join(f.readlines()[-n:])
+    except OSError:
+        return "(no %s)" % path

@@ -6,9 +6,15 @@ only."""
 
 import os
 import shutil
+import signal
+import statistics
+import subprocess
 import sys
 import tempfile
 import time
+
+from proc import cleanup_prefix, stop
+from testpmd import Testpmd
 
 TOP = os.path.realpath(os.path.join(os.path.dirname(__file__), "..", ".."))
 BUILD = os.environ.get("VMLINK_BUILD", os.path.join(TOP, "build"))
@@ -40,15 +46,28 @@ def eal(prefix, fwd_cpu, mem=1024, extra=()):
             prefix, "-m", str(mem), "--no-pci"] + list(extra)
 
 
-def measure_rx_pps(pmd, port, seconds, warmup=1.0):
-    """Receive rate of PORT of the testpmd PMD over SECONDS, after WARMUP,
-    from its absolute RX-packets counter."""
+def measure_rx_pps(ports, seconds, size, warmup=1.0):
+    """Receive rate summed over PORTS, a list of (testpmd, port id), over
+    SECONDS after WARMUP, from testpmd's absolute counters. The bytes per
+    frame received must be SIZE: a testpmd that refused the frame length
+    and sent something else must not produce a number."""
+    def totals():
+        st = [pmd.port_stats(port) for pmd, port in ports]
+        return (sum(s["ipackets"] for s in st), sum(s["ibytes"] for s in st))
+
     time.sleep(warmup)
-    a = pmd.port_stats(port)["ipackets"]
+    p0, b0 = totals()
     t0 = time.time()
     time.sleep(seconds)
-    b = pmd.port_stats(port)["ipackets"]
-    return (b - a) / (time.time() - t0)
+    p1, b1 = totals()
+    t1 = time.time()
+    if p1 == p0:
+        raise RuntimeError("no frames received")
+    per_frame = (b1 - b0) / (p1 - p0)
+    if abs(per_frame - size) > 4:
+        raise RuntimeError("received %.0f-byte frames, expected %d"
+                           % (per_frame, size))
+    return (p1 - p0) / (t1 - t0)
 
 
 def gbps(pps, size):
@@ -85,3 +104,92 @@ def wait_path(path, timeout):
             return True
         time.sleep(0.05)
     return False
+
+
+def size_args(size, role, scatter=True):
+    """testpmd arguments to send (ROLE "tx") or receive ("rx") SIZE-byte
+    frames. Up to 1920 bytes a frame fits a default mbuf. Above that a
+    sender builds single-segment frames in big mbufs; a receiver takes
+    them as mbuf chains (the SCATTER offload) or, with SCATTER False for
+    PMDs without that offload (net_vhost in 22.11), into big mbufs."""
+    if size <= 2048 - 128:
+        return ["--txpkts=%d" % size] if role == "tx" else []
+    big = ["--mbuf-size=%d" % (size + 256), "--max-pkt-len=%d" % (size + 4)]
+    if role == "tx":
+        # testpmd checks --txpkts against the mbuf size given before it
+        return big + ["--txpkts=%d" % size]
+    if not scatter:
+        return big
+    return ["--max-pkt-len=%d" % (size + 4), "--enable-scatter"]
+
+
+class Run:
+    """The processes of one measurement and their scratch directory under
+    /run. Use as a context manager: on leaving, every process is stopped
+    and the EAL leftovers removed; the directory (the logs) is removed too
+    unless the measurement failed, and then its path is printed."""
+
+    def __init__(self, tag="bench"):
+        self.dir = workdir(tag)
+        self.pmds = []
+        self.procs = []
+        self.prefixes = []
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        for t in self.pmds:
+            t.close()
+        for p in reversed(self.procs):
+            stop(p, signal.SIGINT, 20)
+        for p in self.prefixes:
+            cleanup_prefix(p)
+        if exc_type is None:
+            shutil.rmtree(self.dir, ignore_errors=True)
+        else:
+            print("  (logs of the failed case kept in %s)" % self.dir,
+                  file=sys.stderr)
+        return False
+
+    def prefix(self, name):
+        """A --file-prefix for process NAME of this run."""
+        p = "vmlb-%s-%d" % (name, os.getpid())
+        cleanup_prefix(p)
+        self.prefixes.append(p)
+        return p
+
+    def testpmd(self, name, fwd_cpu, eal_extra=(), **kw):
+        """An interactive testpmd whose poll loop runs on CPU FWD_CPU."""
+        t = Testpmd(eal(self.prefix(name), fwd_cpu, extra=eal_extra),
+                    log=os.path.join(self.dir, name + ".log"), **kw)
+        self.pmds.append(t)
+        return t
+
+    def spawn(self, name, argv):
+        """Start ARGV with its output in NAME.log; stopped with SIGINT."""
+        with open(os.path.join(self.dir, name + ".log"), "w") as log:
+            p = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT)
+        self.procs.append(p)
+        return p
+
+
+def compare(ours, theirs, repeat):
+    """Run the measurements OURS() and THEIRS() REPEAT times each,
+    alternating (so a burst of noise from the machine hits both), and
+    return the two medians. A failed measurement is reported and counts as
+    NaN; the benchmark goes on with the next case."""
+    a, b = [], []
+    for _ in range(repeat):
+        for fn, out in ((ours, a), (theirs, b)):
+            try:
+                out.append(fn())
+            except Exception as e:  # noqa: BLE001 (report, go on)
+                print("  measurement failed: %s" % e, file=sys.stderr)
+                out.append(float("nan"))
+    return _median(a), _median(b)
+
+
+def _median(values):
+    ok = [v for v in values if v == v]  # NaN != NaN
+    return statistics.median(ok) if ok else float("nan")

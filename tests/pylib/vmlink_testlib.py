@@ -11,7 +11,7 @@ import subprocess
 import tempfile
 import unittest
 
-from proc import cleanup_prefix
+from proc import cleanup_prefix, loadable_plugin
 
 BUILD = os.environ.get("VMLINK_BUILD", os.path.join(
     os.path.dirname(__file__), "..", "..", "build"))
@@ -37,25 +37,10 @@ def hugepages_free():
 
 
 def plugin_path(name):
-    """Path of the PMD shared object NAME in build/drivers, loadable with
-    -d: EAL refuses a plugin when any directory above it is
-    world-writable (a clone under /tmp, say), so then a copy in a private
-    directory is returned instead."""
-    path = os.path.realpath(os.path.join(BUILD, "drivers", name))
-    d = os.path.dirname(path)
-    while True:
-        if os.stat(d).st_mode & 0o002:
-            break
-        if d == "/":
-            return path
-        d = os.path.dirname(d)
-    safe = "/run/vmlink-test-plugins"
-    os.makedirs(safe, mode=0o755, exist_ok=True)
-    os.chmod(safe, 0o755)
-    copy = os.path.join(safe, name)
-    shutil.copy2(path, copy + ".tmp")
-    os.replace(copy + ".tmp", copy)
-    return copy
+    """A path of the PMD shared object NAME in build/drivers that -d
+    loads."""
+    return loadable_plugin(os.path.join(BUILD, "drivers", name),
+                           "/run/vmlink-test-plugins")
 
 
 # --- pcap ------------------------------------------------------------------

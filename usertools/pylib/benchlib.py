@@ -12,7 +12,7 @@ import sys
 import tempfile
 import time
 
-from proc import cleanup_prefix, stop
+from proc import cleanup_prefix, loadable_plugin, stop, wait_for
 from testpmd import Testpmd
 
 TOP = os.path.realpath(os.path.join(os.path.dirname(__file__), "..", ".."))
@@ -20,22 +20,11 @@ BUILD = os.environ.get("VMLINK_BUILD", os.path.join(TOP, "build"))
 
 
 def plugin(name):
-    """A loadable path for build/drivers/NAME: EAL refuses a plugin below a
-    world-writable directory, so then a copy in a private one."""
-    path = os.path.realpath(os.path.join(BUILD, "drivers", name))
+    """A path of build/drivers/NAME that -d loads."""
+    path = os.path.join(BUILD, "drivers", name)
     if not os.path.exists(path):
         sys.exit("%s missing: build first (usertools/vmlink-setup)" % path)
-    d = os.path.dirname(path)
-    while d != "/":
-        if os.stat(d).st_mode & 0o002:
-            safe = "/run/vmlink-plugins"
-            os.makedirs(safe, mode=0o755, exist_ok=True)
-            copy = os.path.join(safe, name)
-            shutil.copy2(path, copy + ".tmp")
-            os.replace(copy + ".tmp", copy)
-            return copy
-        d = os.path.dirname(d)
-    return path
+    return loadable_plugin(path, "/run/vmlink-plugins")
 
 
 def eal(prefix, fwd_cpu, mem=1024, extra=()):
@@ -45,15 +34,11 @@ def eal(prefix, fwd_cpu, mem=1024, extra=()):
             prefix, "-m", str(mem), "--no-pci"] + list(extra)
 
 
-def measure_rx_pps(ports, seconds, size, warmup=1.0):
-    """Receive rate summed over PORTS, a list of (testpmd, port id), over
-    SECONDS after WARMUP, from testpmd's absolute counters. The bytes per
-    frame received must be SIZE: a testpmd that refused the frame length
-    and sent something else must not produce a number."""
-    def totals():
-        st = [pmd.port_stats(port) for pmd, port in ports]
-        return (sum(s["ipackets"] for s in st), sum(s["ibytes"] for s in st))
-
+def measure_rate(totals, seconds, size, warmup=1.0):
+    """Frames per second over SECONDS after WARMUP, from TOTALS(), which
+    returns absolute (frames, bytes) received. The bytes per frame must be
+    SIZE: a sender that refused the frame length and sent something else
+    must not produce a number."""
     time.sleep(warmup)
     p0, b0 = totals()
     t0 = time.time()
@@ -67,6 +52,14 @@ def measure_rx_pps(ports, seconds, size, warmup=1.0):
         raise RuntimeError("received %.0f-byte frames, expected %d"
                            % (per_frame, size))
     return (p1 - p0) / (t1 - t0)
+
+
+def measure_rx_pps(ports, seconds, size, warmup=1.0):
+    """measure_rate summed over PORTS, a list of (testpmd, port id)."""
+    def totals():
+        st = [pmd.port_stats(port) for pmd, port in ports]
+        return (sum(s["ipackets"] for s in st), sum(s["ibytes"] for s in st))
+    return measure_rate(totals, seconds, size, warmup)
 
 
 def gbps(pps, size):
@@ -97,29 +90,27 @@ def workdir(tag):
 
 
 def wait_path(path, timeout):
-    end = time.time() + timeout
-    while time.time() < end:
-        if os.path.exists(path):
-            return True
-        time.sleep(0.05)
-    return False
+    """True once PATH exists, False after TIMEOUT seconds."""
+    return bool(wait_for(lambda: os.path.exists(path), timeout))
 
 
 def size_args(size, role, scatter=True):
     """testpmd arguments to send (ROLE "tx") or receive ("rx") SIZE-byte
-    frames. Up to 1920 bytes a frame fits a default mbuf. Above that a
-    sender builds single-segment frames in big mbufs; a receiver takes
-    them as mbuf chains (the SCATTER offload) or, with SCATTER False for
-    PMDs without that offload (net_vhost in 22.11), into big mbufs."""
+    frames. Above 1518 bytes the port needs a larger max-pkt-len; above
+    1920 a frame no longer fits a default mbuf, so a sender builds it in
+    one big mbuf and a receiver takes it as an mbuf chain (the SCATTER
+    offload) or, with SCATTER False for PMDs without that offload
+    (net_vhost in 22.11), into big mbufs."""
+    tx = ["--txpkts=%d" % size] if role == "tx" else []
+    if size <= 1518:
+        return tx
+    pktlen = ["--max-pkt-len=%d" % (size + 4)]
     if size <= 2048 - 128:
-        return ["--txpkts=%d" % size] if role == "tx" else []
-    big = ["--mbuf-size=%d" % (size + 256), "--max-pkt-len=%d" % (size + 4)]
-    if role == "tx":
-        # testpmd checks --txpkts against the mbuf size given before it
-        return big + ["--txpkts=%d" % size]
-    if not scatter:
-        return big
-    return ["--max-pkt-len=%d" % (size + 4), "--enable-scatter"]
+        return pktlen + tx
+    if role == "rx" and scatter:
+        return pktlen + ["--enable-scatter"]
+    # testpmd checks --txpkts against the mbuf size given before it
+    return ["--mbuf-size=%d" % (size + 256)] + pktlen + tx
 
 
 class Run:

@@ -21,23 +21,18 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import telemetry  # noqa: E402
-from benchlib import BUILD, plugin, wait_path  # noqa: E402
-from proc import cleanup_prefix  # noqa: E402
+from benchlib import BUILD, eal, plugin, size_args, wait_path  # noqa: E402
+from proc import cleanup_prefix, stop  # noqa: E402
 from testpmd import Testpmd, TestpmdError  # noqa: E402
 
 RUN = "/run/vmlink-demo"		# the paths config/demo.ini names
 SHM = "/vmlink-demo"
 VMLINK_PREFIX = "vmlink-demo"		# [eal] file-prefix of config/demo.ini
+VM_EAL_EXTRA = ["--single-file-segments"]  # virtio-user shares its memory
 
 
 def say(msg):
     print("== vmlink-demo: " + msg, flush=True)
-
-
-def vm_eal(prefix, fwd_cpu):
-    # lcore 0 (testpmd's prompt, asleep) and lcore 1 (the poll loop)
-    return ["--lcores", "0@%d,1@%d" % (1 - fwd_cpu, fwd_cpu), "--file-prefix",
-            prefix, "-m", "512", "--no-pci", "--single-file-segments"]
 
 
 def wait_quiet(ports, timeout=15):
@@ -73,12 +68,7 @@ def main():
         for t in pmds:
             t.kill()
         for p in procs:
-            if p.poll() is None:
-                p.send_signal(signal.SIGTERM)
-                try:
-                    p.wait(10)
-                except subprocess.TimeoutExpired:
-                    p.kill()
+            stop(p, signal.SIGTERM, 10)
 
     signal.signal(signal.SIGTERM, lambda *a: sys.exit(1))
     try:
@@ -102,7 +92,7 @@ def main():
 
         say("ivshmem peer: dpdk-testpmd -d librte_net_vmlink_ivshmem2.so, "
             "io forwarding (bounces frames back)")
-        peer = Testpmd(vm_eal("vmlink-demo-shm", 1),
+        peer = Testpmd(eal("vmlink-demo-shm", 1, mem=512, extra=VM_EAL_EXTRA),
                        vdevs=["net_vmlink_ivshmem2,server=%s/ivshmem2.sock"
                               % RUN],
                        plugins=[plugin("librte_net_vmlink_ivshmem2.so")],
@@ -111,22 +101,19 @@ def main():
         pmds.append(peer)
         # Jumbo frames: VM A sends them in one segment from big mbufs, VM B
         # receives them as mbuf chains.
-        jumbo = []
-        if args.size > 1518:
-            jumbo = ["--max-pkt-len=%d" % (args.size + 4), "--enable-scatter",
-                     "--mbuf-size=%d" % (args.size + 256)]
         say("VM B: dpdk-testpmd, net_virtio_user on vm-b.sock, receiving")
-        vm_b = Testpmd(vm_eal("vmlink-demo-vmb", 0),
+        vm_b = Testpmd(eal("vmlink-demo-vmb", 0, mem=512, extra=VM_EAL_EXTRA),
                        vdevs=["net_virtio_user0,path=%s/vm-b.sock" % RUN],
-                       args=["--forward-mode=rxonly"] + jumbo[:2],
+                       args=["--forward-mode=rxonly"] +
+                       size_args(args.size, "rx"),
                        log=RUN + "/vm-b.log")
         pmds.append(vm_b)
         say("VM A: dpdk-testpmd, net_virtio_user on vm-a.sock, sending "
             "%d-byte frames" % args.size)
-        vm_a = Testpmd(vm_eal("vmlink-demo-vma", 0),
+        vm_a = Testpmd(eal("vmlink-demo-vma", 0, mem=512, extra=VM_EAL_EXTRA),
                        vdevs=["net_virtio_user0,path=%s/vm-a.sock" % RUN],
-                       args=["--forward-mode=txonly",
-                             "--txpkts=%d" % args.size] + jumbo,
+                       args=["--forward-mode=txonly"] +
+                       size_args(args.size, "tx"),
                        log=RUN + "/vm-a.log")
         pmds.append(vm_a)
         for name, t in (("VM A", vm_a), ("VM B", vm_b), ("ivshmem peer",

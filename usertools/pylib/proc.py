@@ -55,6 +55,24 @@ def cleanup_prefix(prefix):
         pass
 
 
+def loadable_plugin(path, safe_dir):
+    """PATH, or a copy of it in SAFE_DIR, such that EAL's -d loads it: EAL
+    refuses a plugin when any directory above it is world-writable (a
+    clone under /tmp, say)."""
+    path = os.path.realpath(path)
+    d = os.path.dirname(path)
+    while not os.stat(d).st_mode & 0o002:
+        if d == "/":
+            return path
+        d = os.path.dirname(d)
+    os.makedirs(safe_dir, mode=0o755, exist_ok=True)
+    os.chmod(safe_dir, 0o755)
+    copy = os.path.join(safe_dir, os.path.basename(path))
+    shutil.copy2(path, copy + ".tmp")
+    os.replace(copy + ".tmp", copy)
+    return copy
+
+
 def tail(path, n=40):
     """The last N lines of the text file PATH (a note when unreadable)."""
     try:

@@ -144,6 +144,34 @@ add_entry(struct cfg_ctx *ctx, const char *section, const char *key,
 }
 
 /*
+ * Read one line (without its newline) into BUF the way the scanner needs
+ * it: unlike fgets, report the real length, NUL bytes included, so that a
+ * line holding or starting with NUL bytes is seen for what it is. Keeps at
+ * most CAP - 1 bytes; *TOO_LONG tells that more were skipped. Returns the
+ * length kept, or -1 at the end of the file.
+ */
+static long
+read_line(FILE *f, char *buf, size_t cap, bool *too_long)
+{
+	bool any = false;
+	size_t n = 0;
+	int c;
+
+	*too_long = false;
+	while ((c = getc(f)) != EOF) {
+		any = true;
+		if (c == '\n')
+			break;
+		if (n + 1 < cap)
+			buf[n++] = (char)c;
+		else
+			*too_long = true;
+	}
+	buf[n] = '\0';
+	return any ? (long)n : -1;
+}
+
+/*
  * Check the file line by line, the way rte_cfgfile will split it (a ';'
  * not preceded by '\' starts a comment), and record each section and key
  * with its line number.
@@ -151,33 +179,23 @@ add_entry(struct cfg_ctx *ctx, const char *section, const char *key,
 static int
 scan_file(struct cfg_ctx *ctx, FILE *f)
 {
-	char buf[4096];
+	char buf[INI_LINE_MAX + 2];
 	char section[INI_NAME_LEN] = "";
-	bool in_section = false;
+	bool in_section = false, too_long;
 	unsigned int line = 0;
+	long got;
 
-	while (fgets(buf, sizeof(buf), f) != NULL) {
-		size_t len = strlen(buf);
+	while ((got = read_line(f, buf, sizeof(buf), &too_long)) >= 0) {
+		size_t len = (size_t)got;
 		char *s, *c, *eq;
 
 		line++;
-		if (len > 0 && buf[len - 1] == '\n')
-			buf[--len] = '\0';
-		else if (!feof(f)) {
+		if (too_long || len > INI_LINE_MAX) {
 			line_error(ctx, line, "line too long (at most %d characters)",
 				INI_LINE_MAX);
-			/* skip the rest of the line */
-			while (fgets(buf, sizeof(buf), f) != NULL &&
-					buf[strlen(buf) - 1] != '\n')
-				;
 			continue;
 		}
-		if (len > INI_LINE_MAX) {
-			line_error(ctx, line, "line too long (%zu characters, at most %d)",
-				len, INI_LINE_MAX);
-			continue;
-		}
-		if (memchr(buf, '\0', len) != NULL && strlen(buf) != len) {
+		if (strlen(buf) != len) {
 			line_error(ctx, line, "NUL byte in line");
 			continue;
 		}
@@ -745,7 +763,9 @@ parse_port(struct cfg_ctx *ctx, struct rte_cfgfile *ini, const char *section,
 			name, CFG_NAME_MAX - 1);
 		return;
 	}
-	if (strcmp(section + 5, name) != 0) {
+	/* Exactly "[port NAME]": check_references() and the messages name
+	 * the section that way, so "[port<TAB>NAME]" would be another one. */
+	if (strncmp(section, "port ", 5) != 0 || strcmp(section + 5, name) != 0) {
 		cfg_error(ctx, section, NULL, "write the header as [port %s]", name);
 		return;
 	}
@@ -799,7 +819,10 @@ parse_lcore_header(struct cfg_ctx *ctx, const char *section, const char *id)
 			id, CFG_MAX_LCORES - 1);
 		return;
 	}
-	if (strcmp(section + 6, id) != 0 || (id[0] == '0' && id[1] != '\0')) {
+	/* Exactly "[lcore N]": check_references() looks the rx list up under
+	 * that name; "[lcore<TAB>N]" would pass unparsed. */
+	if (strncmp(section, "lcore ", 6) != 0 || strcmp(section + 6, id) != 0 ||
+			(id[0] == '0' && id[1] != '\0')) {
 		cfg_error(ctx, section, NULL, "write the header as [lcore %" PRIu64 "]",
 			v);
 		return;

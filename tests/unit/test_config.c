@@ -30,9 +30,9 @@ static char tmpdir[] = "/tmp/vmlink-unit-XXXXXX";
 static struct vmlink_cfg cfg;
 static char errbuf[8192];
 
-/* Load TEXT as file "t.ini"; errors land in errbuf. */
+/* Load the LEN bytes of TEXT as file "t.ini"; errors land in errbuf. */
 static int
-load(const char *text)
+load_bytes(const char *text, size_t text_len)
 {
 	char path[256];
 	FILE *f, *err;
@@ -46,7 +46,10 @@ load(const char *text)
 		perror(path);
 		exit(2);
 	}
-	fputs(text, f);
+	if (fwrite(text, 1, text_len, f) != text_len) {
+		perror(path);
+		exit(2);
+	}
 	fclose(f);
 	err = open_memstream(&out, &len);
 	ret = config_load(&cfg, path, "t.ini", err);
@@ -54,6 +57,12 @@ load(const char *text)
 	snprintf(errbuf, sizeof(errbuf), "%s", out != NULL ? out : "");
 	free(out);
 	return ret;
+}
+
+static int
+load(const char *text)
+{
+	return load_bytes(text, strlen(text));
 }
 
 #define PORTS2 \
@@ -185,6 +194,26 @@ test_good(void)
 	CHECK(ret == 0, "no final newline:\n%s", errbuf);
 }
 
+/* Lines holding NUL bytes: the scanner sees their real length (a line
+ * starting with NUL bytes once made it read before its buffer). */
+static void
+test_nul_bytes(void)
+{
+	static const char lead[] = "[port a]\n\0\0\0type = ethdev\n";
+	static const char mid[] = "[port a]\ntype\0 = ethdev\n";
+	int ret;
+
+	ret = load_bytes(lead, sizeof(lead) - 1);
+	CHECK(ret < 0 && strstr(errbuf, "t.ini:2: NUL byte in line") != NULL &&
+		strstr(errbuf, "too long") == NULL, "leading NUL bytes: %s", errbuf);
+	ret = load_bytes(mid, sizeof(mid) - 1);
+	CHECK(ret < 0 && strstr(errbuf, "t.ini:2: NUL byte in line") != NULL,
+		"NUL byte inside a line: %s", errbuf);
+	ret = load_bytes("\0", 1);
+	CHECK(ret < 0 && strstr(errbuf, "t.ini:1: NUL byte in line") != NULL,
+		"a lone NUL byte: %s", errbuf);
+}
+
 static void
 test_structure(void)
 {
@@ -229,6 +258,13 @@ test_structure(void)
 		NULL);
 	BAD(PORTS2 "[lcore 01]\nrx = a\n", "write the header as [lcore 1]", NULL);
 	BAD(PORTS2 "[lcore x]\nrx = a\n", "[lcore x] 'x' is not an lcore id", NULL);
+	/* A blank other than one space is another section name: its rx list
+	 * would never be looked up (and so never validated). */
+	BAD(PORTS2 "[lcore\t1]\nrx = nosuchport:99\n",
+		"write the header as [lcore 1]", NULL);
+	BAD("[port\ta]\ntype = ethdev\ndevice = x\n",
+		"write the header as [port a]", NULL);
+	test_nul_bytes();
 	BAD(PORTS2 "[lcore 999]\nrx = a\n", "'999' is not an lcore id (0..127)", NULL);
 }
 

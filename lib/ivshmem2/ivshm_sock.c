@@ -63,7 +63,8 @@ struct sock_dev {
 	volatile uint32_t *state_rw;	/* private writable state table */
 	struct sock_peer *peers;
 	uint32_t own_nfds;
-	/* message being assembled */
+	/* message being assembled: bytes only, read into aligned copies of
+	 * the message structures (msg_copy), never cast in place */
 	uint8_t msg[MSG_BUF];
 	uint32_t have;
 	uint32_t len;		/* 0 until the header is in */
@@ -177,10 +178,13 @@ msg_read(struct sock_dev *s)
 			return -1;
 		s->have += (uint32_t)n;
 		if (s->len == 0 && s->have == sizeof(struct ivshm_msg_hdr)) {
-			const struct ivshm_msg_hdr *h = (const void *)s->msg;
-			uint32_t len = le32toh(h->len);
+			struct ivshm_msg_hdr h;
+			uint32_t len;
 
-			if (len < sizeof(*h) || len > IVSHM_MSG_MAX_LEN)
+			memcpy(&h, s->msg, sizeof(h));
+			len = le32toh(h.len);
+
+			if (len < sizeof(h) || len > IVSHM_MSG_MAX_LEN)
 				return -3;
 			s->len = len;
 		}
@@ -222,6 +226,17 @@ fd_is_eventfd(int fd)
 	return strcmp(link, "anon_inode:[eventfd]") == 0;
 }
 
+/* Copy the start of the message being handled into the structure at DST
+ * (SIZE bytes, zero-filled past what was received). */
+static void
+msg_copy(const struct sock_dev *s, void *dst, size_t size)
+{
+	size_t have = s->len < sizeof(s->msg) ? s->len : sizeof(s->msg);
+
+	memset(dst, 0, size);
+	memcpy(dst, s->msg, have < size ? have : size);
+}
+
 static unsigned int
 bad_msg(struct sock_dev *s, int fd, const char *why, uint32_t a, uint32_t b)
 {
@@ -235,14 +250,16 @@ bad_msg(struct sock_dev *s, int fd, const char *why, uint32_t a, uint32_t b)
 static unsigned int
 on_event_fd(struct sock_dev *s, int fd)
 {
-	const struct ivshm_msg_event_fd *m = (const void *)s->msg;
 	struct ivshm_dev *dev = &s->dev;
-	uint32_t id = le32toh(m->id), vec = le32toh(m->vector);
-	uint32_t V = dev->info.vectors;
+	struct ivshm_msg_event_fd m;
+	uint32_t id, vec, V = dev->info.vectors;
 	struct sock_peer *p;
 	int fl;
 
-	if (s->len < sizeof(*m))
+	msg_copy(s, &m, sizeof(m));
+	id = le32toh(m.id);
+	vec = le32toh(m.vector);
+	if (s->len < sizeof(m))
 		return bad_msg(s, fd, "short EVENT_FD", s->len, 0);
 	if (fd < 0)
 		return bad_msg(s, fd, "EVENT_FD without an fd", id, vec);
@@ -295,12 +312,14 @@ on_event_fd(struct sock_dev *s, int fd)
 static unsigned int
 on_peer_gone(struct sock_dev *s)
 {
-	const struct ivshm_msg_peer_gone *m = (const void *)s->msg;
 	struct ivshm_dev *dev = &s->dev;
-	uint32_t id = le32toh(m->id), v;
+	struct ivshm_msg_peer_gone m;
 	struct sock_peer *p;
+	uint32_t id, v;
 
-	if (s->len < sizeof(*m))
+	msg_copy(s, &m, sizeof(m));
+	id = le32toh(m.id);
+	if (s->len < sizeof(m))
 		return bad_msg(s, -1, "short PEER_GONE", s->len, 0);
 	if (id >= dev->info.max_peers || id == dev->info.id)
 		return bad_msg(s, -1, "PEER_GONE for a bad id", id, 0);
@@ -323,17 +342,18 @@ on_peer_gone(struct sock_dev *s)
 static unsigned int
 msg_handle(struct sock_dev *s)
 {
-	const struct ivshm_msg_hdr *h = (const void *)s->msg;
+	struct ivshm_msg_hdr h;
 	unsigned int ev;
 	bool bad;
 	int fd;
 
+	msg_copy(s, &h, sizeof(h));
 	count(&s->dev.stats.msgs);
 	fd = msg_take_fd(s, &bad);
 	if (bad)
 		return bad_msg(s, fd, "message with extra or lost fds",
-			le32toh(h->type), s->nmfd);
-	switch (le32toh(h->type)) {
+			le32toh(h.type), s->nmfd);
+	switch (le32toh(h.type)) {
 	case IVSHM_MSG_EVENT_FD:
 		return on_event_fd(s, fd);
 	case IVSHM_MSG_PEER_GONE:
@@ -346,7 +366,7 @@ msg_handle(struct sock_dev *s)
 	default:
 		/* a later protocol revision: skip it */
 		return bad_msg(s, fd, "unknown message type",
-			le32toh(h->type), s->len);
+			le32toh(h.type), s->len);
 	}
 }
 
@@ -584,9 +604,8 @@ map_at(void *addr, size_t len, int prot, int fd, uint64_t off)
 static int
 setup_from_init(struct sock_dev *s)
 {
-	const struct ivshm_msg_init *m = (const void *)s->msg;
-	const struct ivshm_msg_hdr *h = (const void *)s->msg;
 	struct ivshm_dev *dev = &s->dev;
+	struct ivshm_msg_init m;
 	struct ivshm_info *in = &dev->info;
 	uint64_t st_size, outs, out_off, size, page, map_len;
 	uint32_t version, compat, i;
@@ -598,9 +617,10 @@ setup_from_init(struct sock_dev *s)
 	int fd, ret;
 	long ps;
 
-	if (le32toh(h->type) != IVSHM_MSG_INIT) {
+	msg_copy(s, &m, sizeof(m));
+	if (le32toh(m.hdr.type) != IVSHM_MSG_INIT) {
 		IVSHM_LOG(ERR, "first server message is type %u, not INIT",
-			le32toh(h->type));
+			le32toh(m.hdr.type));
 		return -EPROTO;
 	}
 	fd = msg_take_fd(s, &bad);
@@ -612,13 +632,13 @@ setup_from_init(struct sock_dev *s)
 		return -EPROTO;
 	}
 	ret = -EPROTO;
-	if (s->len < sizeof(*m)) {
+	if (s->len < sizeof(m)) {
 		IVSHM_LOG(ERR, "INIT of %u bytes, expected at least %zu",
-			s->len, sizeof(*m));
+			s->len, sizeof(m));
 		goto out_fd;
 	}
-	version = le32toh(m->version);
-	compat = le32toh(m->compatible_version);
+	version = le32toh(m.version);
+	compat = le32toh(m.compatible_version);
 	if (version < IVSHM_PROTOCOL_VERSION ||
 			compat > IVSHM_PROTOCOL_VERSION) {
 		IVSHM_LOG(ERR, "server speaks ivshmem protocol %u (compatible "
@@ -626,11 +646,11 @@ setup_from_init(struct sock_dev *s)
 			IVSHM_PROTOCOL_VERSION);
 		goto out_fd;
 	}
-	in->id = le32toh(m->id);
-	in->max_peers = le32toh(m->max_peers);
-	in->vectors = le32toh(m->vectors);
-	in->protocol = le32toh(m->protocol);
-	in->output_section_size = le64toh(m->output_section_size);
+	in->id = le32toh(m.id);
+	in->max_peers = le32toh(m.max_peers);
+	in->vectors = le32toh(m.vectors);
+	in->protocol = le32toh(m.protocol);
+	in->output_section_size = le64toh(m.output_section_size);
 	in->transport = sock_ops.name;
 	if (in->max_peers < IVSHM_MIN_PEERS || in->max_peers > IVSHM_MAX_PEERS ||
 			in->id >= in->max_peers) {

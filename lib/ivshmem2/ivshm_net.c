@@ -575,7 +575,14 @@ ivshm_net_rx_burst(struct ivshm_net *n, struct rte_mbuf **pkts, uint16_t nb)
 	if (q->used_idx != q->last_avail)
 		rx_complete(n, q);	/* zero-copy frees since last time */
 	avail = __atomic_load_n(n->peer_vq.avail_idx, __ATOMIC_ACQUIRE);
-	if (unlikely((uint16_t)(avail - q->used_idx) > n->lay.num)) {
+	/* The peer may only publish forward, and at most N frames past the
+	 * last completion: avail in [last_avail, used_idx + N]. An index
+	 * moving back behind last_avail (frames consumed but not completed
+	 * yet, e.g. zero-copy mbufs still out) would redeliver them and reuse
+	 * their slots while their mbufs are out. */
+	if (unlikely((uint16_t)(avail - q->used_idx) > n->lay.num ||
+			(uint16_t)(avail - q->used_idx) <
+			(uint16_t)(q->last_avail - q->used_idx))) {
 		violation(n, &q->st, IVSHM_NET_V_AVAIL_IDX);
 		goto out;
 	}

@@ -83,7 +83,7 @@ struct ivshm_net_conf {
 
 /* Why the link was reset: peer section content that failed a check. */
 enum ivshm_net_violation {
-	IVSHM_NET_V_AVAIL_IDX,	/* avail idx more than N ahead of used */
+	IVSHM_NET_V_AVAIL_IDX,	/* avail idx more than N ahead of used, or back */
 	IVSHM_NET_V_DESC_ID,	/* avail ring entry >= N */
 	IVSHM_NET_V_DESC_FLAGS,	/* descriptor flags != 0 */
 	IVSHM_NET_V_DESC_ADDR,	/* offset outside [data start, section end) */

@@ -2,8 +2,9 @@
  * Copyright(c) 2026 vmlink authors
  *
  * ivshmem2-server: hands ivshmem v2 peers (vmlink's PMD, the RFC QEMU
- * ivshmem2 device) their shared memory, IDs and eventfds. Options, layout,
- * daemon mode, signals. See docs/ivshmem2.md.
+ * ivshmem2 device) and, on a second socket, stock QEMU ivshmem-doorbell
+ * devices their shared memory, IDs and eventfds. Options, layout, daemon
+ * mode, signals. See docs/ivshmem2.md.
  */
 
 #include <errno.h>
@@ -42,9 +43,16 @@ usage(FILE *f)
 "Usage: " SRV_NAME " [OPTIONS]\n"
 "Serve an ivshmem v2 shared-memory region to up to --max-peers peers over\n"
 "a unix socket: INIT with the memory fd, EVENT_FD per peer and vector,\n"
-"PEER_GONE when a peer leaves.\n"
+"PEER_GONE when a peer leaves. With --qemu-socket, stock QEMU\n"
+"ivshmem-doorbell devices (VMs) join the same region and ID space through\n"
+"a second socket speaking QEMU's own ivshmem-server protocol.\n"
 "\n"
 "  -S, --socket=PATH          unix socket to listen on [" DEF_SOCKET "]\n"
+"  -Q, --qemu-socket=PATH     also listen here for QEMU: -chardev socket,\n"
+"                             path=PATH,id=ivs -device ivshmem-doorbell,\n"
+"                             chardev=ivs,vectors=<--vectors>; the region\n"
+"                             is then grown to a power of two (QEMU's BAR2)\n"
+"                             and --max-peers is at most 1008\n"
 "  -m, --shm=NAME             POSIX shared memory object [" DEF_SHM "]\n"
 "  -M, --shm-file=PATH        back the region with this file instead, e.g.\n"
 "                             on hugetlbfs (/dev/hugepages/ivshmem2)\n"
@@ -70,6 +78,8 @@ usage(FILE *f)
 "\n"
 "SIZE: bytes, decimal or 0x hex, with an optional K, M or G suffix (x1024).\n"
 "The state table takes 4 KiB (one u32 per peer, more beyond 1024 peers).\n"
+"A 64-byte layout header at offset 0xfc0 (in the state table's first page)\n"
+"tells guests the layout; written whenever max-peers <= 1008.\n"
 "Protocol 0x0001 and virtio protocols (0x8000-0xffff) need exactly 2 peers;\n"
 "with a virtio type, peer 0 gets it with bit 14 set (back-end), the other\n"
 "without (front-end). SIGTERM/SIGINT: exit, removing the socket and the\n"
@@ -170,6 +180,7 @@ enum { OPT_FORCE = 256, OPT_PRINT_LAYOUT };
 
 static const struct option long_opts[] = {
 	{ "socket", required_argument, NULL, 'S' },
+	{ "qemu-socket", required_argument, NULL, 'Q' },
 	{ "shm", required_argument, NULL, 'm' },
 	{ "shm-file", required_argument, NULL, 'M' },
 	{ "size", required_argument, NULL, 'l' },
@@ -203,7 +214,7 @@ parse_args(int argc, char **argv, struct srv_opts *o)
 	o->vectors = 2;
 	o->protocol = IVSHM_PROTO_NET;
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":S:m:M:l:o:r:n:V:P:Fp:L:vh",
+	while ((c = getopt_long(argc, argv, ":S:Q:m:M:l:o:r:n:V:P:Fp:L:vh",
 			long_opts, NULL)) != -1) {
 		switch (c) {
 		case 'S':
@@ -212,6 +223,13 @@ parse_args(int argc, char **argv, struct srv_opts *o)
 				return -1;
 			}
 			o->socket_path = optarg;
+			break;
+		case 'Q':
+			if (optarg[0] == '\0') {
+				srv_err("--qemu-socket: empty path");
+				return -1;
+			}
+			o->qemu_socket_path = optarg;
 			break;
 		case 'm':
 			shm_given = true;
@@ -323,6 +341,19 @@ parse_args(int argc, char **argv, struct srv_opts *o)
 	}
 	if (o->shm_file)
 		o->shm_name = NULL;
+	if (o->qemu_socket_path != NULL &&
+			strcmp(o->qemu_socket_path, o->socket_path) == 0) {
+		srv_err("--qemu-socket and --socket must be different paths");
+		return -1;
+	}
+	if (o->qemu_socket_path != NULL &&
+			o->max_peers > IVSHM_HDR_MAX_PEERS) {
+		srv_err("--max-peers %u: with --qemu-socket at most %u (guests "
+			"find the layout in a header after the state table's "
+			"entries, in its first 4 KiB)", o->max_peers,
+			IVSHM_HDR_MAX_PEERS);
+		return -1;
+	}
 	if ((o->protocol == IVSHM_PROTO_NET ||
 			o->protocol >= IVSHM_PROTO_VIRTIO_FRONT) &&
 			o->max_peers != 2) {
@@ -384,6 +415,49 @@ absolutize(const char **path)
 	snprintf(abs, n, "%s/%s", cwd, *path);
 	*path = abs;
 	return 0;
+}
+
+/* Absolute paths (0), or the exit status. */
+static int
+fix_paths(struct srv_opts *o)
+{
+	size_t max = sizeof(((struct sockaddr_un *)0)->sun_path) - 1;
+
+	if (absolutize(&o->socket_path) != 0 ||
+			absolutize(&o->qemu_socket_path) != 0 ||
+			absolutize(&o->shm_file) != 0 ||
+			absolutize(&o->pid_file) != 0 ||
+			absolutize(&o->log_file) != 0)
+		return 1;
+	if (strlen(o->socket_path) > max) {
+		srv_err("socket path %s is too long (at most %zu bytes)",
+			o->socket_path, max);
+		return 2;
+	}
+	if (o->qemu_socket_path && strlen(o->qemu_socket_path) > max) {
+		srv_err("QEMU socket path %s is too long (at most %zu bytes)",
+			o->qemu_socket_path, max);
+		return 2;
+	}
+	return 0;
+}
+
+static void
+print_layout(const struct server *s)
+{
+	printf("backing_page=0x%" PRIx64 "\nhugetlbfs=%d\n"
+		"state_table_offset=0x0\nstate_table_size=0x%" PRIx64
+		"\nrw_section_offset=0x%" PRIx64
+		"\nrw_section_size=0x%" PRIx64
+		"\noutput_section_offset=0x%" PRIx64
+		"\noutput_section_size=0x%" PRIx64 "\nmax_peers=%u\n"
+		"vectors=%u\nprotocol=0x%04x\ntotal_size=0x%" PRIx64
+		"\n", s->lay.page, s->lay.hugetlbfs ? 1 : 0,
+		s->lay.st_size, s->lay.st_size, s->lay.rw_size,
+		s->lay.out_off, s->lay.out_size, s->opt.max_peers,
+		s->opt.vectors, s->opt.protocol, s->lay.total);
+	if (s->lay.has_hdr)
+		printf("header_offset=0x%x\n", IVSHM_HDR_OFFSET);
 }
 
 static void
@@ -482,39 +556,22 @@ main(int argc, char **argv)
 	bool pid_written = false;
 
 	memset(s, 0, sizeof(*s));
-	s->listen_fd = -1;
+	s->lsn[0].fd = s->lsn[1].fd = -1;
 	s->shm_fd = -1;
 	if (parse_args(argc, argv, &s->opt) != 0) {
 		fprintf(stderr, "Try '%s --help'.\n", SRV_NAME);
 		return 2;
 	}
-	if (absolutize(&s->opt.socket_path) != 0 ||
-			absolutize(&s->opt.shm_file) != 0 ||
-			absolutize(&s->opt.pid_file) != 0 ||
-			absolutize(&s->opt.log_file) != 0)
-		return 1;
-	if (strlen(s->opt.socket_path) >= sizeof(((struct sockaddr_un *)0)->sun_path)) {
-		srv_err("socket path %s is too long (at most %zu bytes)",
-			s->opt.socket_path,
-			sizeof(((struct sockaddr_un *)0)->sun_path) - 1);
-		return 2;
-	}
+	rc = fix_paths(&s->opt);
+	if (rc != 0)
+		return rc;
+	rc = 1;
 	if (backing_page(&s->opt, &page, &huge) != 0)
 		return 2;
 	if (srv_layout_compute(&s->opt, page, huge, &s->lay) != 0)
 		return 2;
 	if (s->opt.print_layout) {
-		printf("backing_page=0x%" PRIx64 "\nhugetlbfs=%d\n"
-			"state_table_offset=0x0\nstate_table_size=0x%" PRIx64
-			"\nrw_section_offset=0x%" PRIx64
-			"\nrw_section_size=0x%" PRIx64
-			"\noutput_section_offset=0x%" PRIx64
-			"\noutput_section_size=0x%" PRIx64 "\nmax_peers=%u\n"
-			"vectors=%u\nprotocol=0x%04x\ntotal_size=0x%" PRIx64
-			"\n", s->lay.page, s->lay.hugetlbfs ? 1 : 0,
-			s->lay.st_size, s->lay.st_size, s->lay.rw_size,
-			s->lay.out_off, s->lay.out_size, s->opt.max_peers,
-			s->opt.vectors, s->opt.protocol, s->lay.total);
+		print_layout(s);
 		return 0;
 	}
 	s->by_id = calloc(s->opt.max_peers, sizeof(*s->by_id));
@@ -539,7 +596,7 @@ main(int argc, char **argv)
 	sa.sa_handler = SIG_IGN;
 	sigaction(SIGPIPE, &sa, NULL);
 
-	if (srv_open_shm(s) != 0 || srv_open_socket(s) != 0)
+	if (srv_open_shm(s) != 0 || srv_open_sockets(s) != 0)
 		goto out;
 	if (!s->opt.foreground && daemonize(&ready_fd) != 0)
 		goto out;
@@ -549,7 +606,7 @@ main(int argc, char **argv)
 		pid_written = true;
 	}
 	srv_log(s, 0, "serving %s (%s 0x%llx bytes: state table 0x%llx, "
-		"R/W 0x%llx, %u x output 0x%llx) on %s, %u vectors, "
+		"R/W 0x%llx, %u x output 0x%llx) on %s%s%s, %u vectors, "
 		"protocol 0x%04x",
 		s->opt.shm_file ? s->opt.shm_file : s->opt.shm_name,
 		s->lay.hugetlbfs ? "hugetlbfs" : "shm",
@@ -557,6 +614,8 @@ main(int argc, char **argv)
 		(unsigned long long)s->lay.st_size,
 		(unsigned long long)s->lay.rw_size, s->opt.max_peers,
 		(unsigned long long)s->lay.out_size, s->opt.socket_path,
+		s->opt.qemu_socket_path ? " and QEMU clients on " : "",
+		s->opt.qemu_socket_path ? s->opt.qemu_socket_path : "",
 		s->opt.vectors, s->opt.protocol);
 	if (ready_fd >= 0) {
 		char ok = 0;

@@ -33,6 +33,7 @@
 
 #define LISTEN_BACKLOG 16
 #define Q_LIMIT_MAX (1u << 20)
+#define MAX_REGION (1ull << 41)
 
 static FILE *
 log_stream(void)
@@ -86,6 +87,49 @@ static uint64_t
 align_up(uint64_t v, uint64_t a)
 {
 	return (v + a - 1) / a * a;
+}
+
+static bool
+is_pow2(uint64_t v)
+{
+	return v != 0 && (v & (v - 1)) == 0;
+}
+
+/*
+ * QEMU maps the whole region as BAR2, and a PCI BAR is a power of two in
+ * size: QEMU 7.2 aborts (an assertion in pci_register_bar) on any other
+ * size. Grow the region to the next power of two, the surplus going to
+ * the R/W section, or refuse a --size that is not one.
+ */
+static int
+layout_qemu_bar(const struct srv_opts *o, struct srv_layout *lay)
+{
+	uint64_t sz = 1;
+
+	while (sz < lay->total && sz <= MAX_REGION)
+		sz <<= 1;
+	if (o->size != 0 && !is_pow2(lay->total)) {
+		srv_err("--size 0x%llx: with --qemu-socket the region is the "
+			"guests' BAR2, whose size QEMU requires to be a power "
+			"of two (e.g. 0x%llx)", (unsigned long long)o->size,
+			(unsigned long long)sz);
+		return -1;
+	}
+	if (sz > MAX_REGION) {
+		srv_err("region of 0x%llx bytes: the next power of two (QEMU's "
+			"BAR2) exceeds 0x%llx", (unsigned long long)lay->total,
+			(unsigned long long)MAX_REGION);
+		return -1;
+	}
+	if (sz != lay->total)
+		fprintf(stderr, "%s: note: region grown from 0x%llx to 0x%llx "
+			"bytes (QEMU's BAR2 is a power of two); the R/W section "
+			"takes the surplus\n", SRV_NAME,
+			(unsigned long long)lay->total, (unsigned long long)sz);
+	lay->out_off += sz - lay->total;
+	lay->rw_size += sz - lay->total;
+	lay->total = sz;
+	return 0;
 }
 
 int
@@ -194,6 +238,9 @@ srv_layout_compute(const struct srv_opts *o, uint64_t page, bool huge,
 	lay->out_size = o->out_size;
 	lay->out_off = out_off;
 	lay->total = total;
+	lay->has_hdr = o->max_peers <= IVSHM_HDR_MAX_PEERS;
+	if (o->qemu_socket_path != NULL)
+		return layout_qemu_bar(o, lay);
 	return 0;
 }
 
@@ -267,14 +314,45 @@ srv_open_shm(struct server *s)
 		return -1;
 	}
 	memset((void *)(uintptr_t)s->state, 0, (size_t)s->lay.st_size);
-	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	srv_write_hdr(s);
 	return 0;
 }
 
-int
-srv_open_socket(struct server *s)
+/* (Re)write the layout header: at start, and before each QEMU client
+ * maps the memory (a guest may have scribbled on it). */
+void
+srv_write_hdr(struct server *s)
 {
-	const char *path = s->opt.socket_path;
+	struct ivshm_shm_hdr h, *dst;
+
+	if (!s->lay.has_hdr)
+		return;
+	memset(&h, 0, sizeof(h));
+	h.magic = htole32(IVSHM_HDR_MAGIC);
+	h.version = htole32(IVSHM_HDR_VERSION);
+	h.max_peers = htole32(s->opt.max_peers);
+	h.vectors = htole32(s->opt.vectors);
+	h.protocol = htole32(s->opt.protocol);
+	h.region_size = htole64(s->lay.total);
+	h.state_table_size = htole64(s->lay.st_size);
+	h.rw_section_size = htole64(s->lay.rw_size);
+	h.output_section_size = htole64(s->lay.out_size);
+	h.check = htole32(ivshm_hdr_check(&h));
+	dst = (struct ivshm_shm_hdr *)((uintptr_t)s->state + IVSHM_HDR_OFFSET);
+	if (memcmp(dst, &h, sizeof(h)) != 0) {
+		if (s->hdr_written)
+			srv_log(s, 0, "the layout header was overwritten by a "
+				"peer: restored");
+		memcpy(dst, &h, sizeof(h));
+	}
+	s->hdr_written = true;
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+}
+
+static int
+open_listener(struct server *s, struct listener *l)
+{
+	const char *path = l->path;
 	struct sockaddr_un sa;
 	struct stat st;
 	int fd;
@@ -320,13 +398,33 @@ srv_open_socket(struct server *s)
 		close(fd);
 		return -1;
 	}
-	s->sock_bound = true;
+	l->bound = true;
 	if (listen(fd, LISTEN_BACKLOG) != 0) {
 		srv_err("cannot listen on %s: %s", path, strerror(errno));
 		close(fd);
 		return -1;
 	}
-	s->listen_fd = fd;
+	l->fd = fd;
+	return 0;
+}
+
+/* -S (ivshmem v2 messages) and, if given, -Q (QEMU ivshmem-doorbell). */
+int
+srv_open_sockets(struct server *s)
+{
+	unsigned int i;
+
+	s->lsn[0].path = s->opt.socket_path;
+	s->lsn[0].kind = CLIENT_IVSHM2;
+	s->n_lsn = 1;
+	if (s->opt.qemu_socket_path != NULL) {
+		s->lsn[1].path = s->opt.qemu_socket_path;
+		s->lsn[1].kind = CLIENT_QEMU;
+		s->n_lsn = 2;
+	}
+	for (i = 0; i < s->n_lsn; i++)
+		if (open_listener(s, &s->lsn[i]) != 0)
+			return -1;
 	return 0;
 }
 
@@ -473,19 +571,97 @@ client_flush(struct server *s, struct client *c)
 	}
 }
 
+/* QEMU's protocol: every message is one little-endian int64. */
+static void
+qemu_send(struct server *s, struct client *to, int64_t v, int fd)
+{
+	uint64_t le = htole64((uint64_t)v);
+
+	client_send(s, to, &le, sizeof(le), fd);
+}
+
+/* 'to' learns (id, vector)'s eventfd: a peer's doorbell target, or, for
+ * its own ID, the fd it receives on. */
 static void
 send_event_fd(struct server *s, struct client *to, uint32_t id,
 		uint32_t vector, int fd)
 {
 	struct ivshm_msg_event_fd m;
 
+	srv_log(s, 1, "-> peer %u: EVENT_FD id %u vector %u", to->id, id,
+		vector);
+	if (to->kind == CLIENT_QEMU) {
+		qemu_send(s, to, id, fd);	/* the N-th is vector N-1 */
+		return;
+	}
 	m.hdr.type = htole32(IVSHM_MSG_EVENT_FD);
 	m.hdr.len = htole32(sizeof(m));
 	m.id = htole32(id);
 	m.vector = htole32(vector);
-	srv_log(s, 1, "-> peer %u: EVENT_FD id %u vector %u", to->id, id,
-		vector);
 	client_send(s, to, &m, sizeof(m), fd);
+}
+
+static void
+send_peer_gone(struct server *s, struct client *to, uint32_t id)
+{
+	struct ivshm_msg_peer_gone m;
+
+	srv_log(s, 1, "-> peer %u: PEER_GONE id %u", to->id, id);
+	if (to->kind == CLIENT_QEMU) {
+		qemu_send(s, to, id, -1);	/* an ID without an fd */
+		return;
+	}
+	m.hdr.type = htole32(IVSHM_MSG_PEER_GONE);
+	m.hdr.len = htole32(sizeof(m));
+	m.id = htole32(id);
+	client_send(s, to, &m, sizeof(m), -1);
+}
+
+/* The protocol type client 'id' sees: virtio roles by ID. */
+static uint32_t
+client_protocol(const struct server *s, uint32_t id)
+{
+	uint32_t proto = s->opt.protocol;
+
+	if (proto >= IVSHM_PROTO_VIRTIO_FRONT) {
+		/* peer 0 is the virtio back-end, the other the front-end */
+		proto &= ~(uint32_t)IVSHM_PROTO_VIRTIO_BACK_BIT;
+		if (id == 0)
+			proto |= IVSHM_PROTO_VIRTIO_BACK_BIT;
+	}
+	return proto;
+}
+
+/* INIT and the memory. QEMU: version 0, its ID, then -1 with the memory
+ * (the layout is in the header, rewritten first). */
+static void
+send_init(struct server *s, struct client *c)
+{
+	struct ivshm_msg_init init;
+	uint32_t proto = client_protocol(s, c->id);
+
+	if (c->kind == CLIENT_QEMU) {
+		srv_write_hdr(s);
+		srv_log(s, 1, "-> peer %u: QEMU version 0, ID, memory", c->id);
+		qemu_send(s, c, 0, -1);
+		qemu_send(s, c, c->id, -1);
+		qemu_send(s, c, -1, s->shm_fd);
+		return;
+	}
+	memset(&init, 0, sizeof(init));
+	init.hdr.type = htole32(IVSHM_MSG_INIT);
+	init.hdr.len = htole32(sizeof(init));
+	init.version = htole32(IVSHM_PROTOCOL_VERSION);
+	init.compatible_version = htole32(IVSHM_PROTOCOL_VERSION);
+	init.id = htole32(c->id);
+	init.max_peers = htole32(s->opt.max_peers);
+	init.vectors = htole32(s->opt.vectors);
+	init.protocol = htole32(proto);
+	init.output_section_size = htole64(s->lay.out_size);
+	srv_log(s, 1, "-> peer %u: INIT max_peers %u vectors %u protocol "
+		"0x%04x output_section_size 0x%llx", c->id, s->opt.max_peers,
+		s->opt.vectors, proto, (unsigned long long)s->lay.out_size);
+	client_send(s, c, &init, sizeof(init), s->shm_fd);
 }
 
 static void
@@ -511,7 +687,27 @@ client_free(struct server *s, struct client *c)
 	free(c);
 }
 
-/* Remove dead clients; tell the others (which may die in turn). */
+/* A departed peer's state changed to 0: like the device, raise vector 0
+ * on everyone who knew it (the server holds every eventfd). */
+static void
+raise_state_vector(struct server *s, uint32_t gone)
+{
+	uint64_t one = 1;
+	uint32_t j;
+
+	for (j = 0; j < s->opt.max_peers; j++) {
+		struct client *o = s->by_id[j];
+
+		if (o == NULL || o->dead || j == gone)
+			continue;
+		if (write(o->efd[0], &one, sizeof(one)) < 0 && errno != EAGAIN)
+			srv_log(s, 0, "peer %u: cannot raise vector 0: %s", j,
+				strerror(errno));
+	}
+}
+
+/* Remove dead clients: state entry zeroed, vector 0 raised on the
+ * others, then they are told (and may die in turn). */
 static void
 reap_dead(struct server *s)
 {
@@ -523,7 +719,6 @@ reap_dead(struct server *s)
 		again = false;
 		for (id = 0; id < s->opt.max_peers; id++) {
 			struct client *c = s->by_id[id];
-			struct ivshm_msg_peer_gone m;
 
 			if (c == NULL || !c->dead)
 				continue;
@@ -534,17 +729,13 @@ reap_dead(struct server *s)
 			srv_log(s, 0, "peer %u left (%s)", id,
 				c->why ? c->why : "disconnected");
 			if (c->announced) {
-				m.hdr.type = htole32(IVSHM_MSG_PEER_GONE);
-				m.hdr.len = htole32(sizeof(m));
-				m.id = htole32(id);
+				raise_state_vector(s, id);
 				for (j = 0; j < s->opt.max_peers; j++) {
 					struct client *o = s->by_id[j];
 
 					if (o == NULL || o->dead)
 						continue;
-					srv_log(s, 1, "-> peer %u: PEER_GONE "
-						"id %u", j, id);
-					client_send(s, o, &m, sizeof(m), -1);
+					send_peer_gone(s, o, id);
 					if (o->dead)
 						again = true;
 				}
@@ -556,54 +747,50 @@ reap_dead(struct server *s)
 
 static int reserve_fd = -1;
 
+/* accept() failed: out of fds, take the connection off the backlog
+ * anyway (with the reserved fd) so that poll does not spin. */
 static void
-accept_new(struct server *s)
+accept_failed(struct server *s, struct listener *l)
 {
-	struct ivshm_msg_init init;
-	struct client *c;
-	uint32_t id, v, j, proto;
 	int fd;
 
-	fd = accept4(s->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-	if (fd < 0) {
-		if (errno == EMFILE || errno == ENFILE) {
-			/* Take the connection off the backlog anyway. */
-			srv_log(s, 0, "out of file descriptors: refusing a "
-				"client");
-			if (reserve_fd >= 0) {
-				close(reserve_fd);
-				fd = accept(s->listen_fd, NULL, NULL);
-				if (fd >= 0)
-					close(fd);
-				reserve_fd = open("/dev/null",
-					O_RDONLY | O_CLOEXEC);
-			}
-		} else if (errno != EAGAIN && errno != EWOULDBLOCK &&
-				errno != EINTR && errno != ECONNABORTED) {
-			srv_log(s, 0, "accept: %s", strerror(errno));
+	if (errno == EMFILE || errno == ENFILE) {
+		srv_log(s, 0, "out of file descriptors: refusing a client");
+		if (reserve_fd >= 0) {
+			close(reserve_fd);
+			fd = accept(l->fd, NULL, NULL);
+			if (fd >= 0)
+				close(fd);
+			reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 		}
-		return;
+	} else if (errno != EAGAIN && errno != EWOULDBLOCK &&
+			errno != EINTR && errno != ECONNABORTED) {
+		srv_log(s, 0, "accept: %s", strerror(errno));
 	}
-	if (s->n_clients >= s->opt.max_peers) {
-		srv_log(s, 0, "refusing a client: all %u peer IDs are in use",
-			s->opt.max_peers);
-		close(fd);
-		return;
-	}
+}
+
+/* A client for the lowest free ID with its eventfds, or NULL. */
+static struct client *
+client_new(struct server *s, int fd, enum client_kind kind)
+{
+	struct client *c;
+	uint32_t id, v;
+
 	for (id = 0; id < s->opt.max_peers; id++)
 		if (s->by_id[id] == NULL)
 			break;
 	c = calloc(1, sizeof(*c));
 	if (c == NULL) {
 		close(fd);
-		return;
+		return NULL;
 	}
+	c->kind = kind;
 	c->sock = fd;
 	c->id = id;
 	c->efd = malloc(sizeof(int) * s->opt.vectors);
 	if (c->efd == NULL) {
 		client_free(s, c);
-		return;
+		return NULL;
 	}
 	for (v = 0; v < s->opt.vectors; v++)
 		c->efd[v] = -1;
@@ -613,34 +800,37 @@ accept_new(struct server *s)
 			srv_log(s, 0, "refusing a client: eventfd: %s",
 				strerror(errno));
 			client_free(s, c);
-			return;
+			return NULL;
 		}
 	}
-	s->by_id[id] = c;
-	s->n_clients++;
-	__atomic_store_n(&s->state[id], 0, __ATOMIC_SEQ_CST);
+	return c;
+}
 
-	proto = s->opt.protocol;
-	if (proto >= IVSHM_PROTO_VIRTIO_FRONT) {
-		/* peer 0 is the virtio back-end, the other the front-end */
-		proto &= ~(uint32_t)IVSHM_PROTO_VIRTIO_BACK_BIT;
-		if (id == 0)
-			proto |= IVSHM_PROTO_VIRTIO_BACK_BIT;
+static void
+accept_new(struct server *s, struct listener *l)
+{
+	struct client *c;
+	uint32_t v, j;
+	int fd;
+
+	fd = accept4(l->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+	if (fd < 0) {
+		accept_failed(s, l);
+		return;
 	}
-	memset(&init, 0, sizeof(init));
-	init.hdr.type = htole32(IVSHM_MSG_INIT);
-	init.hdr.len = htole32(sizeof(init));
-	init.version = htole32(IVSHM_PROTOCOL_VERSION);
-	init.compatible_version = htole32(IVSHM_PROTOCOL_VERSION);
-	init.id = htole32(id);
-	init.max_peers = htole32(s->opt.max_peers);
-	init.vectors = htole32(s->opt.vectors);
-	init.protocol = htole32(proto);
-	init.output_section_size = htole64(s->lay.out_size);
-	srv_log(s, 1, "-> peer %u: INIT max_peers %u vectors %u protocol "
-		"0x%04x output_section_size 0x%llx", id, s->opt.max_peers,
-		s->opt.vectors, proto, (unsigned long long)s->lay.out_size);
-	client_send(s, c, &init, sizeof(init), s->shm_fd);
+	if (s->n_clients >= s->opt.max_peers) {
+		srv_log(s, 0, "refusing a client: all %u peer IDs are in use",
+			s->opt.max_peers);
+		close(fd);
+		return;
+	}
+	c = client_new(s, fd, l->kind);
+	if (c == NULL)
+		return;
+	s->by_id[c->id] = c;
+	s->n_clients++;
+	__atomic_store_n(&s->state[c->id], 0, __ATOMIC_SEQ_CST);
+	send_init(s, c);
 	if (c->dead)
 		return;
 
@@ -651,7 +841,7 @@ accept_new(struct server *s)
 		if (o == NULL || o == c || o->dead)
 			continue;
 		for (v = 0; v < s->opt.vectors; v++)
-			send_event_fd(s, o, id, v, c->efd[v]);
+			send_event_fd(s, o, c->id, v, c->efd[v]);
 	}
 	c->announced = true;
 	/* ...the newcomer theirs, then its own. */
@@ -664,14 +854,32 @@ accept_new(struct server *s)
 			send_event_fd(s, c, j, v, o->efd[v]);
 	}
 	for (v = 0; v < s->opt.vectors; v++)
-		send_event_fd(s, c, id, v, c->efd[v]);
-	srv_log(s, 0, "peer %u joined (%u connected)", id, s->n_clients);
+		send_event_fd(s, c, c->id, v, c->efd[v]);
+	srv_log(s, 0, "peer %u joined%s (%u connected)", c->id,
+		c->kind == CLIENT_QEMU ? " (QEMU)" : "", s->n_clients);
+}
+
+/* A client may only read: any byte, EOF or error drops it. */
+static void
+client_input(struct server *s, struct client *c)
+{
+	char b[64];
+	ssize_t k = recv(c->sock, b, sizeof(b), MSG_DONTWAIT);
+
+	if (k > 0) {
+		srv_log(s, 0, "peer %u sent %zd byte(s): closing it", c->id, k);
+		client_drop(s, c, "sent data");
+	} else if (k == 0 || errno == ECONNRESET) {
+		client_drop(s, c, "disconnected");
+	} else if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+		client_drop(s, c, "socket error");
+	}
 }
 
 int
 srv_run(struct server *s)
 {
-	uint32_t max = s->opt.max_peers + 1;
+	uint32_t max = s->opt.max_peers + 2;
 	struct pollfd *pfd = calloc(max, sizeof(*pfd));
 	struct client **pc = calloc(max, sizeof(*pc));
 	sigset_t waitmask;
@@ -691,10 +899,12 @@ srv_run(struct server *s)
 		uint32_t n = 0, i, id;
 		int r;
 
-		pfd[n].fd = s->listen_fd;
-		pfd[n].events = POLLIN;
-		pfd[n].revents = 0;
-		pc[n++] = NULL;
+		for (i = 0; i < s->n_lsn; i++) {
+			pfd[n].fd = s->lsn[i].fd;
+			pfd[n].events = POLLIN;
+			pfd[n].revents = 0;
+			pc[n++] = NULL;
+		}
 		for (id = 0; id < s->opt.max_peers; id++) {
 			struct client *c = s->by_id[id];
 
@@ -713,37 +923,22 @@ srv_run(struct server *s)
 			srv_err("poll: %s", strerror(errno));
 			break;
 		}
-		for (i = 1; i < n; i++) {
+		for (i = s->n_lsn; i < n; i++) {
 			struct client *c = pc[i];
 			short rev = pfd[i].revents;
 
 			if (rev & POLLOUT)
 				client_flush(s, c);
-			if (rev & POLLIN) {
-				char b[64];
-				ssize_t k = recv(c->sock, b, sizeof(b),
-					MSG_DONTWAIT);
-
-				if (k > 0) {
-					srv_log(s, 0, "peer %u sent %zd "
-						"byte(s): closing it", c->id, k);
-					client_drop(s, c, "sent data");
-				} else if (k == 0) {
-					client_drop(s, c, "disconnected");
-				} else if (errno == ECONNRESET) {
-					client_drop(s, c, "disconnected");
-				} else if (errno != EAGAIN &&
-						errno != EWOULDBLOCK &&
-						errno != EINTR) {
-					client_drop(s, c, "socket error");
-				}
-			}
+			if (rev & POLLIN)
+				client_input(s, c);
 			if (rev & (POLLHUP | POLLERR | POLLNVAL))
 				client_drop(s, c, "disconnected");
 		}
 		reap_dead(s);
-		if (pfd[0].revents & POLLIN) {
-			accept_new(s);
+		for (i = 0; i < s->n_lsn; i++) {
+			if (!(pfd[i].revents & POLLIN))
+				continue;
+			accept_new(s, &s->lsn[i]);
 			reap_dead(s);
 		}
 	}
@@ -758,6 +953,7 @@ srv_run(struct server *s)
 void
 srv_cleanup(struct server *s)
 {
+	unsigned int i;
 	uint32_t id;
 
 	/*
@@ -771,14 +967,17 @@ srv_cleanup(struct server *s)
 		free(s->by_id);
 		s->by_id = NULL;
 	}
-	if (s->listen_fd >= 0)
-		close(s->listen_fd);
-	s->listen_fd = -1;
-	if (s->sock_bound && unlink(s->opt.socket_path) != 0 &&
-			errno != ENOENT)
-		srv_err("cannot remove %s: %s", s->opt.socket_path,
-			strerror(errno));
-	s->sock_bound = false;
+	for (i = 0; i < s->n_lsn; i++) {
+		struct listener *l = &s->lsn[i];
+
+		if (l->fd >= 0)
+			close(l->fd);
+		l->fd = -1;
+		if (l->bound && unlink(l->path) != 0 && errno != ENOENT)
+			srv_err("cannot remove %s: %s", l->path,
+				strerror(errno));
+		l->bound = false;
+	}
 	if (s->state != NULL)
 		munmap((void *)(uintptr_t)s->state, s->state_map_len);
 	s->state = NULL;

@@ -15,6 +15,7 @@
 
 struct srv_opts {
 	const char *socket_path;
+	const char *qemu_socket_path;	/* QEMU ivshmem-doorbell clients */
 	const char *shm_name;		/* POSIX shm object, or NULL */
 	const char *shm_file;		/* file (hugetlbfs...), or NULL */
 	const char *pid_file;
@@ -40,6 +41,7 @@ struct srv_layout {
 	uint64_t out_size;	/* one output section */
 	uint64_t out_off;	/* first output section */
 	uint64_t total;
+	bool has_hdr;		/* layout header written (max_peers fits) */
 };
 
 /* One queued outgoing message (when the client's socket is full). */
@@ -50,7 +52,21 @@ struct out_msg {
 	int fd;			/* our own duplicate, -1 = none or sent */
 };
 
+/* What a listening socket speaks: our v2 messages, or QEMU's. */
+enum client_kind {
+	CLIENT_IVSHM2,		/* INIT / EVENT_FD / PEER_GONE */
+	CLIENT_QEMU,		/* QEMU ivshmem-doorbell: one le64 per message */
+};
+
+struct listener {
+	const char *path;
+	enum client_kind kind;
+	int fd;
+	bool bound;
+};
+
 struct client {
+	enum client_kind kind;
 	int sock;
 	uint32_t id;
 	int *efd;		/* its eventfds, one per vector */
@@ -64,12 +80,13 @@ struct client {
 struct server {
 	struct srv_opts opt;
 	struct srv_layout lay;
-	int listen_fd;
+	struct listener lsn[2];		/* -S, and -Q if given */
+	unsigned int n_lsn;
 	int shm_fd;
 	bool shm_created;
-	bool sock_bound;
 	volatile uint32_t *state;	/* state table, mapped read-write */
 	size_t state_map_len;
+	bool hdr_written;
 	struct client **by_id;		/* max_peers slots */
 	uint32_t n_clients;
 	uint32_t q_limit;		/* queued messages before a client is dropped */
@@ -83,7 +100,8 @@ void srv_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 int srv_layout_compute(const struct srv_opts *o, uint64_t page, bool huge,
 		struct srv_layout *lay);
 int srv_open_shm(struct server *s);
-int srv_open_socket(struct server *s);
+void srv_write_hdr(struct server *s);
+int srv_open_sockets(struct server *s);
 int srv_run(struct server *s);
 void srv_cleanup(struct server *s);
 

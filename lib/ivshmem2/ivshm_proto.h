@@ -114,4 +114,51 @@ ivshm_state_table_size(uint32_t max_peers)
 		~(uint64_t)(IVSHM_STATE_TABLE_ALIGN - 1);
 }
 
+/*
+ * Layout header, for peers that get neither INIT nor a vendor capability:
+ * a guest on QEMU's ivshmem-doorbell device (PCI 1af4:1110) sees only the
+ * region (BAR2) and its own ID (IVPosition). The server writes this header
+ * once, before any client, into the unused tail of the state table's first
+ * 4 KiB page (so at most IVSHM_HDR_MAX_PEERS peers), and again before each
+ * QEMU client receives the memory. Nothing protects it from a guest (BAR2
+ * is writable all over): a peer reads it once, checks 'check' and every
+ * field against the size it really sees, and never reads it again.
+ * All fields little-endian.
+ */
+#define IVSHM_HDR_OFFSET	0xfc0u
+#define IVSHM_HDR_MAGIC		0x32535649u	/* "IVS2" in memory */
+#define IVSHM_HDR_VERSION	1
+#define IVSHM_HDR_MAX_PEERS	(IVSHM_HDR_OFFSET / 4)	/* 1008 */
+
+struct ivshm_shm_hdr {
+	uint32_t magic;
+	uint32_t version;
+	uint32_t max_peers;
+	uint32_t vectors;		/* eventfds the server gives each peer */
+	uint32_t protocol;		/* the type; virtio roles by ID as in INIT */
+	uint32_t flags;			/* 0 */
+	uint64_t region_size;		/* = BAR2 size for a QEMU peer */
+	uint64_t state_table_size;	/* R/W section starts here */
+	uint64_t rw_section_size;
+	uint64_t output_section_size;	/* sections follow the R/W section */
+	uint32_t reserved;		/* 0 */
+	uint32_t check;			/* ivshm_hdr_check() */
+};
+
+_Static_assert(sizeof(struct ivshm_shm_hdr) == 64, "header is 64 bytes");
+
+/* FNV-1a over the header up to 'check': a torn or scribbled header fails
+ * (not a security measure: anyone who can write it can recompute it). */
+static inline uint32_t
+ivshm_hdr_check(const struct ivshm_shm_hdr *h)
+{
+	const uint8_t *p = (const uint8_t *)h;
+	uint32_t x = 2166136261u;
+	unsigned int i;
+
+	for (i = 0; i < sizeof(*h) - sizeof(h->check); i++)
+		x = (x ^ p[i]) * 16777619u;
+	return x;
+}
+
 #endif /* IVSHM_PROTO_H */

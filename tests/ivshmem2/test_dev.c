@@ -271,6 +271,9 @@ test_two_peers(void)
 	gen = ivshm_peer_generation(a, 1);
 	ivshm_dev_close(b);
 	CHECK(process_until(a, IVSHM_EV_PEER_GONE, 2000) & IVSHM_EV_PEER_GONE);
+	/* the server rang vector 0 (a state change) before PEER_GONE */
+	CHECK(readable(ivshm_vector_fd(a, 0), 0));
+	CHECK_EQ(ivshm_vector_ack(a, 0), 1);
 	CHECK(!ivshm_peer_present(a, 1));
 	CHECK_EQ(ivshm_peer_generation(a, 1), gen + 1);
 	CHECK_EQ(ivshm_peer_state(a, 1), 0);

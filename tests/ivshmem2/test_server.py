@@ -42,7 +42,7 @@ class Options(unittest.TestCase):
     def test_help(self):
         r = run_server("--help")
         self.assertEqual(r.returncode, 0)
-        for opt in ("--socket", "--shm", "--shm-file", "--size",
+        for opt in ("--socket", "--qemu-socket", "--shm", "--shm-file", "--size",
                     "--output-section-size", "--rw-section-size",
                     "--max-peers", "--vectors", "--protocol",
                     "--foreground", "--pid-file", "--verbose"):

@@ -5,6 +5,7 @@ stdlib only."""
 
 import array
 import json
+import mmap
 import os
 import select
 import shutil
@@ -44,10 +45,12 @@ class Server:
     """An ivshmem2-server in the foreground, with its log captured."""
 
     def __init__(self, *args, shm=None, shm_file=None, workdir=None,
-                 foreground=True, check=True):
+                 foreground=True, check=True, qemu=False):
         self.own_dir = workdir is None
         self.dir = workdir or tempfile.mkdtemp(prefix="ivshmt-")
         self.sock = os.path.join(self.dir, "ivshm.sock")
+        # qemu: a second socket for QEMU ivshmem-doorbell clients (-Q)
+        self.qsock = os.path.join(self.dir, "qemu.sock") if qemu else None
         self.shm = None
         self.shm_file = shm_file
         cmd = [SERVER, "-S", self.sock]
@@ -58,6 +61,8 @@ class Server:
             cmd += ["-M", shm_file]
         if foreground:
             cmd.append("-F")
+        if qemu:
+            cmd += ["-Q", self.qsock]
         cmd += list(args)
         self.cmd = cmd
         self.log_path = os.path.join(self.dir, "server.log")
@@ -100,7 +105,9 @@ class Server:
 
     def close(self):
         self.stop()
-        for p in (self.sock,):
+        for p in (self.sock, self.qsock):
+            if p is None:
+                continue
             try:
                 os.unlink(p)
             except OSError:
@@ -193,6 +200,12 @@ class RawClient:
         except ConnectionResetError:
             return True
 
+    def release(self, fds):
+        """Close fds received earlier (long-running clients)."""
+        for fd in fds:
+            self.fds.remove(fd)
+            os.close(fd)
+
     def close(self):
         for fd in self.fds:
             try:
@@ -201,6 +214,103 @@ class RawClient:
                 pass
         self.fds = []
         self.s.close()
+
+
+class QemuClient(RawClient):
+    """A client of QEMU's ivshmem-doorbell protocol (the server's -Q
+    socket): every message is one le64, maybe with an fd."""
+
+    def recv_q(self, timeout=2.0):
+        data, fds = self._recv(8, timeout)
+        return struct.unpack("<q", data)[0], fds
+
+    def handshake(self, vectors, timeout=2.0):
+        """version, own ID, -1 + memory, the others' eventfds, its own.
+        Returns (id, memory fd, list of (id, fd) in order)."""
+        v, fds = self.recv_q(timeout)
+        assert (v, fds) == (0, []), (v, fds)
+        own, fds = self.recv_q(timeout)
+        assert fds == [] and 0 <= own <= 65535, (own, fds)
+        v, fds = self.recv_q(timeout)
+        assert v == -1 and len(fds) == 1, (v, fds)
+        mem = fds[0]
+        events = []
+        n_own = 0
+        while n_own < vectors:
+            pid, fds = self.recv_q(timeout)
+            assert len(fds) == 1, (pid, fds)
+            events.append((pid, fds[0]))
+            n_own += pid == own
+        return own, mem, events
+
+
+class Qmp:
+    """QEMU's QMP on a unix socket (-qmp unix:PATH,server=on,wait=off),
+    enough to run HMP commands."""
+
+    def __init__(self, path, timeout=10.0):
+        end = time.time() + timeout
+        while True:
+            self.s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            try:
+                self.s.connect(path)
+                break
+            except OSError:
+                self.s.close()
+                if time.time() > end:
+                    raise
+                time.sleep(0.05)
+        self.f = self.s.makefile("rw")
+        self._reply()                       # the greeting
+        self.cmd("qmp_capabilities")
+
+    def _reply(self):
+        while True:
+            line = self.f.readline()
+            if not line:
+                raise EOFError("QMP closed")
+            msg = json.loads(line)
+            if "event" not in msg:
+                return msg
+
+    def cmd(self, name, **args):
+        self.f.write(json.dumps({"execute": name, "arguments": args}) + "\n")
+        self.f.flush()
+        r = self._reply()
+        if "error" in r:
+            raise RuntimeError("QMP %s: %s" % (name, r["error"]))
+        return r.get("return")
+
+    def hmp(self, line):
+        return self.cmd("human-monitor-command", **{"command-line": line})
+
+    def close(self):
+        self.s.close()
+
+
+HDR_OFFSET = 0xfc0
+HDR_FMT = "<6I4Q2I"
+
+
+def hdr_check(raw):
+    """FNV-1a over the header bytes before 'check'."""
+    x = 2166136261
+    for b in raw[:60]:
+        x = ((x ^ b) * 16777619) & 0xffffffff
+    return x
+
+
+def read_hdr(mem_fd):
+    """The layout header of a region, as a dict (check verified)."""
+    with mmap.mmap(mem_fd, 4096) as m:
+        raw = bytes(m[HDR_OFFSET:HDR_OFFSET + 64])
+    f = struct.unpack(HDR_FMT, raw)
+    keys = ("magic", "version", "max_peers", "vectors", "protocol", "flags",
+            "region_size", "state_table_size", "rw_section_size",
+            "output_section_size", "reserved", "check")
+    h = dict(zip(keys, f))
+    h["check_ok"] = h["check"] == hdr_check(raw)
+    return h
 
 
 def parse_init(m):

@@ -63,7 +63,8 @@ usage(FILE *out, const char *prog)
 		"  -h, --help             this text and the configuration reference\n"
 		"\n"
 		"Stats: a line per port every stats-interval; a summary on exit\n"
-		"(SIGINT/SIGTERM or duration), where received = transmitted + dropped.\n"
+		"(SIGINT, SIGTERM, SIGHUP or duration), where received = transmitted\n"
+		"+ dropped. SIGHUP ends vmlink like SIGTERM; it does not reload.\n"
 		"Telemetry: dpdk-telemetry.py -f PREFIX, commands /vmlink/ports and\n"
 		"/vmlink/port_stats,NAME.\n"
 		"Exit status: 0 success, 1 configuration or runtime error, 2 usage.\n"
@@ -167,6 +168,23 @@ on_signal(int sig __rte_unused)
 	__atomic_store_n(&vmlink_quit, true, __ATOMIC_RELAXED);
 }
 
+/* SIGHUP ends vmlink like SIGTERM (no reload): a closed terminal or a
+ * supervisor's hangup gets the summary, the JSON file and removed sockets,
+ * not an abrupt end. */
+static void
+install_signal_handlers(void)
+{
+	static const int sigs[] = {SIGINT, SIGTERM, SIGHUP};
+	struct sigaction sa;
+	unsigned int i;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;
+	sigemptyset(&sa.sa_mask);
+	for (i = 0; i < RTE_DIM(sigs); i++)
+		sigaction(sigs[i], &sa, NULL);
+}
+
 static void
 on_lsc_print(const struct vmlink *vm, uint16_t port_id)
 {
@@ -248,6 +266,12 @@ main(int argc, char **argv)
 		if (strcmp(argv[dashdash], "--") == 0)
 			break;
 	if (dashdash < argc) {
+		/* eal_argv holds them and a NULL: check before copying */
+		if (dashdash >= CFG_MAX_EAL_ARGS) {
+			fprintf(stderr, "vmlink: %d EAL arguments before '--', at "
+				"most %d\n", dashdash - 1, CFG_MAX_EAL_ARGS - 2);
+			return EXIT_USAGE;
+		}
 		app_argc = argc - dashdash;
 		app_argv = argv + dashdash;	/* argv[0] of getopt is "--" */
 	} else {
@@ -294,10 +318,6 @@ main(int argc, char **argv)
 		for (i = 0; i < eal_argc; i++)
 			eal_argv[i] = argv[i];
 		eal_argv[eal_argc] = NULL;
-		if (eal_argc >= CFG_MAX_EAL_ARGS) {
-			fprintf(stderr, "vmlink: too many EAL arguments\n");
-			goto out_free;
-		}
 	} else {
 		eal_argc = config_eal_argv(cfg, prog, eal_argv, CFG_MAX_EAL_ARGS,
 			eal_storage, sizeof(eal_storage));
@@ -311,9 +331,9 @@ main(int argc, char **argv)
 			rte_strerror(rte_errno));
 		goto out_free;
 	}
+	eal_files_note();
 
-	signal(SIGINT, on_signal);
-	signal(SIGTERM, on_signal);
+	install_signal_handlers();
 
 	vm.cfg = cfg;
 	vm.n_ports = cfg->n_ports;
@@ -365,6 +385,7 @@ out_eal:
 	ports_close(&vm);
 	lcores_free(&vm);
 	rte_eal_cleanup();
+	eal_files_remove();
 out_free:
 	free(cfg);
 	return status;

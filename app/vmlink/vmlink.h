@@ -103,6 +103,11 @@ void ports_close(struct vmlink *vm);
 /* worker.c */
 int worker_main(void *arg);
 
+/* eal_files.c: remove EAL's runtime directory and hugepage files at exit
+ * (note where they are after rte_eal_init, remove after rte_eal_cleanup). */
+void eal_files_note(void);
+void eal_files_remove(void);
+
 /* stats.c */
 void stats_port_totals(const struct vmlink *vm, unsigned int port,
 		struct port_totals *t);

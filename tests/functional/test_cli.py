@@ -6,6 +6,7 @@ configurations refused before any device (or EAL) is touched."""
 import os
 import unittest
 
+from proc import eal_leftovers
 from vmlink_testlib import VmlinkTestCase, eal_section
 
 
@@ -43,6 +44,21 @@ class CommandLine(VmlinkTestCase):
             self.assertEqual(r.rc, 2, args)
             self.assertIn(msg, r.err)
 
+    def test_too_many_eal_arguments(self):
+        """EAL arguments before '--' are bounded before they are copied:
+        a long vector is a usage error, not a stack overflow."""
+        cfg = self.write_config(eal_section("unused") + GOOD_PORTS)
+        for n, rc in ((62, None), (63, 2), (200, 2)):
+            args = ["--log-level=lib.eal:notice"] * n
+            r = self.run_vmlink(args + ["--", "-c", cfg, "--check"],
+                                stats=False)
+            if rc is None:   # within the bound: --check ignores them
+                self.assertEqual(r.rc, 0, r.err)
+            else:
+                self.assertEqual(r.rc, rc, r.err)
+                self.assertIn("%d EAL arguments before '--', at most 62"
+                              % n, r.err)
+
     def test_missing_file(self):
         r = self.run_vmlink(["-c", self.path("nope.ini")], stats=False)
         self.assertEqual(r.rc, 1)
@@ -79,12 +95,15 @@ class CommandLine(VmlinkTestCase):
 
     def test_runtime_errors_name_the_port(self):
         # A device that cannot be probed, and an lcore EAL does not have.
+        # EAL ran: what it leaves behind is removed on the error path too.
+        prefix = self.prefix("probe")
         cfg = self.write_config(
-            eal_section(self.prefix("probe")) +
+            eal_section(prefix) +
             "[port a]\ntype = ethdev\ndevice = net_nosuchdriver0\n")
         r = self.run_vmlink(["-c", cfg], stats=False, timeout=60)
         self.assertEqual(r.rc, 1)
         self.assertIn("[port a] device 'net_nosuchdriver0': probe failed", r.err)
+        self.assertEqual(eal_leftovers(prefix), [])
 
         cfg = self.write_config(GOOD_PORTS + "[lcore 1]\nrx = a b\n")
         r = self.run_vmlink(["-l", "0", "--file-prefix", self.prefix("lc"),

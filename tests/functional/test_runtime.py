@@ -1,15 +1,16 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: BSD-3-Clause
-"""A running vmlink: periodic stats, telemetry, clean stop on signals, and
-the embedded default configuration forwarding frames."""
+"""A running vmlink: periodic stats, telemetry, clean stop on signals
+(SIGHUP too: it ends vmlink like SIGTERM), nothing of EAL left behind."""
 
 import json
+import os
 import signal
 import subprocess
 import time
 import unittest
 
-from proc import stop, wait_for
+from proc import eal_leftovers, stop, wait_for
 from telemetry import query as telemetry_query
 from vmlink_testlib import VmlinkTestCase, eal_section
 
@@ -22,8 +23,8 @@ LOOP_PORTS = ("[port gen]\ntype = ethdev\ndevice = net_null0,size=64\n"
 
 class Runtime(VmlinkTestCase):
 
-    def start(self, prefix, extra_args=()):
-        cfg = self.write_config(eal_section(prefix) + LOOP_PORTS)
+    def start(self, prefix, extra_args=(), ports=LOOP_PORTS):
+        cfg = self.write_config(eal_section(prefix) + ports)
         return self.start_vmlink(["-c", cfg, "--stats-json",
                                   self.path("s.json")] + list(extra_args))
 
@@ -34,14 +35,24 @@ class Runtime(VmlinkTestCase):
             return False
 
     def test_signals_stop_cleanly_with_summary(self):
-        for sig in (signal.SIGTERM, signal.SIGINT):
+        """SIGTERM, SIGINT and SIGHUP: summary, JSON, the vhost-user
+        socket removed, and no EAL runtime directory or hugepage file
+        left (DPDK 22.11 leaves both; vmlink removes them)."""
+        sock = self.path("vm.sock")
+        ports = LOOP_PORTS + "[port vm]\ntype = vhost-user\npath = %s\n" % sock
+        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             prefix = self.prefix("sig")
-            p = self.start(prefix)
+            p = self.start(prefix, ports=ports)
             self.assertTrue(wait_for(lambda: self.telemetry_ready(prefix), 30))
+            self.assertTrue(os.path.exists(sock))
+            self.assertNotEqual(eal_leftovers(prefix), [])
             time.sleep(1.5)  # at least one periodic stats line
             rc = stop(p, sig)
             out = p.stdout.read()
+            p.stdout.close()
             self.assertEqual(rc, 0, out)
+            self.assertFalse(os.path.exists(sock), sig)
+            self.assertEqual(eal_leftovers(prefix), [], sig)
             self.assertIn("vmlink summary", out)
             self.assertIn("link up", out)  # a periodic stats line
             with open(self.path("s.json")) as f:

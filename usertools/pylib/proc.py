@@ -42,17 +42,43 @@ def cpu_seconds(pid):
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def hugetlbfs_mounts():
+    """Mount points of hugetlbfs file systems."""
+    with open("/proc/mounts") as f:
+        return [ln.split()[1] for ln in f if ln.split()[2] == "hugetlbfs"]
+
+
+def eal_leftovers(prefix):
+    """What an EAL process with --file-prefix PREFIX (or any prefix that
+    starts with PREFIX) left behind: runtime directories and hugepage
+    files, as a list of paths."""
+    found = []
+    try:
+        found += ["/var/run/dpdk/" + d for d in os.listdir("/var/run/dpdk")
+                  if d.startswith(prefix)]
+    except OSError:
+        pass
+    for mnt in hugetlbfs_mounts():
+        try:
+            found += [os.path.join(mnt, n) for n in os.listdir(mnt)
+                      if n.startswith(prefix)]
+        except OSError:
+            pass
+    return found
+
+
 def cleanup_prefix(prefix):
     """Remove what an EAL process with --file-prefix PREFIX may have left
     behind: its runtime directory and its hugepage files."""
     shutil.rmtree("/var/run/dpdk/" + prefix, ignore_errors=True)
-    try:
-        for name in os.listdir("/dev/hugepages"):
-            if name.startswith(prefix + "map_") or \
-                    name.startswith(prefix + "-"):
-                os.unlink(os.path.join("/dev/hugepages", name))
-    except OSError:
-        pass
+    for mnt in hugetlbfs_mounts():
+        try:
+            for name in os.listdir(mnt):
+                if name.startswith(prefix + "map_") or \
+                        name.startswith(prefix + "-"):
+                    os.unlink(os.path.join(mnt, name))
+        except OSError:
+            pass
 
 
 def loadable_plugin(path, safe_dir):

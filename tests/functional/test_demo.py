@@ -1,8 +1,10 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: BSD-3-Clause
 """The demo (usertools/vmlink-demo, minus its setup step): vmlink on the
-embedded config/demo.ini moves frames from VM A to VM B over vhost-user and
-an ivshmem v2 link, and every frame sent is received or counted as a drop."""
+default config/demo.ini moves frames from VM A to VM B over vhost-user and
+an ivshmem v2 link, and every frame sent is received or counted as a drop.
+Each demo has its own run directory and EAL file prefixes, and leaves
+none of them behind."""
 
 import os
 import re
@@ -10,6 +12,7 @@ import subprocess
 import sys
 import unittest
 
+from proc import eal_leftovers
 from vmlink_testlib import SOURCE
 
 
@@ -29,6 +32,11 @@ class Demo(unittest.TestCase):
         self.assertRegex(p.stdout, r"sent = received \+ counted drops: "
                                    r"(\d+) = \d+ \+ \d+  OK")
         self.assertIn("vmlink summary", p.stdout)
+        m = re.search(r"run directory (/run/(vmlink-demo-\S+)),", p.stdout)
+        self.assertIsNotNone(m, p.stdout[:2000])
+        run, tag = m.group(1), m.group(2)
+        self.assertFalse(os.path.exists(run), "run directory left behind")
+        self.assertEqual(eal_leftovers(tag), [], "EAL files left behind")
 
 
 if __name__ == "__main__":

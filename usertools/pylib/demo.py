@@ -1,13 +1,19 @@
 # SPDX-License-Identifier: BSD-3-Clause
 """vmlink demo (run by usertools/vmlink-demo after setup).
 
-Starts the ivshmem2-server, vmlink on its embedded default configuration
-(config/demo.ini), an ivshmem v2 peer that bounces frames back (stock
-dpdk-testpmd loading vmlink's ivshmem2 PMD, io forwarding), and two "VMs":
-stock dpdk-testpmd processes with net_virtio_user as the guest driver, VM A
-sending and VM B receiving. vmlink prints live per-port stats; at the end
-every frame VM A sent is accounted for: received by VM B or counted as a
-drop somewhere."""
+Starts the ivshmem2-server, vmlink on the default configuration
+(config/demo.ini, the one embedded in vmlink), an ivshmem v2 peer that
+bounces frames back (stock dpdk-testpmd loading vmlink's ivshmem2 PMD, io
+forwarding), and two "VMs": stock dpdk-testpmd processes with
+net_virtio_user as the guest driver, VM A sending and VM B receiving.
+vmlink prints live per-port stats; at the end every frame VM A sent is
+accounted for: received by VM B or counted as a drop somewhere.
+
+Each invocation has its own run directory (sockets, logs) under /run and
+its own EAL file prefixes, so demos never collide with each other or with
+leftovers of an earlier one; config/demo.ini is run with its paths and
+file prefix pointed there. The directory is removed after a successful
+run (--keep keeps it) and kept, with its path printed, after a failure."""
 
 import argparse
 import json
@@ -16,32 +22,50 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import telemetry  # noqa: E402
-from benchlib import BUILD, eal, plugin, size_args, wait_path  # noqa: E402
+from benchlib import BUILD, TOP, eal, plugin, size_args, wait_path  # noqa: E402
 from proc import cleanup_prefix, stop  # noqa: E402
 from testpmd import Testpmd, TestpmdError  # noqa: E402
 
-RUN = "/run/vmlink-demo"		# the paths config/demo.ini names
-SHM = "/vmlink-demo"
-VMLINK_PREFIX = "vmlink-demo"		# [eal] file-prefix of config/demo.ini
+DEMO_INI = os.path.join(TOP, "config", "demo.ini")
+INI_RUN = "/run/vmlink-demo"		# the paths config/demo.ini names
+INI_PREFIX = "file-prefix = vmlink-demo\n"
+SHM = "/vmlink-demo-%d" % os.getpid()
 VM_EAL_EXTRA = ["--single-file-segments"]  # virtio-user shares its memory
+
+
+def demo_config(run, prefix):
+    """config/demo.ini with its paths in RUN and its EAL file prefix
+    PREFIX, written to RUN/demo.ini."""
+    with open(DEMO_INI) as f:
+        text = f.read()
+    if INI_RUN not in text or INI_PREFIX not in text:
+        raise RuntimeError("%s no longer names %s and %s" % (
+            DEMO_INI, INI_RUN, INI_PREFIX.strip()))
+    text = text.replace(INI_RUN, run).replace(
+        INI_PREFIX, "file-prefix = %s\n" % prefix)
+    path = os.path.join(run, "demo.ini")
+    with open(path, "w") as f:
+        f.write(text)
+    return path
 
 
 def say(msg):
     print("== vmlink-demo: " + msg, flush=True)
 
 
-def wait_quiet(ports, timeout=15):
+def wait_quiet(prefix, ports, timeout=15):
     """Wait until vmlink's counters stop moving (frames in flight are
     through)."""
     last = None
     end = time.time() + timeout
     while time.time() < end:
-        now = [telemetry.vmlink_port_stats(VMLINK_PREFIX, p) for p in ports]
+        now = [telemetry.vmlink_port_stats(prefix, p) for p in ports]
         key = [(s["rx_packets"], s["tx_packets"]) for s in now]
         if key == last:
             return
@@ -55,66 +79,76 @@ def main():
                     help="seconds VM A sends (default 10)")
     ap.add_argument("--size", type=int, default=64,
                     help="frame size in bytes (default 64)")
+    ap.add_argument("--keep", action="store_true",
+                    help="keep the run directory (logs, sockets' folder, "
+                    "vmlink.json) after a successful run too")
     args = ap.parse_args()
 
-    shutil.rmtree(RUN, ignore_errors=True)
-    os.makedirs(RUN, mode=0o755)
-    for p in (VMLINK_PREFIX, "vmlink-demo-vma", "vmlink-demo-vmb",
-              "vmlink-demo-shm"):
-        cleanup_prefix(p)
+    run = tempfile.mkdtemp(prefix="vmlink-demo-", dir="/run")
+    os.chmod(run, 0o755)
+    tag = os.path.basename(run)		# vmlink-demo-XXXXXXXX
+    prefixes = {k: "%s-%s" % (tag, k) for k in ("vmlink", "vma", "vmb",
+                                                "shm")}
     procs, pmds = [], []
+    ok = False
 
     def shutdown(*_):
         for t in pmds:
             t.kill()
+        pmds.clear()
         for p in procs:
             stop(p, signal.SIGTERM, 10)
+        procs.clear()
+        for p in prefixes.values():
+            cleanup_prefix(p)
 
     signal.signal(signal.SIGTERM, lambda *a: sys.exit(1))
+    say("run directory %s, EAL file prefixes %s-*" % (run, tag))
     try:
-        say("ivshmem2-server on %s/ivshmem2.sock" % RUN)
+        ini = demo_config(run, prefixes["vmlink"])
+        say("ivshmem2-server on %s/ivshmem2.sock" % run)
         procs.append(subprocess.Popen(
             [os.path.join(BUILD, "app", "ivshmem2-server"), "-F", "--force",
-             "-S", RUN + "/ivshmem2.sock", "-m", SHM, "-o", "2M"],
-            stdout=open(RUN + "/ivshmem2-server.log", "w"),
+             "-S", run + "/ivshmem2.sock", "-m", SHM, "-o", "2M"],
+            stdout=open(run + "/ivshmem2-server.log", "w"),
             stderr=subprocess.STDOUT))
-        if not wait_path(RUN + "/ivshmem2.sock", 10):
+        if not wait_path(run + "/ivshmem2.sock", 10):
             raise RuntimeError("ivshmem2-server did not start: see %s/"
-                               "ivshmem2-server.log" % RUN)
+                               "ivshmem2-server.log" % run)
 
-        say("vmlink on the embedded config/demo.ini (live stats below)")
+        say("vmlink on config/demo.ini (live stats below)")
         vmlink = subprocess.Popen(
-            [os.path.join(BUILD, "app", "vmlink"), "--stats-json",
-             RUN + "/vmlink.json"])
+            [os.path.join(BUILD, "app", "vmlink"), "-c", ini,
+             "--stats-json", run + "/vmlink.json"])
         procs.append(vmlink)
-        if not wait_path(RUN + "/vm-b.sock", 30):
+        if not wait_path(run + "/vm-b.sock", 30):
             raise RuntimeError("vmlink did not come up")
 
         say("ivshmem peer: dpdk-testpmd -d librte_net_vmlink_ivshmem2.so, "
             "io forwarding (bounces frames back)")
-        peer = Testpmd(eal("vmlink-demo-shm", 1, mem=512, extra=VM_EAL_EXTRA),
+        peer = Testpmd(eal(prefixes["shm"], 1, mem=512, extra=VM_EAL_EXTRA),
                        vdevs=["net_vmlink_ivshmem2,server=%s/ivshmem2.sock"
-                              % RUN],
+                              % run],
                        plugins=[plugin("librte_net_vmlink_ivshmem2.so")],
                        args=["--forward-mode=io", "--nb-cores=1"],
-                       log=RUN + "/shm-peer.log")
+                       log=run + "/shm-peer.log")
         pmds.append(peer)
         # Jumbo frames: VM A sends them in one segment from big mbufs, VM B
         # receives them as mbuf chains.
         say("VM B: dpdk-testpmd, net_virtio_user on vm-b.sock, receiving")
-        vm_b = Testpmd(eal("vmlink-demo-vmb", 0, mem=512, extra=VM_EAL_EXTRA),
-                       vdevs=["net_virtio_user0,path=%s/vm-b.sock" % RUN],
+        vm_b = Testpmd(eal(prefixes["vmb"], 0, mem=512, extra=VM_EAL_EXTRA),
+                       vdevs=["net_virtio_user0,path=%s/vm-b.sock" % run],
                        args=["--forward-mode=rxonly"] +
                        size_args(args.size, "rx"),
-                       log=RUN + "/vm-b.log")
+                       log=run + "/vm-b.log")
         pmds.append(vm_b)
         say("VM A: dpdk-testpmd, net_virtio_user on vm-a.sock, sending "
             "%d-byte frames" % args.size)
-        vm_a = Testpmd(eal("vmlink-demo-vma", 0, mem=512, extra=VM_EAL_EXTRA),
-                       vdevs=["net_virtio_user0,path=%s/vm-a.sock" % RUN],
+        vm_a = Testpmd(eal(prefixes["vma"], 0, mem=512, extra=VM_EAL_EXTRA),
+                       vdevs=["net_virtio_user0,path=%s/vm-a.sock" % run],
                        args=["--forward-mode=txonly"] +
                        size_args(args.size, "tx"),
-                       log=RUN + "/vm-a.log")
+                       log=run + "/vm-a.log")
         pmds.append(vm_a)
         for name, t in (("VM A", vm_a), ("VM B", vm_b), ("ivshmem peer",
                                                          peer)):
@@ -125,23 +159,23 @@ def main():
         vm_a.start()
         time.sleep(args.duration)
         sent = vm_a.stop()[0]
-        wait_quiet(["vm-a", "shm", "vm-b"])
+        wait_quiet(prefixes["vmlink"], ["vm-a", "shm", "vm-b"])
         bounced = peer.stop()[0]
         received = vm_b.stop()[0]
         vm_b_stats = telemetry.query(
-            VMLINK_PREFIX, "/ethdev/stats,%d" % telemetry.vmlink_port_stats(
-                VMLINK_PREFIX, "vm-b")["ethdev_port"])["/ethdev/stats"]
+            prefixes["vmlink"], "/ethdev/stats,%d" %
+            telemetry.vmlink_port_stats(prefixes["vmlink"], "vm-b")
+            ["ethdev_port"])["/ethdev/stats"]
         for t in (vm_a, vm_b, peer):
             t.close()
         pmds.clear()
         vmlink.send_signal(signal.SIGINT)
         vmlink.wait(30)
-        with open(RUN + "/vmlink.json") as f:
+        with open(run + "/vmlink.json") as f:
             st = json.load(f)
     except (RuntimeError, TestpmdError, OSError) as e:
         print("vmlink-demo: FAILED: %s" % e, file=sys.stderr)
-        print("logs: %s" % RUN, file=sys.stderr)
-        shutdown()
+        print("logs: %s" % run, file=sys.stderr)
         return 1
     finally:
         shutdown()
@@ -160,12 +194,15 @@ def main():
     print("  VM B received                   %12d" % received["rx"])
     print("  vmlink drops (tx-full/no-route) %12d" % vm_drops)
     print("  undeliverable to VM B           %12d" % guest_drops)
-    ok = accounted == sent["tx"]
+    ok = accounted == sent["tx"] and received["rx"] > 0
     print("  sent = received + counted drops: %d = %d + %d  %s" % (
         sent["tx"], received["rx"], accounted - received["rx"],
-        "OK" if ok else "MISMATCH"))
-    print("  logs in %s" % RUN)
-    return 0 if ok and received["rx"] > 0 else 1
+        "OK" if accounted == sent["tx"] else "MISMATCH"))
+    if ok and not args.keep:
+        shutil.rmtree(run, ignore_errors=True)
+    else:
+        print("  logs in %s" % run)
+    return 0 if ok else 1
 
 
 if __name__ == "__main__":

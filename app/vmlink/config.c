@@ -848,6 +848,7 @@ parse_lcore_rx(struct cfg_ctx *ctx, struct lcore_cfg *lc, const char *section,
 {
 	char buf[CFG_VALUE_MAX];
 	char *tok, *save = NULL;
+	unsigned int items = 0;
 
 	snprintf(buf, sizeof(buf), "%s", list);
 	for (tok = strtok_r(buf, " \t,", &save); tok != NULL;
@@ -896,7 +897,10 @@ parse_lcore_rx(struct cfg_ctx *ctx, struct lcore_cfg *lc, const char *section,
 			lc->rxq[lc->n_rxq].queue = (uint16_t)first;
 			lc->n_rxq++;
 		}
+		items++;
 	}
+	if (items == 0)
+		cfg_error(ctx, section, "rx", "names no port");
 }
 
 /* Cross-section checks: references to ports and lcores. */

@@ -409,6 +409,8 @@ test_references(void)
 	BAD(PORTS2 "[lcore 1]\nrx = a\n", "t.ini:5: [port b] rx queue 0 is polled by no",
 		NULL);
 	BAD(PORTS2 "[lcore 1]\n", "[lcore 1] missing required key 'rx'", NULL);
+	BAD("[port a]\ntype = ethdev\ndevice = x\nrx-queues = 0\n[lcore 1]\nrx = ,\n",
+		"[lcore 1] rx: names no port", NULL);
 	BAD("[eal]\nlcores = 0-1\n" PORTS2 "[lcore 2]\nrx = a b\n",
 		"t.ini:11: [lcore 2] lcore 2 is not in [eal] lcores (0-1)", NULL);
 	BAD("[eal]\nlcores = 0-1\n" PORTS2 "[lcore 0]\nrx = a b\n",

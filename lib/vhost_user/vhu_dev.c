@@ -262,6 +262,12 @@ vhu_vq_resume(struct vhu_dev *dev, struct vhu_vq *vq)
 	uint64_t f = dev->features;
 	bool log_all = (f & (1ull << VHU_F_LOG_ALL)) && dev->log != NULL;
 
+	/* The log pointers follow the device's log even for a queue that
+	 * cannot run: zero-copy completions and ring stops still write its
+	 * used ring, and the log they had may have been unmapped since. */
+	vq->log = log_all ? dev->log : NULL;
+	vq->log_used = log_all && (vq->addr_flags & VHU_VRING_F_LOG);
+	vq->log_used_gpa = vq->log_gpa;
 	if (!vhu_vq_can_run(dev, vq))
 		return;
 	vq->hdr_len = ((f & (1ull << VHU_F_VERSION_1)) ||
@@ -270,9 +276,6 @@ vhu_vq_resume(struct vhu_dev *dev, struct vhu_vq *vq)
 	vq->mrg = !!(f & (1ull << VHU_F_NET_MRG_RXBUF));
 	vq->event_idx = !!(f & (1ull << VHU_F_RING_EVENT_IDX));
 	vq->indirect = !!(f & (1ull << VHU_F_RING_INDIRECT_DESC));
-	vq->log = log_all ? dev->log : NULL;
-	vq->log_used = log_all && (vq->addr_flags & VHU_VRING_F_LOG);
-	vq->log_used_gpa = vq->log_gpa;
 	vq->zc = (vq->index & 1) && vq->cring != NULL && !log_all;
 	vq->copy_threshold = dev->cfg.copy_threshold;
 	vq->mt = dev->mt;

@@ -6,6 +6,7 @@
  */
 
 #include <poll.h>
+#include <sys/mman.h>
 #include <pthread.h>
 #include <string.h>
 #include <unistd.h>
@@ -491,6 +492,91 @@ case_zc_wakeup(void)
 	CHECK(vhu_queue_notify(t.dev, 0, false) == 0, "disable");
 	CHECK(vhu_dequeue_burst(t.dev, 0, t_mp, m, 2) == 0, "drain");
 	CHECK(fe_used_idx(&t.fe.vq[1]) == 1, "completion not returned");
+	tb_destroy(&t);
+	return tb_check_fds(&t);
+}
+
+/* Give the device a dirty log of 64 bytes (2 MiB of guest) in a new
+ * memfd; returns the fd, *map its mapping in this process. */
+static int
+set_log_base(struct tb *t, uint8_t **map)
+{
+	struct vhu_log_desc ld = { 64, 0 };
+	uint64_t ack;
+	uint32_t r;
+	int fd;
+
+	fd = memfd_create("vhu-log", MFD_CLOEXEC);
+	if (fd < 0 || ftruncate(fd, 4096) != 0)
+		return -1;
+	*map = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (*map == MAP_FAILED ||
+			fe_send(&t->fe, VHU_REQ_SET_LOG_BASE, VHU_FLAG_VERSION,
+				&ld, sizeof(ld), &fd, 1) != 0 ||
+			fe_recv(&t->fe, &r, NULL, &ack, sizeof(ack), 3000) != 8 ||
+			r != VHU_REQ_SET_LOG_BASE || ack != 0) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/*
+ * A queue that cannot run (here: disabled) must not keep the log it had:
+ * SET_LOG_BASE replaces (unmaps) the old one, and a zero-copy completion
+ * written when the ring stops then went into the unmapped log (a crash
+ * before the fix). It must land in the current log instead.
+ */
+int
+case_zc_log_replaced_disabled(void)
+{
+	struct tb t;
+	struct fe_vring *v;
+	struct rte_mbuf *m[1];
+	uint8_t f[1000], *log1, *log2;
+	uint64_t page;
+	uint32_t base;
+	int fd1, fd2;
+
+	TRY(zc_bench(&t, 256, 64));
+	v = &t.fe.vq[1];
+	CHECK(t.fe.features & (1ull << VHU_F_PROTOCOL_FEATURES),
+		"protocol features (SET_VRING_ENABLE) not negotiated");
+	make_frame(f, sizeof(f), 7);
+	CHECK(fe_tx_frame(&t.fe, 1, NULL, 12, f, sizeof(f), 1, false,
+		false) >= 0, "post");
+	CHECK(vhu_dequeue_burst(t.dev, 0, t_mp, m, 1) == 1 &&
+		RTE_MBUF_HAS_EXTBUF(m[0]), "zero-copy dequeue");
+
+	/* Logging on, with log 1; the frame is still held. */
+	fd1 = set_log_base(&t, &log1);
+	CHECK(fd1 >= 0, "SET_LOG_BASE 1");
+	TRY(fe_request_u64(&t.fe, VHU_REQ_SET_FEATURES,
+		t.fe.features | (1ull << VHU_F_LOG_ALL)));
+	TRY(fe_vring_addr(&t.fe, 1, VHU_VRING_F_LOG, v->used_gpa));
+	/* The queue stops running; then log 2 replaces log 1. */
+	CHECK(fe_request_state(&t.fe, VHU_REQ_SET_VRING_ENABLE, 1, 0) == 0,
+		"disable");
+	fd2 = set_log_base(&t, &log2);
+	CHECK(fd2 >= 0, "SET_LOG_BASE 2");
+	memset(log1, 0, 64);
+	memset(log2, 0, 64);
+
+	/* The held frame comes back, and the ring stops: its used entry
+	 * is written and logged now. */
+	rte_pktmbuf_free(m[0]);
+	TRY(fe_get_vring_base(&t.fe, 1, &base));
+	CHECK(fe_used_idx(v) == 1, "completion written at ring stop");
+	page = v->used_gpa / 4096;
+	CHECK(log2[page / 8] & (1u << (page % 8)),
+		"used ring page %lu not marked in the current log",
+		(unsigned long)page);
+	CHECK(log1[page / 8] == 0, "marked in the replaced log");
+
+	munmap(log1, 4096);
+	munmap(log2, 4096);
+	close(fd1);
+	close(fd2);
 	tb_destroy(&t);
 	return tb_check_fds(&t);
 }

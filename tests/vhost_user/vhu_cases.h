@@ -34,6 +34,7 @@
 	X(notify_enable) \
 	X(legacy_header) \
 	X(zc_used_after_free) \
+	X(zc_log_replaced_disabled) \
 	X(zc_budget) \
 	X(zc_threshold) \
 	X(zc_chain) \

@@ -876,78 +876,125 @@ client_input(struct server *s, struct client *c)
 	}
 }
 
-int
-srv_run(struct server *s)
+/* Poll state of one server loop: arrays for the listeners and clients. */
+struct srv_poll {
+	struct pollfd *pfd;
+	struct client **pc;
+};
+
+/* One round of the server loop: wait (at most TIMEOUT; NULL: until
+ * something happens, SIGTERM/SIGINT let through), serve every ready
+ * socket. 0, or -1 when polling failed. */
+static int
+srv_round(struct server *s, struct srv_poll *p, const struct timespec *timeout)
+{
+	uint32_t n = 0, i, id;
+	sigset_t waitmask;
+	int r;
+
+	sigemptyset(&waitmask);
+	for (i = 0; i < s->n_lsn; i++) {
+		p->pfd[n].fd = s->lsn[i].fd;
+		p->pfd[n].events = POLLIN;
+		p->pfd[n].revents = 0;
+		p->pc[n++] = NULL;
+	}
+	for (id = 0; id < s->opt.max_peers; id++) {
+		struct client *c = s->by_id[id];
+
+		if (c == NULL)
+			continue;
+		p->pfd[n].fd = c->sock;
+		p->pfd[n].events = POLLIN | (c->q_count ? POLLOUT : 0);
+		p->pfd[n].revents = 0;
+		p->pc[n++] = c;
+	}
+	/* SIGTERM/SIGINT are blocked except while waiting here. */
+	r = ppoll(p->pfd, n, timeout, &waitmask);
+	if (r < 0) {
+		if (errno == EINTR)
+			return 0;
+		srv_err("poll: %s", strerror(errno));
+		return -1;
+	}
+	for (i = s->n_lsn; i < n; i++) {
+		struct client *c = p->pc[i];
+		short rev = p->pfd[i].revents;
+
+		if (rev & POLLOUT)
+			client_flush(s, c);
+		if (rev & POLLIN)
+			client_input(s, c);
+		if (rev & (POLLHUP | POLLERR | POLLNVAL))
+			client_drop(s, c, "disconnected");
+	}
+	reap_dead(s);
+	for (i = 0; i < s->n_lsn; i++) {
+		if (!(p->pfd[i].revents & POLLIN))
+			continue;
+		accept_new(s, &s->lsn[i]);
+		reap_dead(s);
+	}
+	return 0;
+}
+
+static int
+srv_poll_init(struct server *s, struct srv_poll *p)
 {
 	uint32_t max = s->opt.max_peers + 2;
-	struct pollfd *pfd = calloc(max, sizeof(*pfd));
-	struct client **pc = calloc(max, sizeof(*pc));
-	sigset_t waitmask;
 	uint64_t q;
 
-	if (pfd == NULL || pc == NULL) {
-		free(pfd);
-		free(pc);
+	p->pfd = calloc(max, sizeof(*p->pfd));
+	p->pc = calloc(max, sizeof(*p->pc));
+	if (p->pfd == NULL || p->pc == NULL) {
+		free(p->pfd);
+		free(p->pc);
 		srv_err("out of memory");
 		return -1;
 	}
 	q = 2ull * s->opt.max_peers * s->opt.vectors + 64;
 	s->q_limit = q > Q_LIMIT_MAX ? Q_LIMIT_MAX : (uint32_t)q;
-	reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-	sigemptyset(&waitmask);
-	while (!s->stop) {
-		uint32_t n = 0, i, id;
-		int r;
+	if (reserve_fd < 0)
+		reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	return 0;
+}
 
-		for (i = 0; i < s->n_lsn; i++) {
-			pfd[n].fd = s->lsn[i].fd;
-			pfd[n].events = POLLIN;
-			pfd[n].revents = 0;
-			pc[n++] = NULL;
-		}
-		for (id = 0; id < s->opt.max_peers; id++) {
-			struct client *c = s->by_id[id];
-
-			if (c == NULL)
-				continue;
-			pfd[n].fd = c->sock;
-			pfd[n].events = POLLIN | (c->q_count ? POLLOUT : 0);
-			pfd[n].revents = 0;
-			pc[n++] = c;
-		}
-		/* SIGTERM/SIGINT are blocked except while waiting here. */
-		r = ppoll(pfd, n, NULL, &waitmask);
-		if (r < 0) {
-			if (errno == EINTR)
-				continue;
-			srv_err("poll: %s", strerror(errno));
-			break;
-		}
-		for (i = s->n_lsn; i < n; i++) {
-			struct client *c = pc[i];
-			short rev = pfd[i].revents;
-
-			if (rev & POLLOUT)
-				client_flush(s, c);
-			if (rev & POLLIN)
-				client_input(s, c);
-			if (rev & (POLLHUP | POLLERR | POLLNVAL))
-				client_drop(s, c, "disconnected");
-		}
-		reap_dead(s);
-		for (i = 0; i < s->n_lsn; i++) {
-			if (!(pfd[i].revents & POLLIN))
-				continue;
-			accept_new(s, &s->lsn[i]);
-			reap_dead(s);
-		}
-	}
-	free(pfd);
-	free(pc);
+static void
+srv_poll_fini(struct srv_poll *p)
+{
+	free(p->pfd);
+	free(p->pc);
 	if (reserve_fd >= 0)
 		close(reserve_fd);
 	reserve_fd = -1;
+}
+
+int
+srv_run(struct server *s)
+{
+	struct srv_poll p;
+
+	if (srv_poll_init(s, &p) != 0)
+		return -1;
+	while (!s->stop)
+		if (srv_round(s, &p, NULL) != 0)
+			break;
+	srv_poll_fini(&p);
 	return 0;
+}
+
+int
+srv_step(struct server *s)
+{
+	static const struct timespec now = { 0, 0 };
+	struct srv_poll p;
+	int r;
+
+	if (srv_poll_init(s, &p) != 0)
+		return -1;
+	r = srv_round(s, &p, &now);
+	srv_poll_fini(&p);
+	return r;
 }
 
 void

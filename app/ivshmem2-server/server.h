@@ -103,6 +103,10 @@ int srv_open_shm(struct server *s);
 void srv_write_hdr(struct server *s);
 int srv_open_sockets(struct server *s);
 int srv_run(struct server *s);
+/* Test entry point (the fuzz harness drives the server without its loop):
+ * one round of srv_run() that does not wait, serving whatever is ready
+ * now. Returns 0, or -1 when polling failed. */
+int srv_step(struct server *s);
 void srv_cleanup(struct server *s);
 
 #endif /* IVSHMEM2_SERVER_H */

@@ -137,4 +137,11 @@ vmlink_devargs_parse(const struct vmlink_devargs_ctx *ctx, const char *params,
 	return ret;
 }
 
+/*
+ * Test entry points (tests/fuzz): parse @p params exactly as the PMD's
+ * probe does, touching no device. Return 0 or -EINVAL.
+ */
+int vmlink_vhost_devargs_check(const char *params);
+int vmlink_ivshmem2_devargs_check(const char *params);
+
 #endif /* VMLINK_DEVARGS_H */

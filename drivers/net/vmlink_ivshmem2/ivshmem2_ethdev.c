@@ -542,9 +542,8 @@ vi_arg(const char *key, const char *value, void *opaque)
 }
 
 static int
-vi_parse_args(struct rte_vdev_device *vdev, struct vi_args *a)
+vi_parse_params(const char *params, struct vi_args *a)
 {
-	const char *params = rte_vdev_device_args(vdev);
 	int ret;
 
 	a->inflight = 256;
@@ -562,6 +561,22 @@ vi_parse_args(struct rte_vdev_device *vdev, struct vi_args *a)
 		return -EINVAL;
 	}
 	return 0;
+}
+
+static int
+vi_parse_args(struct rte_vdev_device *vdev, struct vi_args *a)
+{
+	return vi_parse_params(rte_vdev_device_args(vdev), a);
+}
+
+int
+vmlink_ivshmem2_devargs_check(const char *params)
+{
+	struct vi_args args = {
+		.ctx = {vi_logtype, "net_vmlink_ivshmem2", "fuzz"},
+	};
+
+	return vi_parse_params(params, &args);
 }
 
 static int

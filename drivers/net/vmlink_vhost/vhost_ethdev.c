@@ -584,9 +584,8 @@ vv_arg(const char *key, const char *value, void *opaque)
 }
 
 static int
-vv_parse_args(struct rte_vdev_device *vdev, struct vv_args *a)
+vv_parse_params(const char *params, struct vv_args *a)
 {
-	const char *params = rte_vdev_device_args(vdev);
 	int ret;
 
 	vhu_config_init(&a->cfg);
@@ -602,6 +601,22 @@ vv_parse_args(struct rte_vdev_device *vdev, struct vv_args *a)
 		return -EINVAL;
 	}
 	return 0;
+}
+
+static int
+vv_parse_args(struct rte_vdev_device *vdev, struct vv_args *a)
+{
+	return vv_parse_params(rte_vdev_device_args(vdev), a);
+}
+
+int
+vmlink_vhost_devargs_check(const char *params)
+{
+	struct vv_args args = {
+		.ctx = {vv_logtype, "net_vmlink_vhost", "fuzz"},
+	};
+
+	return vv_parse_params(params, &args);
 }
 
 static int

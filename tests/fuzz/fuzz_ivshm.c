@@ -1,0 +1,167 @@
+/* SPDX-License-Identifier: BSD-3-Clause
+ * Copyright(c) 2026 vmlink authors
+ */
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+
+#include "fuzz_ivshm.h"
+#include "fuzz_util.h"
+
+static int listen_fd = -1;
+static char sock_path[108];
+static pthread_t thr;
+
+void
+fzs_init(struct fz_script *s)
+{
+	memset(s, 0, sizeof(*s));
+	s->conn = -1;
+}
+
+struct fzs_msg *
+fzs_add(struct fz_script *s, const void *buf, uint32_t len, const int *fds,
+	unsigned int nfds)
+{
+	struct fzs_msg *m;
+	unsigned int i;
+
+	if (s->n == FZS_MAX_MSGS || len > sizeof(m->buf) || nfds > FZS_MAX_FDS) {
+		for (i = 0; i < nfds; i++)
+			if (fds[i] >= 0)
+				close(fds[i]);
+		return NULL;
+	}
+	m = &s->msg[s->n++];
+	memcpy(m->buf, buf, len);
+	m->len = len;
+	m->nfds = 0;
+	for (i = 0; i < nfds; i++)
+		if (fds[i] >= 0)
+			m->fds[m->nfds++] = fds[i];
+	return m;
+}
+
+const char *
+fzs_path(void)
+{
+	struct sockaddr_un sa;
+
+	if (listen_fd >= 0)
+		return sock_path;
+	snprintf(sock_path, sizeof(sock_path), "%s/ivshm.sock", fz_tmpdir());
+	memset(&sa, 0, sizeof(sa));
+	sa.sun_family = AF_UNIX;
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", sock_path);
+	listen_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (listen_fd < 0 || bind(listen_fd, (struct sockaddr *)&sa,
+			sizeof(sa)) != 0 || listen(listen_fd, 4) != 0)
+		fz_fail("fake ivshmem2 server socket: %s", strerror(errno));
+	return sock_path;
+}
+
+int
+fzs_send(int conn, const void *buf, uint32_t len, const int *fds,
+	unsigned int nfds)
+{
+	union {
+		struct cmsghdr h;
+		char b[CMSG_SPACE(sizeof(int) * FZS_MAX_FDS)];
+	} ctl;
+	struct iovec iov = { (void *)(uintptr_t)buf, len };
+	struct msghdr mh;
+
+	memset(&mh, 0, sizeof(mh));
+	mh.msg_iov = &iov;
+	mh.msg_iovlen = 1;
+	if (nfds > 0) {
+		struct cmsghdr *c;
+
+		memset(&ctl, 0, sizeof(ctl));
+		mh.msg_control = ctl.b;
+		mh.msg_controllen = CMSG_SPACE(sizeof(int) * nfds);
+		c = CMSG_FIRSTHDR(&mh);
+		c->cmsg_level = SOL_SOCKET;
+		c->cmsg_type = SCM_RIGHTS;
+		c->cmsg_len = CMSG_LEN(sizeof(int) * nfds);
+		memcpy(CMSG_DATA(c), fds, sizeof(int) * nfds);
+	}
+	if (len == 0)
+		return 0;
+	return sendmsg(conn, &mh, MSG_NOSIGNAL) == (ssize_t)len ? 0 : -1;
+}
+
+static void *
+serve(void *arg)
+{
+	struct fz_script *s = arg;
+	unsigned int i, k;
+	int c;
+
+	c = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC);
+	if (c < 0)
+		return NULL;
+	for (i = 0; i < s->n; i++) {
+		struct fzs_msg *m = &s->msg[i];
+
+		if (fzs_send(c, m->buf, m->len, m->fds, m->nfds) != 0)
+			break;	/* the peer closed: the rest stays queued */
+		for (k = 0; k < s->msg[i].nfds; k++)
+			close(s->msg[i].fds[k]);
+		s->msg[i].nfds = 0;
+	}
+	if (s->keep_open)
+		s->conn = c;
+	else
+		close(c);
+	return NULL;
+}
+
+void
+fzs_serve(struct fz_script *s)
+{
+	fzs_path();
+	if (pthread_create(&thr, NULL, serve, s) != 0)
+		fz_fail("pthread_create");
+}
+
+void
+fzs_join(struct fz_script *s)
+{
+	pthread_join(thr, NULL);
+	(void)s;
+}
+
+void
+fzs_fini(struct fz_script *s)
+{
+	unsigned int i, k;
+
+	for (i = 0; i < s->n; i++)
+		for (k = 0; k < s->msg[i].nfds; k++)
+			close(s->msg[i].fds[k]);
+	s->n = 0;
+	if (s->conn >= 0)
+		close(s->conn);
+	s->conn = -1;
+}
+
+int
+fzs_region_fd(uint64_t size)
+{
+	int fd = memfd_create(FZS_REGION_NAME, MFD_CLOEXEC);
+
+	if (fd < 0)
+		return -1;
+	if (ftruncate(fd, (off_t)size) != 0) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}

@@ -622,6 +622,14 @@ tick(struct vhu_dev *dev)
 	struct vhu_memtab **pp;
 	uint16_t i;
 
+	/* The SIGBUS guard (vhu_mem.c) replaced a mapping of this
+	 * front-end's memory that faulted: end the session, only this one. */
+	if (__atomic_exchange_n(&dev->mem_fault, 0, __ATOMIC_ACQ_REL) &&
+			dev->connfd >= 0) {
+		VHU_LOG(ERR, dev, "guest memory faulted (the front-end shrank a memory file under its mapping): disconnecting it");
+		vhu_session_reset(dev, true);
+	}
+
 	/* Queues the data path does not hold: return completed zero-copy
 	 * chains (faulted, disabled or disconnected queues). */
 	for (i = 1; i < dev->nr_vq; i += 2) {
@@ -804,6 +812,7 @@ vhu_create(const struct vhu_config *cfg)
 		rte_errno = EINVAL;
 		return NULL;
 	}
+	vhu_guard_init();
 	dev = calloc(1, sizeof(*dev));
 	if (dev == NULL) {
 		rte_errno = ENOMEM;

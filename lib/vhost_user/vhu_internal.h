@@ -249,6 +249,10 @@ struct vhu_dev {
 	uint32_t backoff_ms;
 	uint64_t next_connect_ms;
 
+	/* Set (atomic) by the SIGBUS handler when a mapping of this
+	 * front-end's memory faulted: the control thread ends the session. */
+	uint32_t mem_fault;
+
 	unsigned int err_logs;
 	bool leaked;		/* destroy left memory behind for zc mbufs */
 };
@@ -274,9 +278,12 @@ int vhu_region_check_new(const struct vhu_memtab *mt,
 void *vhu_qva_to_hva(const struct vhu_memtab *mt, uint64_t qva, uint64_t len);
 void *vhu_gpa_to_hva_contig(const struct vhu_memtab *mt, uint32_t *hint,
 	uint64_t gpa, uint64_t len);
-struct vhu_log *vhu_log_map(int fd, uint64_t size, uint64_t offset,
-	const char **why);
+struct vhu_log *vhu_log_map(struct vhu_dev *dev, int fd, uint64_t size,
+	uint64_t offset, const char **why);
 void vhu_log_unmap(struct vhu_log *log);
+/* Install the SIGBUS handler that contains faults of guest memory (a
+ * front-end truncating a region's file): once per process. */
+void vhu_guard_init(void);
 
 /* Look up the segment holding @p gpa; NULL if none. */
 static inline const struct vhu_memseg *

@@ -5,6 +5,9 @@
  */
 
 #include <errno.h>
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -72,13 +75,187 @@ map_fd_range(int fd, uint64_t offset, uint64_t size, void **map_addr,
 	return (uint8_t *)addr + (offset - start);
 }
 
+/* ---- containing faults of guest memory (SIGBUS) ---- */
+
+/*
+ * fstat() at map time only proves the file was large enough then: a
+ * front-end can truncate a region's (or the log's) file afterwards, and
+ * the next access past the new end raises SIGBUS, which would kill the
+ * process and every other VM's port with it. Sealed memfds (F_SEAL_SHRINK)
+ * cannot shrink, but hugetlbfs files and unsealed memfds can, so the
+ * library guards every mapping it makes of a front-end's fd instead:
+ *
+ * - each mapping is entered in a process-wide table (start, length, the
+ *   owning device's fault flag);
+ * - a SIGBUS handler, installed with the first device, looks the faulting
+ *   address up; for a guarded mapping it replaces the whole mapping with
+ *   private zero pages (mmap MAP_FIXED, async-signal-safe), sets the
+ *   device's flag and returns: the access is retried and succeeds on the
+ *   zero pages, whichever thread made it (data path, control thread, an
+ *   application reading a zero-copy mbuf);
+ * - the device's control thread sees the flag at its next tick and ends
+ *   the session (the front-end is disconnected, its memory unmapped).
+ * A SIGBUS anywhere else goes to the handler that was installed before,
+ * or to the default action.
+ *
+ * The data path pays nothing: no check and no instruction is added to it.
+ */
+#define GUARD_SLOTS 4096
+
+struct guard_slot {
+	uintptr_t start;	/* atomic: 0 = free */
+	size_t len;
+	uint32_t *fault;	/* the device's flag */
+	uint32_t busy;		/* atomic: the handler is using the slot */
+};
+
+static struct guard_slot guard_tab[GUARD_SLOTS];
+static pthread_mutex_t guard_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct sigaction guard_prev;
+static pthread_once_t guard_once = PTHREAD_ONCE_INIT;
+
+static void
+guard_chain(int sig, siginfo_t *si, void *uc)
+{
+	if (guard_prev.sa_flags & SA_SIGINFO) {
+		if (guard_prev.sa_sigaction != NULL) {
+			guard_prev.sa_sigaction(sig, si, uc);
+			return;
+		}
+	} else if (guard_prev.sa_handler != SIG_DFL &&
+			guard_prev.sa_handler != SIG_IGN) {
+		guard_prev.sa_handler(sig);
+		return;
+	}
+	/* Default action: re-raised by the access when we return. */
+	signal(SIGBUS, SIG_DFL);
+}
+
+static void
+guard_handler(int sig, siginfo_t *si, void *uc)
+{
+	uintptr_t a = (uintptr_t)si->si_addr;
+	int saved = errno;
+	unsigned int i;
+
+	for (i = 0; i < GUARD_SLOTS; i++) {
+		struct guard_slot *g = &guard_tab[i];
+		uintptr_t start = __atomic_load_n(&g->start, __ATOMIC_ACQUIRE);
+
+		if (start == 0 || a - start >= g->len)
+			continue;
+		__atomic_add_fetch(&g->busy, 1, __ATOMIC_SEQ_CST);
+		if (__atomic_load_n(&g->start, __ATOMIC_SEQ_CST) == start) {
+			void *p = mmap((void *)start, g->len,
+				PROT_READ | PROT_WRITE, MAP_PRIVATE |
+				MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+
+			__atomic_store_n(g->fault, 1, __ATOMIC_RELEASE);
+			__atomic_sub_fetch(&g->busy, 1, __ATOMIC_SEQ_CST);
+			if (p != MAP_FAILED) {
+				errno = saved;
+				return;		/* the access is retried */
+			}
+			break;
+		}
+		__atomic_sub_fetch(&g->busy, 1, __ATOMIC_SEQ_CST);
+	}
+	errno = saved;
+	guard_chain(sig, si, uc);
+}
+
+static void
+guard_install(void)
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_sigaction = guard_handler;
+	sa.sa_flags = SA_SIGINFO | SA_NODEFER;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGBUS, &sa, &guard_prev);
+}
+
+void
+vhu_guard_init(void)
+{
+	pthread_once(&guard_once, guard_install);
+}
+
+/* Enter [addr, addr + len) in the table; false when it is full (the
+ * mapping is then refused: an unguarded mapping could kill the process). */
+static bool
+guard_add(void *addr, size_t len, uint32_t *fault)
+{
+	unsigned int i;
+	bool ok = false;
+
+	pthread_mutex_lock(&guard_lock);
+	for (i = 0; i < GUARD_SLOTS; i++) {
+		struct guard_slot *g = &guard_tab[i];
+
+		if (__atomic_load_n(&g->start, __ATOMIC_RELAXED) != 0)
+			continue;
+		g->len = len;
+		g->fault = fault;
+		__atomic_store_n(&g->start, (uintptr_t)addr, __ATOMIC_RELEASE);
+		ok = true;
+		break;
+	}
+	pthread_mutex_unlock(&guard_lock);
+	return ok;
+}
+
+/* Remove the entry of ADDR, waiting for a handler still using it, before
+ * the caller unmaps it. */
+static void
+guard_del(void *addr)
+{
+	unsigned int i;
+
+	pthread_mutex_lock(&guard_lock);
+	for (i = 0; i < GUARD_SLOTS; i++) {
+		struct guard_slot *g = &guard_tab[i];
+
+		if (__atomic_load_n(&g->start, __ATOMIC_RELAXED) !=
+				(uintptr_t)addr)
+			continue;
+		__atomic_store_n(&g->start, 0, __ATOMIC_SEQ_CST);
+		while (__atomic_load_n(&g->busy, __ATOMIC_SEQ_CST) != 0)
+			sched_yield();
+		break;
+	}
+	pthread_mutex_unlock(&guard_lock);
+}
+
+/* Map a front-end's fd range (map_fd_range) and guard it. */
+static uint8_t *
+map_guarded(int fd, uint64_t offset, uint64_t size, void **map_addr,
+	size_t *map_len, uint32_t *fault, const char **why)
+{
+	uint8_t *p = map_fd_range(fd, offset, size, map_addr, map_len, why);
+
+	if (p != NULL && !guard_add(*map_addr, *map_len, fault)) {
+		munmap(*map_addr, *map_len);
+		*why = "too many guest memory mappings in this process";
+		return NULL;
+	}
+	return p;
+}
+
+static void
+unmap_guarded(void *addr, size_t len)
+{
+	guard_del(addr);
+	munmap(addr, len);
+}
+
 struct vhu_region *
 vhu_region_map(struct vhu_dev *dev, const struct vhu_mem_region_desc *d,
 	int fd, const char **why)
 {
 	struct vhu_region *r;
 
-	RTE_SET_USED(dev);
 	r = calloc(1, sizeof(*r));
 	if (r == NULL) {
 		*why = "out of memory";
@@ -88,8 +265,8 @@ vhu_region_map(struct vhu_dev *dev, const struct vhu_mem_region_desc *d,
 	r->size = d->size;
 	r->qva = d->qva;
 	r->mmap_offset = d->mmap_offset;
-	r->hva = map_fd_range(fd, d->mmap_offset, d->size, &r->map_addr,
-		&r->map_len, why);
+	r->hva = map_guarded(fd, d->mmap_offset, d->size, &r->map_addr,
+		&r->map_len, &dev->mem_fault, why);
 	if (r->hva == NULL) {
 		free(r);
 		return NULL;
@@ -102,7 +279,7 @@ vhu_region_unref(struct vhu_region *r)
 {
 	if (r == NULL || --r->refs > 0)
 		return;
-	munmap(r->map_addr, r->map_len);
+	unmap_guarded(r->map_addr, r->map_len);
 	free(r);
 }
 
@@ -275,7 +452,8 @@ vhu_gpa_to_hva_contig(const struct vhu_memtab *mt, uint32_t *hint,
 }
 
 struct vhu_log *
-vhu_log_map(int fd, uint64_t size, uint64_t offset, const char **why)
+vhu_log_map(struct vhu_dev *dev, int fd, uint64_t size, uint64_t offset,
+	const char **why)
 {
 	struct vhu_log *log;
 
@@ -296,8 +474,8 @@ vhu_log_map(int fd, uint64_t size, uint64_t offset, const char **why)
 		*why = "out of memory";
 		return NULL;
 	}
-	log->base = map_fd_range(fd, offset, size, &log->map_addr,
-		&log->map_len, why);
+	log->base = map_guarded(fd, offset, size, &log->map_addr,
+		&log->map_len, &dev->mem_fault, why);
 	if (log->base == NULL) {
 		free(log);
 		return NULL;
@@ -311,6 +489,6 @@ vhu_log_unmap(struct vhu_log *log)
 {
 	if (log == NULL)
 		return;
-	munmap(log->map_addr, log->map_len);
+	unmap_guarded(log->map_addr, log->map_len);
 	free(log);
 }

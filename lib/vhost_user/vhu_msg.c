@@ -519,7 +519,7 @@ h_set_log_base(struct vhu_dev *dev, struct vhu_msg *msg, struct vhu_reply *rep,
 {
 	struct vhu_log *log, *old;
 
-	log = vhu_log_map(msg->fds[0], msg->p.log.mmap_size,
+	log = vhu_log_map(dev, msg->fds[0], msg->p.log.mmap_size,
 		msg->p.log.mmap_offset, why);
 	if (log == NULL)
 		return -1;

@@ -922,3 +922,50 @@ case_fault_restart(void)
 	tb_destroy(&t);
 	return tb_check_fds(&t);
 }
+
+/*
+ * The front-end shrinks its guest memory file after SET_MEM_TABLE (the
+ * fstat at map time cannot prevent it): the next access to that memory
+ * raised SIGBUS and killed the whole process. Now the fault ends only
+ * that port: the access reads zeros, the front-end is disconnected, and
+ * another device in the process keeps moving frames.
+ */
+int
+case_mem_shrunk(void)
+{
+	struct tb a, b;
+	struct rte_mbuf *m[4];
+	uint8_t f[600];
+	uint64_t t0;
+
+	tb_init(&a);
+	a.fe.prefer_huge = false;	/* a memfd */
+	TRY(tb_start(&a));
+	tb_init(&b);
+	b.fd_base = a.fd_base;
+	TRY(tb_start(&b));
+	TRY(tx_roundtrip(&a, 0, 300));
+	TRY(tx_roundtrip(&b, 0, 300));
+
+	/* A frame is waiting in a's TX ring; then its memory goes. */
+	make_frame(f, sizeof(f), 3);
+	CHECK(fe_tx_frame(&a.fe, 1, NULL, 12, f, sizeof(f), 1, false,
+		false) >= 0, "post");
+	CHECK(ftruncate(a.fe.mem[0].fd, 0) == 0, "truncate");
+	CHECK(vhu_dequeue_burst(a.dev, 0, t_mp, m, 4) == 0,
+		"a frame came out of truncated memory");
+	(void)vhu_enqueue_burst(a.dev, 0, m, 0);
+
+	/* Only a's session ends. */
+	t0 = now_ms();
+	while (vhu_connected(a.dev) && now_ms() - t0 < 2000)
+		msleep(5);
+	CHECK(!vhu_connected(a.dev), "front-end a still connected");
+	CHECK(vhu_connected(b.dev), "front-end b lost");
+	TRY(tx_roundtrip(&b, 0, 400));
+	TRY(rx_roundtrip(&b, 0, 500));
+
+	tb_destroy(&a);
+	tb_destroy(&b);
+	return tb_check_fds(&a);
+}

@@ -74,6 +74,7 @@
 	X(rx_addr_outside) \
 	X(fault_restart) \
 	X(reset_owner) \
+	X(mem_shrunk) \
 	X(throughput) \
 
 #define VHU_CASE_DECL(name) int case_ ## name(void);

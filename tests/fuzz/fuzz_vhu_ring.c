@@ -1,0 +1,549 @@
+/* SPDX-License-Identifier: BSD-3-Clause
+ * Copyright(c) 2026 vmlink authors
+ *
+ * Fuzz target 'vhu_ring': guest rings against the vhost-user data path.
+ * A queue pair is set up through real messages (features, ring size,
+ * queue pairs and zero-copy from the input); then the input plays the
+ * guest: it publishes TX frames and RX buffers (chains, indirect tables),
+ * writes descriptors, avail entries and indices, event indices and raw
+ * guest memory, and interleaves dequeue and enqueue bursts (copy and
+ * zero-copy, mbufs held and freed late) with memory-table replacement and
+ * dirty logging switched on and off.
+ *
+ * Oracle: while the input has only published well-formed frames (no raw
+ * writes), every frame dequeued is, byte for byte, the next frame the
+ * guest published, and every frame enqueued lands, byte for byte, in the
+ * next RX buffer the guest posted, with the pages it wrote marked in the
+ * dirty log while logging is on. Always: no crash or sanitizer report,
+ * mbufs back in the pool, no fd or mapping left.
+ *
+ * The ring is reached through struct ring_model; split rings implement it
+ * (through tests/vhost_user/fe.c). A packed-ring model plugs in there,
+ * selected by the same feature byte, when the library supports packed
+ * rings; the oracle does not depend on the layout.
+ */
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/mman.h>
+
+#include "fuzz_vhu.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+int LLVMFuzzerInitialize(int *argc, char ***argv);
+
+#define MAX_EXPECT	256
+#define FRAME_MAX	1514
+
+struct expect {
+	uint32_t len;
+	uint8_t seed;
+};
+
+struct fifo {
+	struct expect e[MAX_EXPECT];
+	unsigned int head, n;
+};
+
+struct ring_state {
+	struct fzv v;
+	unsigned int nqp;
+	uint32_t hdr_len;
+	bool dirty;		/* raw writes happened: oracle off */
+	struct fifo tx[2];	/* per queue pair: published, not dequeued */
+	struct fifo rx[2];	/* enqueued, not yet read back */
+	uint16_t tx_inflight[2];	/* descriptors in use */
+	uint8_t tx_ndesc[2][FE_RING_MAX];	/* by head: descriptors used */
+	uint16_t rx_heads[2][MAX_EXPECT];	/* posted RX chains, in order */
+	unsigned int rx_posted[2], rx_taken[2];
+	int logfd;
+	uint8_t *log;
+	bool logging;
+};
+
+/* Frames checked by the oracle (VMLINK_FUZZ_LOG=1 prints them). */
+static unsigned long checked_tx, checked_rx, checked_log;
+
+static void
+fill(uint8_t *p, uint32_t len, uint8_t seed)
+{
+	uint32_t i;
+
+	for (i = 0; i < len; i++)
+		p[i] = (uint8_t)(seed + i * 7);
+}
+
+static bool
+fifo_push(struct fifo *q, uint32_t len, uint8_t seed)
+{
+	if (q->n == MAX_EXPECT)
+		return false;
+	q->e[(q->head + q->n) % MAX_EXPECT] = (struct expect){ len, seed };
+	q->n++;
+	return true;
+}
+
+static bool
+fifo_pop(struct fifo *q, struct expect *e)
+{
+	if (q->n == 0)
+		return false;
+	*e = q->e[q->head];
+	q->head = (q->head + 1) % MAX_EXPECT;
+	q->n--;
+	return true;
+}
+
+/* ---- split-ring model (fe.c) ---- */
+
+struct ring_model {
+	int (*publish_tx)(struct ring_state *s, unsigned int qp, uint32_t len,
+		uint8_t seed, uint8_t shape);
+	int (*post_rx)(struct ring_state *s, unsigned int qp, uint8_t shape);
+	int (*take_rx_used)(struct ring_state *s, unsigned int qp,
+		uint16_t *head, uint32_t *len);
+	void (*take_tx_used)(struct ring_state *s, unsigned int qp);
+	void (*scribble)(struct ring_state *s, struct fz *f);
+};
+
+static int
+split_publish_tx(struct ring_state *s, unsigned int qp, uint32_t len,
+	uint8_t seed, uint8_t shape)
+{
+	struct fe_vring *vr = &s->v.fe.vq[2 * qp + 1];
+	uint8_t frame[FRAME_MAX];
+	unsigned int nseg = 1 + shape % 3;
+	bool hdr_sep = shape & 4, indirect = shape & 8;
+	unsigned int need = indirect ? 1 : nseg + hdr_sep;
+	int head;
+
+	if (s->tx_inflight[qp] + need > vr->size)
+		return -1;	/* the guest waits for completions */
+	fill(frame, len, seed);
+	head = fe_tx_frame(&s->v.fe, 2 * qp + 1, NULL, s->hdr_len, frame, len,
+		nseg, hdr_sep, indirect);
+	if (head < 0)
+		return -1;
+	s->tx_ndesc[qp][head % FE_RING_MAX] = (uint8_t)need;
+	s->tx_inflight[qp] += need;
+	return 0;
+}
+
+static void
+split_take_tx_used(struct ring_state *s, unsigned int qp)
+{
+	struct fe_vring *vr = &s->v.fe.vq[2 * qp + 1];
+	uint32_t id, len;
+
+	while (fe_used_get(vr, &id, &len) == 1) {
+		uint8_t *n = &s->tx_ndesc[qp][id % FE_RING_MAX];
+
+		/* a chain's descriptors come back with it (a hostile
+		 * back-end could name any id: never below zero) */
+		s->tx_inflight[qp] = s->tx_inflight[qp] > *n ?
+			(uint16_t)(s->tx_inflight[qp] - *n) : 0;
+		*n = 0;
+	}
+}
+
+static int
+split_post_rx(struct ring_state *s, unsigned int qp, uint8_t shape)
+{
+	struct fe_vring *vr = &s->v.fe.vq[2 * qp];
+	unsigned int nseg = 1 + shape % 2;
+	int head;
+
+	if (s->rx_posted[qp] - s->rx_taken[qp] + nseg > vr->size / 2 ||
+			s->rx_posted[qp] - s->rx_taken[qp] >= MAX_EXPECT)
+		return -1;
+	head = fe_rx_post(&s->v.fe, 2 * qp, 2048 / nseg + 64, nseg,
+		shape & 4);
+	if (head < 0)
+		return -1;
+	fe_avail_publish(vr);
+	s->rx_heads[qp][s->rx_posted[qp] % MAX_EXPECT] = (uint16_t)head;
+	s->rx_posted[qp]++;
+	return 0;
+}
+
+static int
+split_take_rx_used(struct ring_state *s, unsigned int qp, uint16_t *head,
+	uint32_t *len)
+{
+	uint32_t id;
+
+	if (fe_used_get(&s->v.fe.vq[2 * qp], &id, len) != 1)
+		return 0;
+	*head = (uint16_t)id;
+	return 1;
+}
+
+/* Raw guest writes: descriptors, avail entries and index, event
+ * indices, any byte of guest memory. */
+static void
+split_scribble(struct ring_state *s, struct fz *f)
+{
+	uint8_t sel = fz_u8(f);
+	struct fe_vring *vr = &s->v.fe.vq[fz_u8(f) % (2 * s->nqp)];
+	uint16_t i = fz_u16(f) % vr->size;
+
+	switch (sel % 6) {
+	case 0:
+		fe_desc(vr, i, (sel & 0x80) ? fz_u64(f) : 0x1000 + fz_u32(f) %
+			(4u << 20), fz_u32(f) % ((sel & 0x40) ? 0xffffffffu : 4096),
+			fz_u16(f) & 7, fz_u16(f) % ((sel & 0x20) ? 65535 : vr->size));
+		break;
+	case 1:
+		vr->avail->ring[i] = fz_u16(f);
+		break;
+	case 2:
+		__atomic_store_n(&vr->avail->idx, (sel & 0x80) ? fz_u16(f) :
+			(uint16_t)(vr->avail_idx + fz_u8(f) % 8), __ATOMIC_RELEASE);
+		break;
+	case 3:	/* used_event (after the avail ring) */
+		vr->avail->ring[vr->size] = fz_u16(f);
+		vr->avail->flags = fz_u16(f) & 1;
+		break;
+	case 4: {	/* an indirect table anywhere in guest memory */
+		uint64_t t = 0x1000 + fz_u32(f) % ((4u << 20) - 0x2000);
+		struct vhu_desc *d = fe_va(&s->v.fe, t & ~15ull);
+
+		if (d != NULL) {
+			d->addr = fz_u64(f) % (4u << 20);
+			d->len = fz_u16(f);
+			d->flags = fz_u16(f) & 7;
+			d->next = fz_u16(f) % 4;
+		}
+		fe_desc(vr, i, (sel & 0x80) ? t : t & ~15ull,
+			16u * (1 + fz_u8(f) % 8), VHU_DESC_F_INDIRECT |
+			(fz_u8(f) & 3), fz_u16(f));
+		break;
+	}
+	default: {
+		uint64_t gpa = fz_u32(f) % (4u << 20);
+		uint8_t *p = fe_va(&s->v.fe, gpa);
+		uint8_t b[16];
+		size_t n = 1 + fz_u8(f) % 16;
+
+		fz_bytes(f, b, n);
+		if (p != NULL && gpa + n <= (4u << 20))
+			memcpy(p, b, n);
+		break;
+	}
+	}
+	s->dirty = true;
+}
+
+static const struct ring_model split_model = {
+	.publish_tx = split_publish_tx,
+	.post_rx = split_post_rx,
+	.take_rx_used = split_take_rx_used,
+	.take_tx_used = split_take_tx_used,
+	.scribble = split_scribble,
+};
+
+/* ---- checks ---- */
+
+static bool
+mbuf_is(const struct rte_mbuf *m, const struct expect *e)
+{
+	uint8_t want[FRAME_MAX];
+	const struct rte_mbuf *sg;
+	uint32_t off = 0;
+
+	if (m->pkt_len != e->len)
+		return false;
+	fill(want, e->len, e->seed);
+	for (sg = m; sg != NULL; sg = sg->next) {
+		if (off + sg->data_len > e->len ||
+				memcmp(rte_pktmbuf_mtod(sg, const uint8_t *),
+					want + off, sg->data_len) != 0)
+			return false;
+		off += sg->data_len;
+	}
+	return off == e->len;
+}
+
+static void
+dequeue(struct ring_state *s, const struct ring_model *rm, unsigned int qp,
+	uint8_t how)
+{
+	struct rte_mbuf *m[64];
+	uint16_t n = how % 33, got, i;
+
+	got = fzv_dequeue(&s->v, (uint16_t)qp, n, false, m);
+	for (i = 0; i < got; i++) {
+		struct expect e;
+
+		if (!s->dirty) {
+			if (!fifo_pop(&s->tx[qp], &e))
+				fz_fail("queue pair %u: a frame the guest never "
+					"published was dequeued (%u bytes)", qp,
+					m[i]->pkt_len);
+			if (!mbuf_is(m[i], &e))
+				fz_fail("queue pair %u: dequeued frame differs "
+					"from the one published (%u bytes, want "
+					"%u, seed %u)", qp, m[i]->pkt_len, e.len,
+					e.seed);
+			checked_tx++;
+		}
+		if ((how & 0x80) && s->v.nheld < FZV_MAX_HELD)
+			s->v.held[s->v.nheld++] = m[i];
+		else
+			rte_pktmbuf_free(m[i]);
+	}
+	rm->take_tx_used(s, qp);
+}
+
+static void
+check_log(struct ring_state *s, uint64_t gpa, uint32_t len)
+{
+	uint64_t p;
+
+	if (!s->logging || s->dirty || len == 0)
+		return;
+	for (p = gpa / 4096; p <= (gpa + len - 1) / 4096; p++)
+		if (p / 8 < 4096 && !(s->log[p / 8] & (1u << (p % 8))))
+			fz_fail("page 0x%lx written by an enqueue is not "
+				"marked in the dirty log", (unsigned long)p);
+	checked_log++;
+}
+
+static void
+enqueue(struct ring_state *s, const struct ring_model *rm, unsigned int qp,
+	struct fz *f)
+{
+	struct rte_mbuf *m[16];
+	unsigned int n = fz_u8(f) % 16, i, done;
+	struct vhu_queue_stats st0, st1;
+	uint16_t head;
+	uint32_t len;
+
+	(void)vhu_queue_stats_get(s->v.dev, (uint16_t)qp, VHU_ENQ, &st0);
+	for (i = 0; i < n; i++) {
+		uint32_t l = 14 + fz_u16(f) % (FRAME_MAX - 13);
+		uint8_t seed = fz_u8(f);
+
+		m[i] = rte_pktmbuf_alloc(fzv_mp);
+		if (m[i] == NULL)
+			break;
+		fill(rte_pktmbuf_mtod(m[i], uint8_t *), l, seed);
+		m[i]->data_len = (uint16_t)l;
+		m[i]->pkt_len = l;
+	}
+	n = i;
+	done = vhu_enqueue_burst(s->v.dev, (uint16_t)qp, m, (uint16_t)n);
+	FZ_CHECK(done <= n);
+	(void)vhu_queue_stats_get(s->v.dev, (uint16_t)qp, VHU_ENQ, &st1);
+	if (st1.drops != st0.drops)
+		s->dirty = true;	/* only hostile rings drop ours */
+	for (i = 0; i < done; i++) {
+		uint8_t seed = rte_pktmbuf_mtod(m[i], uint8_t *)[0];
+
+		if (!fifo_push(&s->rx[qp], m[i]->pkt_len, seed))
+			s->dirty = true;
+	}
+	for (i = 0; i < n; i++)
+		rte_pktmbuf_free(m[i]);
+	/* Read back what the guest received, in order. */
+	while (rm->take_rx_used(s, qp, &head, &len) == 1) {
+		uint8_t got[FRAME_MAX + 64], want[FRAME_MAX];
+		struct expect e;
+		uint16_t posted;
+
+		if (s->dirty)
+			continue;
+		posted = s->rx_heads[qp][s->rx_taken[qp] % MAX_EXPECT];
+		s->rx_taken[qp]++;
+		if (!fifo_pop(&s->rx[qp], &e))
+			fz_fail("queue pair %u: a used RX entry for no frame",
+				qp);
+		FZ_CHECK(head == posted);
+		FZ_CHECK(len == e.len + s->hdr_len);
+		if (fe_rx_read(&s->v.fe, 2 * qp, head, got, len) != 0)
+			fz_fail("RX chain %u shorter than its used length",
+				head);
+		fill(want, e.len, e.seed);
+		if (memcmp(got + s->hdr_len, want, e.len) != 0)
+			fz_fail("queue pair %u: frame delivered to the guest "
+				"differs from the one enqueued", qp);
+		checked_rx++;
+		{
+			const struct fe_chain *c =
+				&s->v.fe.vq[2 * qp].chain[head];
+			unsigned int k;
+			uint32_t left = len;
+
+			for (k = 0; k < c->n && left > 0; k++) {
+				uint32_t w = c->len[k] < left ? c->len[k] : left;
+
+				check_log(s, c->gpa[k], w);
+				left -= w;
+			}
+		}
+	}
+}
+
+/* Dirty logging on (a new log, LOG_ALL, rings logged) or off. */
+static void
+toggle_log(struct ring_state *s)
+{
+	struct vhu_log_desc ld = { 4096, 0 };
+	unsigned int i;
+
+	if (!s->logging) {
+		if (s->logfd < 0) {
+			s->logfd = memfd_create("vhu-fuzz-log", MFD_CLOEXEC);
+			if (s->logfd < 0 || ftruncate(s->logfd, 4096) != 0)
+				fz_fail("log memfd");
+			s->log = mmap(NULL, 4096, PROT_READ | PROT_WRITE,
+				MAP_SHARED, s->logfd, 0);
+			if (s->log == MAP_FAILED)
+				fz_fail("log mmap");
+		}
+		if (!s->v.connected || fe_send(&s->v.fe, VHU_REQ_SET_LOG_BASE,
+				VHU_FLAG_VERSION, &ld, sizeof(ld), &s->logfd,
+				1) != 0 || fzv_sync(&s->v) != 0)
+			return;
+		if (fe_request_u64(&s->v.fe, VHU_REQ_SET_FEATURES,
+				s->v.fe.features | (1ull << VHU_F_LOG_ALL)) != 0)
+			return;
+		for (i = 0; i < 2 * s->nqp; i++)
+			(void)fe_vring_addr(&s->v.fe, i, VHU_VRING_F_LOG,
+				s->v.fe.vq[i].used_gpa);
+		memset(s->log, 0, 4096);
+		s->logging = true;
+	} else {
+		(void)fe_request_u64(&s->v.fe, VHU_REQ_SET_FEATURES,
+			s->v.fe.features);
+		s->logging = false;
+	}
+}
+
+static int
+setup(struct ring_state *s, struct fz *f)
+{
+	struct fe_opts o;
+	uint8_t a = fz_u8(f), b = fz_u8(f);
+
+	fe_opts_default(&o);
+	/* what a guest may or may not negotiate; never LOG_ALL at start */
+	o.features = ~0ull;
+	if (a & 1)
+		o.features &= ~(1ull << VHU_F_NET_MRG_RXBUF);
+	if (a & 2)
+		o.features &= ~(1ull << VHU_F_RING_INDIRECT_DESC);
+	if (a & 4)
+		o.features &= ~(1ull << VHU_F_RING_EVENT_IDX);
+	if (a & 8)
+		o.features &= ~(1ull << VHU_F_VERSION_1);
+	o.features &= ~(1ull << VHU_F_LOG_ALL);
+	o.nqp = s->nqp;
+	o.ring_size = (uint16_t)(16u << (b % 5));
+	o.kick_nofd = b & 0x20;
+	o.call_nofd = b & 0x40;
+	if (fe_start(&s->v.fe, &o) != 0)
+		return -1;
+	s->hdr_len = (s->v.fe.features & ((1ull << VHU_F_VERSION_1) |
+		(1ull << VHU_F_NET_MRG_RXBUF))) ? VHU_NET_HDR_LEN :
+		VHU_NET_HDR_LEN_LEGACY;
+	return 0;
+}
+
+static void
+run(struct ring_state *s, const struct ring_model *rm, struct fz *f)
+{
+	unsigned int ops = 0;
+
+	while (!fz_empty(f) && ops++ < 128) {
+		uint8_t op = fz_u8(f);
+		unsigned int qp = (op >> 7) % s->nqp;
+
+		switch (op % 10) {
+		case 0:
+		case 1: {
+			uint32_t len = 14 + fz_u16(f) % (FRAME_MAX - 13);
+			uint8_t seed = fz_u8(f), shape = fz_u8(f);
+
+			if (!(s->v.fe.features &
+					(1ull << VHU_F_RING_INDIRECT_DESC)))
+				shape &= ~8;
+			if (rm->publish_tx(s, qp, len, seed, shape) == 0 &&
+					!fifo_push(&s->tx[qp], len, seed))
+				s->dirty = true;
+			break;
+		}
+		case 2:
+			dequeue(s, rm, qp, fz_u8(f));
+			break;
+		case 3:
+			(void)rm->post_rx(s, qp, fz_u8(f));
+			break;
+		case 4:
+			enqueue(s, rm, qp, f);
+			break;
+		case 5:
+			rm->scribble(s, f);
+			break;
+		case 6:
+			fzv_free_held(&s->v, fz_u8(f) % 32, op & 0x40);
+			(void)vhu_dequeue_burst(s->v.dev, (uint16_t)qp, fzv_mp,
+				NULL, 0);	/* completions */
+			rm->take_tx_used(s, qp);
+			break;
+		case 7:	/* the same memory table again: a replacement */
+			if (s->v.connected)
+				(void)fe_set_mem_table(&s->v.fe);
+			break;
+		case 8:
+			toggle_log(s);
+			break;
+		default:
+			(void)vhu_queue_notify(s->v.dev, (uint16_t)qp,
+				op & 0x40);
+			break;
+		}
+	}
+}
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	static struct ring_state s;
+	struct fz f = { data, size };
+	uint8_t knobs = fz_u8(&f);
+
+	memset(&s, 0, sizeof(s));
+	s.logfd = -1;
+	vhu_config_init(&s.v.cfg);
+	s.v.cfg.zero_copy = knobs & 1;
+	s.v.cfg.copy_threshold = (knobs & 2) ? 0 : 512;
+	s.v.cfg.max_queue_pairs = 1 + ((knobs >> 2) & 1);
+	s.v.cfg.inflight_budget = 64;
+	s.v.cfg.quiesce_timeout_ms = 10;
+	s.v.cfg.mtu = 1500;
+	s.nqp = s.v.cfg.max_queue_pairs;
+	fzv_begin(&s.v);
+	if (setup(&s, &f) == 0)
+		run(&s, &split_model, &f);
+	if (s.log != NULL)
+		munmap(s.log, 4096);
+	if (s.logfd >= 0)
+		close(s.logfd);
+	fzv_end(&s.v);
+	if (getenv("VMLINK_FUZZ_LOG") != NULL)
+		fprintf(stderr, "oracle: %lu frames dequeued, %lu enqueued, "
+			"%lu logged writes checked%s\n", checked_tx, checked_rx,
+			checked_log, s.dirty ? " (raw writes: stopped)" : "");
+	return 0;
+}
+
+int
+LLVMFuzzerInitialize(int *argc, char ***argv)
+{
+	(void)argc;
+	fzv_global_init((*argv)[0]);
+	return 0;
+}

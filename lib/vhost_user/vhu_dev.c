@@ -487,6 +487,8 @@ vhu_session_reset(struct vhu_dev *dev, bool disconnect)
 	}
 	vhu_memtab_retire(dev, dev->mt);
 	dev->mt = NULL;
+	/* A memory fault of the session ending here ends with it. */
+	__atomic_store_n(&dev->mem_fault, 0, __ATOMIC_RELEASE);
 	vhu_log_unmap(dev->log);
 	dev->log = NULL;
 	vhu_close_fd(&dev->logfd);

@@ -151,6 +151,9 @@ handshake(struct fzv *v, struct fz *f)
 	o.mem_size = 4ull << 20;
 	if (v->fe.nmem == 0)
 		ready = fe_start(&v->fe, &o) == 0;
+	if (getenv("VMLINK_FUZZ_LOG") != NULL)
+		fprintf(stderr, "fuzz: handshake %s\n", ready ? "done" :
+			"refused");
 	if (!ready)
 		(void)fzv_sync(v);
 }

@@ -220,7 +220,29 @@ def guest_args(mrg_rxbuf=1, queues=1, jumbo=True, mbufs=4096):
     return args
 
 
-class Guest(Testpmd):
+class GuestCommands:
+    """The testpmd commands phase() and exchange() use, for any
+    testpmd.Testpmd (mixed in before it)."""
+
+    def set_fwd(self, mode):
+        out = self.cmd_("set fwd %s" % mode)
+        if "Set %s packet forwarding mode" % mode not in out:
+            raise TestpmdError("set fwd %s: %s" % (mode, out))
+
+    def set_size(self, size):
+        out = self.cmd_("set txpkts %s" % TXPKTS[size])
+        if "give up" in out or "ignored" in out or "not supported" in out:
+            raise TestpmdError("set txpkts %s: %s" % (TXPKTS[size], out))
+
+    def rx_packets(self, port=0):
+        return self.port_stats(port).get("ipackets", 0)
+
+    def queue_xstats(self, port=0):
+        return {k: v for k, v in self.xstats(port).items()
+                if re.match(r"[rt]x_q\d+_", k)}
+
+
+class Guest(GuestCommands, Testpmd):
     """Stock dpdk-testpmd, interactive: a "VM" with one net_virtio_user
     port, or (plugins) a switch loading our PMD with -d. Its output goes
     to RUNDIR/NAME.log (appended across restarts)."""
@@ -253,23 +275,6 @@ class Guest(Testpmd):
             self.name, "running" if self.p.poll() is None else
             "exit %s" % self.p.returncode, self.log_path,
             tail(self.log_path, 25))
-
-    def set_fwd(self, mode):
-        out = self.cmd_("set fwd %s" % mode)
-        if "Set %s packet forwarding mode" % mode not in out:
-            raise TestpmdError("set fwd %s: %s" % (mode, out))
-
-    def set_size(self, size):
-        out = self.cmd_("set txpkts %s" % TXPKTS[size])
-        if "give up" in out or "ignored" in out or "not supported" in out:
-            raise TestpmdError("set txpkts %s: %s" % (TXPKTS[size], out))
-
-    def rx_packets(self, port=0):
-        return self.port_stats(port).get("ipackets", 0)
-
-    def queue_xstats(self, port=0):
-        return {k: v for k, v in self.xstats(port).items()
-                if re.match(r"[rt]x_q\d+_", k)}
 
 
 def wait_still(fn, timeout=10, interval=0.3):

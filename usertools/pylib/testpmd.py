@@ -56,11 +56,18 @@ class Testpmd:
         self.cmd = cmd
         self.log = log
         self.out = ""
-        self.p = subprocess.Popen(cmd, stdin=subprocess.PIPE,
-                                  stdout=subprocess.PIPE,
-                                  stderr=subprocess.STDOUT, bufsize=0)
+        self.p = self._spawn(cmd)
         os.set_blocking(self.p.stdout.fileno(), False)
         self.expect_prompt(timeout)
+
+    def _spawn(self, cmd):
+        """Start CMD; returns its Popen. A subclass may run testpmd
+        elsewhere (in a VM) and return an object with the same poll,
+        wait, kill, send_signal, returncode, stdin.write/flush/close and
+        stdout.fileno/read/close."""
+        return subprocess.Popen(cmd, stdin=subprocess.PIPE,
+                                stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, bufsize=0)
 
     # -- low level ---------------------------------------------------------
 

@@ -20,11 +20,16 @@ import atexit
 import ctypes
 import os
 import re
+import select
+import shlex
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
+
+import initramfs
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SOURCE = os.environ.get("VMLINK_SOURCE",
@@ -122,14 +127,17 @@ def _check_qemu(qemu, timeout):
     return None
 
 
-def build_guest(outdir, kernel_package=None, force=False):
+def build_guest(outdir, kernel_package=None, force=False, dpdk=False):
     """Run tests/qemu/build-guest OUTDIR; return its manifest (a dict with
     'vmlinuz', 'initrd', 'kernel', 'busybox', 'modules', ...).
+    dpdk: the DPDK guest (build-guest --dpdk; give it its own OUTDIR).
     Raises GuestBuildError with build-guest's reason."""
     import json
     cmd = [sys.executable, BUILD_GUEST, outdir]
     if kernel_package:
         cmd += ["--kernel-package", kernel_package]
+    if dpdk:
+        cmd.append("--dpdk")
     if force:
         cmd.append("--force")
     p = subprocess.run(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
@@ -159,6 +167,302 @@ class VhostUserNic:
         self.mac = mac
         self.queues = queues
         self.reconnect = reconnect
+
+
+class IvshmemDoorbell:
+    """QEMU's ivshmem-doorbell (PCI 1af4:1110) on an ivshmem server socket:
+    BAR0 registers, BAR1 MSI-X, BAR2 the shared memory the server hands
+    out. msi=False: no MSI-X; every doorbell raises INTx instead (what
+    uio_pci_generic can deliver)."""
+
+    def __init__(self, path, vectors=2, msi=True, addr=None):
+        self.path = path
+        self.vectors = vectors
+        self.msi = msi
+        self.addr = addr
+
+    def qemu_args(self, i):
+        dev = "ivshmem-doorbell,chardev=ivs%d,vectors=%d" % (i, self.vectors)
+        if not self.msi:
+            dev += ",msi=off"
+        if self.addr is not None:
+            dev += ",addr=%#x" % self.addr
+        return ["-chardev", "socket,path=%s,id=ivs%d" % (self.path, i),
+                "-device", dev]
+
+
+class IvshmemPlain:
+    """QEMU's ivshmem-plain (PCI 1af4:1110, no registers for doorbells):
+    BAR2 is the file MEM_PATH (SIZE bytes), shared with whoever maps it."""
+
+    def __init__(self, mem_path, size, addr=None):
+        self.mem_path = mem_path
+        self.size = size
+        self.addr = addr
+
+    def qemu_args(self, i):
+        dev = "ivshmem-plain,memdev=ivm%d" % i
+        if self.addr is not None:
+            dev += ",addr=%#x" % self.addr
+        return ["-object", "memory-backend-file,id=ivm%d,size=%d,"
+                "mem-path=%s,share=on" % (i, self.size, self.mem_path),
+                "-device", dev]
+
+
+# ---- the DPDK guest's agent (ttyS1) -----------------------------------------
+
+AGENT_RC_RE = re.compile(rb"VMLINK-AGENT RC (\d+)\n")
+
+
+class AgentError(GuestError):
+    pass
+
+
+class Agent:
+    """The DPDK guest's agent: /init reads one shell command line at a
+    time from the guest's second serial port (ttyS1, raw, no echo), runs
+    it with its stdio on that port, then writes "VMLINK-AGENT RC <n>".
+    QEMU serves that port on a unix socket; this is the host end. All it
+    receives is appended to LOG (a path), "\r" removed."""
+
+    def __init__(self, path, log=None, timeout=30):
+        self.path = path
+        self.log = log
+        self.sock = None
+        self.buf = b""
+        self.busy = None        # the AgentProcess running, if any
+        self._seq = 0
+        end = time.monotonic() + timeout
+        while True:
+            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            try:
+                s.connect(path)
+                break
+            except OSError as e:
+                s.close()
+                if time.monotonic() >= end:
+                    raise AgentError("cannot connect to the guest agent "
+                                     "socket %s: %s" % (path, e))
+                time.sleep(0.1)
+        self.sock = s
+        self.sync(max(1.0, end - time.monotonic()))
+
+    def fileno(self):
+        return self.sock.fileno()
+
+    def recv(self, timeout, keep_cr=False):
+        """Bytes the guest wrote within TIMEOUT seconds (b"" if none), "\r"
+        removed unless KEEP_CR; raises AgentError when QEMU closed the
+        port."""
+        r, _, _ = select.select([self.sock], [], [], max(0, timeout))
+        if not r:
+            return b""
+        raw = self.sock.recv(65536)
+        if not raw:
+            raise AgentError("guest agent %s: connection closed (QEMU "
+                             "exited?)" % self.path)
+        data = raw.replace(b"\r", b"")
+        if self.log:
+            with open(self.log, "ab") as f:
+                f.write(data)
+        return raw if keep_cr else data
+
+    def send(self, text):
+        self.sendall(text.encode())
+
+    def sendall(self, data):
+        # testpmd.Testpmd makes its stdout (this socket) non-blocking
+        self.sock.setblocking(True)
+        self.sock.sendall(data)
+
+    def _until(self, rx, timeout, what):
+        end = time.monotonic() + timeout
+        while True:
+            m = rx.search(self.buf)
+            if m:
+                out = self.buf[:m.start()]
+                self.buf = self.buf[m.end():]
+                return out, m
+            left = end - time.monotonic()
+            if left <= 0:
+                raise AgentError("guest agent: no %s within %.0f s; got:\n%s"
+                                 % (what, timeout, self.buf[-2000:].decode(
+                                     errors="replace")))
+            self.buf += self.recv(min(left, 0.5))
+
+    def sync(self, timeout=30):
+        """Wait until the agent answers: a unique echo, sent again every
+        second (the port drops what the guest sends while nobody is
+        connected, and the agent may not be reading yet)."""
+        self._seq += 1
+        token = "VMLINK-AGENT-SYNC-%d-%d" % (os.getpid(), self._seq)
+        rx = re.compile(re.escape(token.encode()) + rb"\nVMLINK-AGENT RC 0\n")
+        end = time.monotonic() + timeout
+        while True:
+            self.send("echo %s\n" % token)
+            try:
+                self._until(rx, min(1.0, max(0.1, end - time.monotonic())),
+                            "answer")
+                self.buf = b""
+                return
+            except AgentError:
+                if time.monotonic() >= end:
+                    raise
+
+    def run(self, cmdline, timeout=60, check=True):
+        """Run the shell command line CMDLINE (a string, or an argument
+        list that is quoted here) in the guest; returns (status, output).
+        check: raise AgentError on a non-zero status."""
+        if self.busy is not None and self.busy.returncode is None:
+            raise AgentError("guest agent busy with %s" % self.busy.cmd)
+        if not isinstance(cmdline, str):
+            cmdline = " ".join(shlex.quote(str(a)) for a in cmdline)
+        if "\n" in cmdline:
+            raise ValueError("one line only: %r" % cmdline)
+        self.send(cmdline + "\n")
+        out, m = self._until(AGENT_RC_RE, timeout, "end of %r" % cmdline)
+        rc = int(m.group(1))
+        text = out.decode(errors="replace")
+        if check and rc != 0:
+            raise AgentError("guest: %s: exit %d:\n%s" % (cmdline, rc,
+                                                           text[-2000:]))
+        return rc, text
+
+    def spawn(self, argv):
+        """Start ARGV in the guest; returns an AgentProcess (a Popen
+        look-alike) whose stdin and stdout are the agent's port."""
+        if self.busy is not None and self.busy.returncode is None:
+            raise AgentError("guest agent busy with %s" % self.busy.cmd)
+        self.busy = AgentProcess(self, argv)
+        return self.busy
+
+    def close(self):
+        if self.sock is not None:
+            self.sock.close()
+            self.sock = None
+
+
+class AgentProcess:
+    """A program the guest agent runs, looking like a subprocess.Popen
+    with stdin/stdout pipes (what testpmd.Testpmd drives). It has ended
+    when the agent's "VMLINK-AGENT RC" line came; it cannot be signalled
+    (kill() asks it to quit, else gives up on it: kill the guest)."""
+
+    class _Stdin:
+        def __init__(self, proc):
+            self.proc = proc
+
+        def write(self, data):
+            if self.proc.returncode is not None:
+                raise BrokenPipeError("guest program ended")
+            self.proc.agent.sendall(data)
+            return len(data)
+
+        def flush(self):
+            pass
+
+        def close(self):
+            pass
+
+    class _Stdout:
+        def __init__(self, proc):
+            self.proc = proc
+
+        def fileno(self):
+            return self.proc.agent.fileno()
+
+        def read(self, n=65536):
+            return self.proc._read()
+
+        def close(self):
+            pass
+
+    def __init__(self, agent, argv):
+        self.agent = agent
+        self.cmd = " ".join(shlex.quote(str(a)) for a in argv)
+        self.returncode = None
+        self.stdin = self._Stdin(self)
+        self.stdout = self._Stdout(self)
+        self._tail = b""
+        agent.buf = b""
+        agent.send(self.cmd + "\n")
+
+    def _read(self):
+        """What the program wrote (without the agent's end marker); b""
+        once it ended (EOF, as a pipe would)."""
+        if self.returncode is not None:
+            return b""
+        try:
+            # "\r" stays when it is all there is: b"" would mean EOF
+            data = self.agent.recv(0, keep_cr=True)
+        except AgentError:
+            self.returncode = -1
+            return b""
+        if data.strip(b"\r"):
+            data = data.replace(b"\r", b"")
+        self._tail += data
+        m = AGENT_RC_RE.search(self._tail)
+        if m:
+            self.returncode = int(m.group(1))
+            data = data[:max(0, len(data) - (len(self._tail) - m.start()))]
+            self.agent.buf = self._tail[m.end():]
+        else:
+            self._tail = self._tail[-64:]
+        return data
+
+    def poll(self):
+        return self.returncode
+
+    def wait(self, timeout=None):
+        end = None if timeout is None else time.monotonic() + timeout
+        while self.returncode is None:
+            if end is not None and time.monotonic() >= end:
+                raise subprocess.TimeoutExpired(self.cmd, timeout)
+            r, _, _ = select.select([self.agent.sock], [], [], 0.2)
+            if r:
+                self._read()
+        return self.returncode
+
+    def send_signal(self, sig):
+        self.kill()
+
+    def terminate(self):
+        self.kill()
+
+    def kill(self):
+        """testpmd's own "quit"; a program that does not end within 10 s
+        is given up (returncode -9): the guest must be killed."""
+        if self.returncode is not None:
+            return
+        try:
+            self.stdin.write(b"quit\n")
+            self.wait(10)
+        except (OSError, subprocess.TimeoutExpired):
+            self.returncode = -9
+
+
+class GuestProgram:
+    """Mix in before testpmd.Testpmd (or a subclass): the same testpmd
+    object, with dpdk-testpmd running in a DPDK guest through its agent:
+
+        class GuestTestpmd(GuestProgram, testpmd.Testpmd): pass
+        t = GuestTestpmd(guest.agent(), eal, plugins=[...], args=[...])
+    """
+
+    def __init__(self, agent, *a, **kw):
+        self.agent = agent
+        super().__init__(*a, **kw)
+
+    def _spawn(self, cmd):
+        if cmd[:2] == ["stdbuf", "-o0"]:    # a tty is line-buffered
+            cmd = cmd[2:]
+        return self.agent.spawn(cmd)
+
+    def _read(self, timeout):
+        got = super()._read(timeout)
+        if got is False and self.p.poll() is not None:
+            return None     # ended: what expect_prompt takes for EOF
+        return got
 
 
 _live = set()
@@ -198,13 +502,29 @@ class Guest:
                  mode="idle", count=5, wait=60, size=None, mtu=None,
                  reply_timeout=None, ipv6=False,
                  stats=None, mem_mb=256, smp=1, mem_path=None,
-                 extra_append="", extra_args=(), qemu=None, debug=False):
+                 extra_append="", extra_args=(), qemu=None, debug=False,
+                 devices=(), machine="pc", iommu=False, agent=False,
+                 hugepages=None, bind=None, files=None):
         """image: build_guest()'s manifest, or (vmlinuz, initrd).
-        mem_path: a hugetlbfs directory for guest memory instead of memfd."""
+        mem_path: a hugetlbfs directory for guest memory instead of memfd.
+        devices: more PCI devices (IvshmemDoorbell, IvshmemPlain).
+        machine: "pc" or "q35"; iommu: an emulated Intel IOMMU (q35 only,
+        with interrupt remapping; the kernel gets intel_iommu=on), what
+        vfio-pci needs in the guest.
+        agent: the DPDK guest's agent on ttyS1 (see agent()).
+        hugepages, bind: DPDK guest (mode "dpdk"): 2 MiB pages to reserve,
+        {"vvvv:dddd": driver} PCI devices to bind.
+        files: {guest path: host path} added to the initramfs at start()
+        (build artefacts such as a PMD .so), with the shared libraries
+        they need that the image lacks."""
         if isinstance(image, dict):
             self.kernel, self.initrd = image["vmlinuz"], image["initrd"]
+            self.image_files = image.get("host_files", [])
         else:
             self.kernel, self.initrd = image
+            self.image_files = []
+        if iommu and machine != "q35":
+            raise ValueError("iommu=True needs machine='q35'")
         if not re.fullmatch(r"[A-Za-z0-9_.-]+", name):
             raise ValueError("guest name must be [A-Za-z0-9_.-]+: %r" % name)
         self.name = name
@@ -218,14 +538,27 @@ class Guest:
         self.stderr_path = os.path.join(workdir, name + ".qemu.log")
         if isinstance(size, (list, tuple)):
             size = ",".join(str(x) for x in size)
+        if bind:
+            bind = ",".join("%s=%s" % kv for kv in sorted(bind.items()))
         params = {"ip": ip, "peer": peer, "mode": mode, "count": count,
                   "wait": wait, "size": size, "mtu": mtu, "stats": stats,
                   "timeout": reply_timeout, "ipv6": 1 if ipv6 else None,
-                  "debug": 1 if debug else None}
+                  "debug": 1 if debug else None, "hugepages": hugepages,
+                  "bind": bind or None}
         vm = " ".join("vmlink.%s=%s" % (k, v) for k, v in params.items()
                       if v is not None)
-        self.append = " ".join(x for x in (BASE_APPEND, vm, extra_append)
-                               if x)
+        self.append = " ".join(x for x in (
+            BASE_APPEND, "intel_iommu=on" if iommu else "", vm, extra_append)
+            if x)
+        self.devices = list(devices)
+        self.machine = machine
+        self.iommu = iommu
+        self.files = dict(files or {})
+        self.agent_path = os.path.join(workdir, name + ".agent.sock") \
+            if agent else None
+        self.agent_log = os.path.join(workdir, name + ".agent.log")
+        self._agent = None
+        self.boot_initrd = self.initrd
         if debug:
             self.append = self.append.replace(" quiet loglevel=3", "")
         self.extra_args = list(extra_args)
@@ -252,13 +585,19 @@ class Guest:
         else:
             backend = "memory-backend-memfd,id=mem,size=%s,share=on" % mem
         cmd = [self.qemu, "-name", self.name, "-accel", "tcg",
-               "-M", "pc", "-cpu", "max", "-smp", str(self.smp), "-m", mem,
+               "-M", self.machine, "-cpu", "max", "-smp", str(self.smp),
+               "-m", mem,
                "-object", backend, "-numa", "node,memdev=mem",
                "-nodefaults", "-no-user-config", "-display", "none",
                "-vga", "none", "-monitor", "none", "-no-reboot",
-               "-serial", "file:" + self.console_path,
-               "-kernel", self.kernel, "-initrd", self.initrd,
-               "-append", self.append]
+               "-serial", "file:" + self.console_path]
+        if self.agent_path:
+            cmd += ["-chardev", "socket,id=agent,path=%s,server=on,wait=off"
+                    % self.agent_path, "-serial", "chardev:agent"]
+        if self.iommu:
+            cmd += ["-device", "intel-iommu,intremap=on"]
+        cmd += ["-kernel", self.kernel, "-initrd", self.boot_initrd,
+                "-append", self.append]
         for i, nic in enumerate(self.nics):
             chardev = "socket,id=vuc%d,path=%s" % (i, nic.path)
             if nic.server:
@@ -274,17 +613,30 @@ class Guest:
             if nic.vectors is not None:
                 dev += ",vectors=%d" % nic.vectors
             cmd += ["-chardev", chardev, "-netdev", netdev, "-device", dev]
+        for i, d in enumerate(self.devices):
+            cmd += d.qemu_args(i)
         return cmd + self.extra_args
 
     # -- lifecycle ---------------------------------------------------------
 
     def start(self):
-        if self.proc:
+        if self.running():
             raise GuestError("%s: already started" % self.name)
         if not self.qemu:
             raise GuestError("qemu-system-x86_64 not found")
         os.makedirs(self.workdir, exist_ok=True)
+        if self.proc is not None:
+            # started again: keep the previous run's console
+            self.kill()
+            if os.path.exists(self.console_path):
+                os.replace(self.console_path, self.console_path + ".prev")
         open(self.console_path, "wb").close()
+        if self.files:
+            self.boot_initrd = self._initrd_with_files()
+        if self.agent_path:
+            for p in (self.agent_path, self.agent_log):
+                if os.path.exists(p):
+                    os.unlink(p)
         self._pos = 0
         self._stderr = open(self.stderr_path, "wb")
         self._stderr.write((" ".join(self.cmdline()) + "\n").encode())
@@ -296,6 +648,31 @@ class Guest:
                                      preexec_fn=_die_with_parent)
         _live.add(self)
         return self
+
+    def _initrd_with_files(self):
+        """The image's initramfs followed by a second archive with
+        self.files (the kernel unpacks both, in order)."""
+        path = os.path.join(self.workdir, self.name + ".initrd")
+        with open(self.initrd, "rb") as f:
+            base = f.read()
+        try:
+            extra = initramfs.overlay(self.files, self.image_files)
+        except (initramfs.ImageError, OSError) as e:
+            raise GuestError("%s: cannot add files to the initramfs: %s"
+                             % (self.name, e))
+        with open(path + ".tmp", "wb") as f:
+            f.write(base + b"\0" * (-len(base) % 4) + extra)
+        os.replace(path + ".tmp", path)
+        return path
+
+    def agent(self, timeout=30):
+        """The connected guest Agent (DPDK guest, agent=True); wait for
+        wait_ready() first. Its traffic goes to NAME.agent.log."""
+        if not self.agent_path:
+            raise GuestError("%s: started without agent=True" % self.name)
+        if self._agent is None:
+            self._agent = Agent(self.agent_path, self.agent_log, timeout)
+        return self._agent
 
     def running(self):
         return self.proc is not None and self.proc.poll() is None
@@ -317,6 +694,9 @@ class Guest:
         if self._stderr:
             self._stderr.close()
             self._stderr = None
+        if self._agent is not None:
+            self._agent.close()
+            self._agent = None
         _live.discard(self)
 
     def __enter__(self):

@@ -4,6 +4,7 @@ plugin copies, EAL arguments pinned to the machine's two cores, rate
 measurement through testpmd's own counters, result tables. Python 3 stdlib
 only."""
 
+import glob
 import os
 import shutil
 import signal
@@ -12,6 +13,7 @@ import sys
 import tempfile
 import time
 
+import callgrind
 from proc import cleanup_prefix, loadable_plugin, stop, wait_for
 from testpmd import Testpmd
 
@@ -81,6 +83,64 @@ def print_table(title, rows, ours, theirs):
         print("%-16s %6d  %11.3f %8.2f  %11.3f %8.2f  %5.2fx" % (
             case, size, a / 1e6, gbps(a, size), b / 1e6, gbps(b, size),
             ratio))
+    sys.stdout.flush()
+
+
+def _insn(v):
+    return "%7s" % "-" if v is None else "%7.1f" % v
+
+
+def print_insn_table(title, rows, ours, theirs, check=None):
+    """ROWS: (case, size, our figures, their figures), figures as the
+    insn cases return them: {"be": {"rx", "tx", "rxtx"}, "process"} and,
+    with CHECK (its column title), "fe": a cost that must be the same for
+    both (the front-end's, when they negotiated the same features)."""
+    print()
+    print(title)
+    hdr = "%-10s %6s | %-23s | %-23s | %6s | %-15s" % (
+        "case", "bytes", ours + " rx/tx/sum", theirs + " rx/tx/sum", "ratio",
+        "whole process")
+    if check:
+        hdr += " | %s" % check
+    print(hdr)
+    print("-" * len(hdr))
+    for case, size, a, b in rows:
+        line = "%-10s %6d | %s %s %s | %s %s %s | %5.2fx | %7.1f %7.1f" % (
+            case, size, _insn(a["be"]["rx"]), _insn(a["be"]["tx"]),
+            _insn(a["be"]["rxtx"]), _insn(b["be"]["rx"]),
+            _insn(b["be"]["tx"]), _insn(b["be"]["rxtx"]),
+            a["be"]["rxtx"] / b["be"]["rxtx"], a["process"], b["process"])
+        if check:
+            line += " | %7.1f %7.1f" % (a["fe"], b["fe"])
+        print(line)
+    print("(instructions per frame, inclusive; ratio = %s / %s rx+tx; "
+          "whole process: every instruction of the testpmd process, per "
+          "frame)" % (ours, theirs))
+    sys.stdout.flush()
+
+
+def keep_path(keep_dir, kind, size, zero_copy):
+    """Where a callgrind profile is kept (None: not kept)."""
+    if not keep_dir:
+        return None
+    os.makedirs(keep_dir, exist_ok=True)
+    return os.path.join(keep_dir, "%s-%d-%s.callgrind" % (
+        kind, size, "zc" if zero_copy else "copy"))
+
+
+def print_insn_profile(title, fig, depth=4, min_share=0.02):
+    """Where the instructions of FIG's burst functions go: the callees of
+    each, inclusive instructions per frame, DEPTH levels deep."""
+    prof = fig["profile"]
+    print()
+    print("Per function, %s (inclusive instructions per frame):" % title)
+    for fn, cost in sorted(prof.entry_points("dpdk-testpmd",
+                                             fig["object"]).items()):
+        frames = fig["frames"]
+        print("  %7.1f  %s" % (cost / frames, fn[1]))
+        print("  %7.1f    (self)" % (prof.self_cost[fn] / frames))
+        for d, callee, c in prof.top_inclusive(fn, depth, min_share):
+            print("  %7.1f  %s%s" % (c / frames, "  " * (d + 1), callee[1]))
     sys.stdout.flush()
 
 
@@ -156,12 +216,111 @@ class Run:
         self.pmds.append(t)
         return t
 
+    def callgrind_loop(self, vdevs, plugins=(), attach=(), args=(),
+                       seconds=10.0, warmup=3.0, keep=None):
+        """Instructions of an io-forwarding loop in ONE testpmd run under
+        callgrind: the ports are VDEVS, then ATTACH (devargs hot-plugged
+        with "port attach" once the others are up: a net_virtio_user on a
+        back-end's socket of the same process). Every port forwards to
+        itself (--port-topology=loop), "start tx_first" puts one burst
+        per port in flight, and the loop runs WARMUP seconds; testpmd's
+        TX-dropped must then be 0 (a refused tx_first burst means fewer
+        frames in flight, smaller bursts and a higher count per frame).
+        Then instrumentation is switched on, forwarding restarted for
+        SECONDS (without flushing the rx queues first: the frames in
+        flight stay in the rings) and stopped, and the profile dumped, so
+        the profile and testpmd's forward statistics cover the same
+        frames. KEEP: a path to copy the profile to (for
+        callgrind_annotate). Returns (callgrind.Profile, {port: counters
+        of the measured run})."""
+        out = os.path.join(self.dir, "callgrind.out")
+        t = self.testpmd("cg", 1, eal_extra=["--single-file-segments"],
+                         vdevs=vdevs, plugins=plugins, timeout=600,
+                         args=["--forward-mode=io", "--port-topology=loop"] +
+                         list(args),
+                         wrapper=["valgrind", "--tool=callgrind",
+                                  "--instr-atstart=no",
+                                  "--callgrind-out-file=" + out])
+        for a in attach:
+            t.cmd_("port attach " + a, timeout=600)
+        if attach:
+            t.cmd_("port start all", timeout=600)
+        ports = range(len(vdevs) + len(attach))
+        if not all(t.wait_link(p, 120) for p in ports):
+            raise RuntimeError("link down")
+        t.cmd_("start tx_first", timeout=120)
+        time.sleep(warmup)
+        st = t.stop(timeout=600)
+        dropped = sum(s["tx_dropped"] for s in st.values())
+        if len(st) != len(ports) or dropped != 0:
+            raise RuntimeError("tx_first: testpmd dropped %d frames (%s)" %
+                               (dropped, st))
+        # The first start flushed the rx queues (net_memif's client side
+        # posts its rx buffers then); this one must keep what is in flight.
+        t.cmd_("set flush_rx off", timeout=120)
+        _callgrind_control(t, "-i", "on")
+        # under instrumentation, the main lcore's output is slow to come
+        t.cmd_("start", timeout=600)
+        time.sleep(seconds)
+        st = t.stop(timeout=600)
+        _callgrind_control(t, "-d")
+        _callgrind_control(t, "-i", "off")
+        if any(s["tx_dropped"] for s in st.values()):
+            raise RuntimeError("testpmd dropped frames: %s" % st)
+        # close the hot-plugged ports first: they talk to the others
+        t.cmd_("port stop all", timeout=120)
+        for p in reversed(ports):
+            t.cmd_("port close %d" % p, timeout=120)
+        dumps = sorted(glob.glob(out + ".*"), key=os.path.getmtime)
+        if not dumps:
+            raise RuntimeError("callgrind wrote no profile")
+        if keep:
+            shutil.copyfile(dumps[-1], keep)
+        return callgrind.parse(dumps[-1]), st
+
     def spawn(self, name, argv):
         """Start ARGV with its output in NAME.log; stopped with SIGINT."""
         with open(os.path.join(self.dir, name + ".log"), "w") as log:
             p = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT)
         self.procs.append(p)
         return p
+
+
+def burst_insns(prof, obj, rx_frames, tx_frames):
+    """Instructions per frame in the burst functions of the PMD object OBJ
+    (its functions testpmd calls directly): {"rx", "tx", "rxtx"}; rx and
+    tx are None when the functions cannot be told apart (no symbols and
+    no known callee), rxtx is their sum either way."""
+    rx = tx = other = 0
+    for fn, cost in prof.entry_points("dpdk-testpmd", obj).items():
+        d = prof.direction(fn)
+        if d == "rx":
+            rx += cost
+        elif d == "tx":
+            tx += cost
+        else:
+            other += cost
+    if not rx_frames or not tx_frames:
+        raise RuntimeError("no frames forwarded")
+    out = {"rx": rx / rx_frames, "tx": tx / tx_frames}
+    out["rxtx"] = out["rx"] + out["tx"] + other / rx_frames
+    if other:
+        out["rx"] = out["tx"] = None
+    if out["rxtx"] == 0:
+        raise RuntimeError("no burst function of %s in the profile" % obj)
+    return out
+
+
+def burst_functions(prof, obj):
+    """The burst functions of OBJ that testpmd called: [(fn, direction)]."""
+    return [(fn, prof.direction(fn))
+            for fn in prof.entry_points("dpdk-testpmd", obj)]
+
+
+def _callgrind_control(t, *args):
+    subprocess.run(["callgrind_control"] + list(args) + [str(t.p.pid)],
+                   check=True, stdout=subprocess.DEVNULL,
+                   stderr=subprocess.DEVNULL, timeout=120)
 
 
 def compare(ours, theirs, repeat):

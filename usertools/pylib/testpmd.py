@@ -41,13 +41,15 @@ class Testpmd:
     """One interactive testpmd process.
 
     eal: EAL arguments (list); vdevs: --vdev values; plugins: -d paths;
-    args: testpmd arguments after '--' (besides -i)."""
+    args: testpmd arguments after '--' (besides -i); wrapper: a command
+    testpmd runs under (valgrind and its options, say)."""
 
     def __init__(self, eal, vdevs=(), plugins=(), args=(), log=None,
-                 timeout=60):
+                 timeout=60, wrapper=()):
         # Unbuffered stdout: testpmd's printf output and its prompt (written
         # directly by the cmdline library) must arrive in order.
-        cmd = ["stdbuf", "-o0", "dpdk-testpmd"] + list(eal)
+        cmd = ["stdbuf", "-o0"] + list(wrapper) + ["dpdk-testpmd"] + \
+            list(eal)
         for p in plugins:
             cmd += ["-d", p]
         for v in vdevs:
@@ -121,9 +123,9 @@ class Testpmd:
     def start(self):
         return self.cmd_("start")
 
-    def stop(self):
+    def stop(self, timeout=60):
         """Stop forwarding; returns {port: counters} of this run."""
-        return parse_fwd_stats(self.cmd_("stop", timeout=60))
+        return parse_fwd_stats(self.cmd_("stop", timeout=timeout))
 
     def fwd_stats(self):
         """Counters of the running forwarding, as stop() returns them."""

@@ -27,6 +27,7 @@
 
 #include "ivshm_net.h"
 #include "vmlink_devargs.h"
+#include "vmlink_secondary.h"
 
 RTE_LOG_REGISTER_DEFAULT(vi_logtype, NOTICE);
 #define VI_LOG(level, fmt, ...) \
@@ -591,10 +592,8 @@ vi_probe(struct rte_vdev_device *vdev)
 	struct rte_eth_dev *dev;
 	int ret;
 
-	if (rte_eal_process_type() != RTE_PROC_PRIMARY) {
-		VI_LOG(ERR, "%s: secondary processes are not supported", name);
-		return -ENOTSUP;
-	}
+	if (rte_eal_process_type() != RTE_PROC_PRIMARY)
+		return vmlink_secondary_probe(vdev, vi_logtype, "net_vmlink_ivshmem2");
 	ret = vi_parse_args(vdev, &args);
 	if (ret != 0)
 		return ret;

@@ -25,6 +25,7 @@
 
 #include "vhu.h"
 #include "vmlink_devargs.h"
+#include "vmlink_secondary.h"
 
 RTE_LOG_REGISTER_DEFAULT(vv_logtype, NOTICE);
 #define VV_LOG(level, fmt, ...) \
@@ -631,10 +632,8 @@ vv_probe(struct rte_vdev_device *vdev)
 	uint16_t q;
 	int ret;
 
-	if (rte_eal_process_type() != RTE_PROC_PRIMARY) {
-		VV_LOG(ERR, "%s: secondary processes are not supported", name);
-		return -ENOTSUP;
-	}
+	if (rte_eal_process_type() != RTE_PROC_PRIMARY)
+		return vmlink_secondary_probe(vdev, vv_logtype, "net_vmlink_vhost");
 	ret = vv_parse_args(vdev, &args);
 	if (ret != 0)
 		return ret;

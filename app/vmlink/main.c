@@ -66,7 +66,9 @@ usage(FILE *out, const char *prog)
 		"(SIGINT, SIGTERM, SIGHUP or duration), where received = transmitted\n"
 		"+ dropped. SIGHUP ends vmlink like SIGTERM; it does not reload.\n"
 		"Telemetry: dpdk-telemetry.py -f PREFIX, commands /vmlink/ports and\n"
-		"/vmlink/port_stats,NAME.\n"
+		"/vmlink/port_stats,NAME; usertools/vmlinkctl -f PREFIX shows ports,\n"
+		"queues and counters, resets counters, sets a port's admin state and\n"
+		"log levels, and captures frames (capture start/stop, or dpdk-dumpcap).\n"
 		"Exit status: 0 success, 1 configuration or runtime error, 2 usage.\n"
 		"\n", prog, prog);
 	config_print_reference(out);
@@ -234,6 +236,7 @@ run_main_lcore(struct vmlink *vm, unsigned int duration, unsigned int interval)
 			on_lsc_print(vm, (uint16_t)__builtin_ctzll(lsc));
 			lsc &= lsc - 1;
 		}
+		control_poll(vm);
 		if (interval != 0 && now - last >= interval * hz) {
 			printf("--- %.1f s\n", (double)(now - vm->start_tsc) / hz);
 			stats_print_line(vm, (double)(now - last) / hz, prev);
@@ -345,7 +348,7 @@ main(int argc, char **argv)
 	for (p = 0; p < vm.n_ports; p++)
 		rte_eth_dev_callback_register(vm.port[p].port_id,
 			RTE_ETH_EVENT_INTR_LSC, on_lsc, NULL);
-	if (stats_telemetry_register(&vm) < 0)
+	if (stats_telemetry_register(&vm) < 0 || control_init(&vm) < 0)
 		fprintf(stderr, "vmlink: telemetry commands not registered\n");
 
 	printf("vmlink: %u port%s, %u worker lcore%s:", vm.n_ports,
@@ -376,6 +379,7 @@ main(int argc, char **argv)
 	RTE_LCORE_FOREACH_WORKER(lcore)
 		rte_eal_wait_lcore(lcore);
 	elapsed = (double)(rte_get_tsc_cycles() - vm.start_tsc) / rte_get_tsc_hz();
+	control_fini(&vm);
 
 	stats_print_summary(&vm, elapsed);
 	status = EXIT_SUCCESS;

@@ -47,6 +47,7 @@ struct port_rt {
 	bool attached;			/* port_id is valid */
 	bool started;
 	bool probed_by_us;		/* vmlink hot-plugged it: detach at exit */
+	bool admin_down;		/* control: not polled, nothing sent to it */
 	struct rte_mempool *pool;
 };
 
@@ -62,6 +63,11 @@ struct worker_rxq {
 };
 
 struct worker {
+	/* Control requests (control.c): the requester bumps ctl_seq, the
+	 * worker applies the request between two loop rounds and stores
+	 * ctl_seq in ctl_ack. */
+	uint32_t ctl_seq;
+	uint32_t ctl_ack;
 	unsigned int lcore_id;
 	bool sleep_when_idle;		/* all its rx queues are interrupt-mode */
 	uint64_t sleeps;		/* times it slept on rx interrupts */
@@ -71,6 +77,11 @@ struct worker {
 	uint16_t txq[CFG_MAX_PORTS];	/* tx queue per port, NO_TXQ: none */
 	struct port_counters cnt[CFG_MAX_PORTS];
 	struct tx_buffer txbuf[CFG_MAX_PORTS];
+	/* The plan, from which control rebuilds rxq and txq when a port's
+	 * admin state changes. */
+	unsigned int n_rxq_planned;
+	struct worker_rxq rxq_planned[CFG_MAX_PORTS * CFG_MAX_QUEUES];
+	uint16_t txq_planned[CFG_MAX_PORTS];
 };
 
 struct vmlink {
@@ -107,6 +118,16 @@ int worker_main(void *arg);
  * (note where they are after rte_eal_init, remove after rte_eal_cleanup). */
 void eal_files_note(void);
 void eal_files_remove(void);
+
+/* control.c: runtime actions (counters reset, port admin state, log
+ * level, capture) behind DPDK telemetry commands. */
+int control_init(struct vmlink *vm);
+void control_poll(struct vmlink *vm);	/* main lcore, every round */
+void control_fini(struct vmlink *vm);	/* after the workers stopped */
+void control_apply(struct vmlink *vm, struct worker *w) __rte_cold;	/* worker */
+/* Wait until every worker has come round its loop once (so none is
+ * inside a callback removed before the call); -ETIMEDOUT otherwise. */
+int control_quiesce(struct vmlink *vm);
 
 /* stats.c */
 void stats_port_totals(const struct vmlink *vm, unsigned int port,

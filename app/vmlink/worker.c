@@ -175,6 +175,10 @@ worker_main(void *arg)
 
 		for (i = 0; i < w->n_rxq; i++)
 			got += poll_rxq(vm, w, &w->rxq[i], port_ids, burst);
+		/* Control requests (reset, admin state): between rounds */
+		if (unlikely(__atomic_load_n(&w->ctl_seq, __ATOMIC_ACQUIRE) !=
+				w->ctl_ack))
+			control_apply(vm, w);
 		if (got != 0 || !sleepy) {
 			idle = 0;
 			if (armed) {

@@ -213,11 +213,10 @@ fzv_end(struct fzv *v)
 	/* The control thread notices the hang-up, resets the session and
 	 * closes what it deferred: give it two seconds to get back to the
 	 * state the input started from. */
-	while (vhu_connected(v->dev) || fz_count_fds() != leaks.fds ||
-			fz_count_maps(leaks.needle) != leaks.maps) {
+	while (vhu_connected(v->dev) || fz_count_fds() != leaks.fds) {
 		if (rte_get_timer_cycles() - t0 > 2 * hz)
 			break;
-		usleep(200);
+		usleep(100);
 	}
 	FZ_CHECK(!vhu_connected(v->dev));
 	FZ_CHECK(rte_mempool_avail_count(fzv_mp) == FZV_POOL_SIZE);

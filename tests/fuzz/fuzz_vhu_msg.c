@@ -148,7 +148,7 @@ handshake(struct fzv *v, struct fz *f)
 	o.enable = true;
 	o.kick_nofd = how & 0x40;
 	o.call_nofd = how & 0x80;
-	o.mem_size = 4ull << 20;
+	o.mem_size = 1ull << 20;	/* per input: small, it is zeroed */
 	if (v->fe.nmem == 0)
 		ready = fe_start(&v->fe, &o) == 0;
 	if (getenv("VMLINK_FUZZ_LOG") != NULL)

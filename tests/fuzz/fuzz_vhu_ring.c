@@ -35,6 +35,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 
 #define MAX_EXPECT	256
+#define GUEST_MEM	(1u << 20)	/* per input: small, it is zeroed */
 #define FRAME_MAX	1514
 
 struct expect {
@@ -192,7 +193,7 @@ split_scribble(struct ring_state *s, struct fz *f)
 	switch (sel % 6) {
 	case 0:
 		fe_desc(vr, i, (sel & 0x80) ? fz_u64(f) : 0x1000 + fz_u32(f) %
-			(4u << 20), fz_u32(f) % ((sel & 0x40) ? 0xffffffffu : 4096),
+			GUEST_MEM, fz_u32(f) % ((sel & 0x40) ? 0xffffffffu : 4096),
 			fz_u16(f) & 7, fz_u16(f) % ((sel & 0x20) ? 65535 : vr->size));
 		break;
 	case 1:
@@ -207,11 +208,11 @@ split_scribble(struct ring_state *s, struct fz *f)
 		vr->avail->flags = fz_u16(f) & 1;
 		break;
 	case 4: {	/* an indirect table anywhere in guest memory */
-		uint64_t t = 0x1000 + fz_u32(f) % ((4u << 20) - 0x2000);
+		uint64_t t = 0x1000 + fz_u32(f) % (GUEST_MEM - 0x2000);
 		struct vhu_desc *d = fe_va(&s->v.fe, t & ~15ull);
 
 		if (d != NULL) {
-			d->addr = fz_u64(f) % (4u << 20);
+			d->addr = fz_u64(f) % GUEST_MEM;
 			d->len = fz_u16(f);
 			d->flags = fz_u16(f) & 7;
 			d->next = fz_u16(f) % 4;
@@ -222,13 +223,13 @@ split_scribble(struct ring_state *s, struct fz *f)
 		break;
 	}
 	default: {
-		uint64_t gpa = fz_u32(f) % (4u << 20);
+		uint64_t gpa = fz_u32(f) % GUEST_MEM;
 		uint8_t *p = fe_va(&s->v.fe, gpa);
 		uint8_t b[16];
 		size_t n = 1 + fz_u8(f) % 16;
 
 		fz_bytes(f, b, n);
-		if (p != NULL && gpa + n <= (4u << 20))
+		if (p != NULL && gpa + n <= GUEST_MEM)
 			memcpy(p, b, n);
 		break;
 	}
@@ -441,6 +442,7 @@ setup(struct ring_state *s, struct fz *f)
 		o.features &= ~(1ull << VHU_F_VERSION_1);
 	o.features &= ~(1ull << VHU_F_LOG_ALL);
 	o.nqp = s->nqp;
+	o.mem_size = GUEST_MEM;
 	o.ring_size = (uint16_t)(16u << (b % 5));
 	o.kick_nofd = b & 0x20;
 	o.call_nofd = b & 0x40;

@@ -393,6 +393,8 @@ toggle_log(struct ring_state *s)
 {
 	struct vhu_log_desc ld = { 4096, 0 };
 	unsigned int i;
+	uint64_t ack;
+	uint32_t r;
 
 	if (!s->logging) {
 		if (s->logfd < 0) {
@@ -406,8 +408,11 @@ toggle_log(struct ring_state *s)
 		}
 		if (!s->v.connected || fe_send(&s->v.fe, VHU_REQ_SET_LOG_BASE,
 				VHU_FLAG_VERSION, &ld, sizeof(ld), &s->logfd,
-				1) != 0 || fzv_sync(&s->v) != 0)
-			return;
+				1) != 0 ||
+				fe_recv(&s->v.fe, &r, NULL, &ack, sizeof(ack),
+					5000) != (int)sizeof(ack) ||
+				r != VHU_REQ_SET_LOG_BASE || ack != 0)
+			return;	/* not logging: the log oracle stays off */
 		if (fe_request_u64(&s->v.fe, VHU_REQ_SET_FEATURES,
 				s->v.fe.features | (1ull << VHU_F_LOG_ALL)) != 0)
 			return;

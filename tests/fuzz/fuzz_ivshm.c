@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <semaphore.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -16,7 +17,14 @@
 
 static int listen_fd = -1;
 static char sock_path[108];
+/* One server thread for the process (a thread per input would make
+ * libFuzzer run a leak check after every input): it accepts, serves the
+ * script the main thread handed it, and says so. */
 static pthread_t thr;
+static struct fz_script *volatile current;
+static sem_t served;
+
+static void *serve(void *arg);
 
 void
 fzs_init(struct fz_script *s)
@@ -63,6 +71,9 @@ fzs_path(void)
 	if (listen_fd < 0 || bind(listen_fd, (struct sockaddr *)&sa,
 			sizeof(sa)) != 0 || listen(listen_fd, 4) != 0)
 		fz_fail("fake ivshmem2 server socket: %s", strerror(errno));
+	if (sem_init(&served, 0, 0) != 0 ||
+			pthread_create(&thr, NULL, serve, NULL) != 0)
+		fz_fail("fake ivshmem2 server thread");
 	return sock_path;
 }
 
@@ -97,29 +108,42 @@ fzs_send(int conn, const void *buf, uint32_t len, const int *fds,
 	return sendmsg(conn, &mh, MSG_NOSIGNAL) == (ssize_t)len ? 0 : -1;
 }
 
-static void *
-serve(void *arg)
+static void
+serve_one(struct fz_script *s, int c)
 {
-	struct fz_script *s = arg;
 	unsigned int i, k;
-	int c;
 
-	c = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC);
-	if (c < 0)
-		return NULL;
 	for (i = 0; i < s->n; i++) {
 		struct fzs_msg *m = &s->msg[i];
 
 		if (fzs_send(c, m->buf, m->len, m->fds, m->nfds) != 0)
 			break;	/* the peer closed: the rest stays queued */
-		for (k = 0; k < s->msg[i].nfds; k++)
-			close(s->msg[i].fds[k]);
-		s->msg[i].nfds = 0;
+		for (k = 0; k < m->nfds; k++)
+			close(m->fds[k]);
+		m->nfds = 0;
 	}
 	if (s->keep_open)
 		s->conn = c;
 	else
 		close(c);
+}
+
+static void *
+serve(void *arg)
+{
+	(void)arg;
+	for (;;) {
+		int c = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC);
+
+		if (c < 0)
+			continue;
+		if (current != NULL)
+			serve_one(current, c);
+		else
+			close(c);
+		current = NULL;
+		sem_post(&served);
+	}
 	return NULL;
 }
 
@@ -127,15 +151,17 @@ void
 fzs_serve(struct fz_script *s)
 {
 	fzs_path();
-	if (pthread_create(&thr, NULL, serve, s) != 0)
-		fz_fail("pthread_create");
+	__atomic_store_n(&current, s, __ATOMIC_SEQ_CST);
 }
 
+/* After the connection attempt: wait until the script was served. The
+ * library always connects before it returns, so one connection came. */
 void
 fzs_join(struct fz_script *s)
 {
-	pthread_join(thr, NULL);
 	(void)s;
+	while (sem_wait(&served) != 0 && errno == EINTR)
+		;
 }
 
 void

@@ -75,7 +75,12 @@ fzv_begin(struct fzv *v)
 	v->fe.prefer_huge = false;
 	v->connected = false;
 	v->nheld = 0;
-	return fzv_connect(v);
+	fzv_connect(v);
+	/* The back-end has accepted this session once it answered: the
+	 * end-of-input wait for its hang-up then cannot race the accept. */
+	if (fzv_sync(v) != 0)
+		fz_fail("the back-end did not answer GET_FEATURES");
+	return 0;
 }
 
 int

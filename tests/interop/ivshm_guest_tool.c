@@ -9,6 +9,7 @@
  *   ivshm_guest_tool BDF read32 BAR OFFSET
  *   ivshm_guest_tool BDF write32 BAR OFFSET VALUE
  *   ivshm_guest_tool BDF fill OFFSET LENGTH SEED
+ *   ivshm_guest_tool BDF zero OFFSET LENGTH
  *   ivshm_guest_tool BDF garbage OFFSET LENGTH SECONDS SEED
  *   ivshm_guest_tool BDF flap OFFSET COUNT VALUE_A VALUE_B PEER
  *   ivshm_guest_tool BDF storm PEER VECTOR COUNT
@@ -16,7 +17,8 @@
  * BAR 0 holds the ivshmem-doorbell registers (IVPosition at 08h, Doorbell
  * at 0Ch: peer << 16 | vector), BAR 2 the shared memory. fill writes
  * LENGTH pseudo-random bytes (xorshift64 from SEED) at BAR 2 + OFFSET;
- * garbage does it again and again for SECONDS; flap writes VALUE_A and
+ * zero writes zeros there; garbage does fill again and again for
+ * SECONDS; flap writes VALUE_A and
  * VALUE_B in turn COUNT times to the u32 at BAR 2 + OFFSET, ringing
  * PEER's vector 0 (state change) after each; storm rings PEER's VECTOR
  * COUNT times. Each command prints one "key=value ..." line; exit 0, or 1
@@ -142,6 +144,20 @@ cmd_fill(const char *bdf, char **argv)
 	return 0;
 }
 
+static int
+cmd_zero(const char *bdf, char **argv)
+{
+	struct bar mem;
+	uint64_t off = number(argv[0], UINT64_MAX);
+	uint64_t len = number(argv[1], UINT64_MAX);
+
+	bar_map(bdf, 2, &mem);
+	check_range(&mem, off, len);
+	memset((void *)(uintptr_t)(mem.base + off), 0, len);
+	printf("zero offset=%" PRIu64 " length=%" PRIu64 "\n", off, len);
+	return 0;
+}
+
 static double
 now(void)
 {
@@ -256,7 +272,7 @@ main(int argc, char **argv)
 		int args;
 	} cmds[] = {
 		{ "info", 0 }, { "read32", 2 }, { "write32", 3 }, { "fill", 3 },
-		{ "garbage", 4 }, { "flap", 5 }, { "storm", 3 },
+		{ "zero", 2 }, { "garbage", 4 }, { "flap", 5 }, { "storm", 3 },
 	};
 	const char *cmd = argc > 2 ? argv[2] : "";
 	unsigned int i;
@@ -267,6 +283,7 @@ main(int argc, char **argv)
 	if (i == sizeof(cmds) / sizeof(cmds[0]) || argc != 3 + cmds[i].args) {
 		fprintf(stderr, "usage: ivshm_guest_tool BDF info | read32 BAR "
 			"OFF | write32 BAR OFF VALUE | fill OFF LEN SEED | "
+			"zero OFF LEN | "
 			"garbage OFF LEN SECONDS SEED | flap OFF COUNT A B PEER | "
 			"storm PEER VECTOR COUNT\n");
 		return 1;
@@ -277,6 +294,8 @@ main(int argc, char **argv)
 		return cmd_rw32(argv[1], argv + 3, cmd[0] == 'w');
 	if (strcmp(cmd, "fill") == 0)
 		return cmd_fill(argv[1], argv + 3);
+	if (strcmp(cmd, "zero") == 0)
+		return cmd_zero(argv[1], argv + 3);
 	if (strcmp(cmd, "garbage") == 0)
 		return cmd_garbage(argv[1], argv + 3);
 	if (strcmp(cmd, "flap") == 0)

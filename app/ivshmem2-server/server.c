@@ -617,28 +617,13 @@ send_peer_gone(struct server *s, struct client *to, uint32_t id)
 	client_send(s, to, &m, sizeof(m), -1);
 }
 
-/* The protocol type client 'id' sees: virtio roles by ID. */
-static uint32_t
-client_protocol(const struct server *s, uint32_t id)
-{
-	uint32_t proto = s->opt.protocol;
-
-	if (proto >= IVSHM_PROTO_VIRTIO_FRONT) {
-		/* peer 0 is the virtio back-end, the other the front-end */
-		proto &= ~(uint32_t)IVSHM_PROTO_VIRTIO_BACK_BIT;
-		if (id == 0)
-			proto |= IVSHM_PROTO_VIRTIO_BACK_BIT;
-	}
-	return proto;
-}
-
 /* INIT and the memory. QEMU: version 0, its ID, then -1 with the memory
  * (the layout is in the header, rewritten first). */
 static void
 send_init(struct server *s, struct client *c)
 {
 	struct ivshm_msg_init init;
-	uint32_t proto = client_protocol(s, c->id);
+	uint32_t proto = ivshm_protocol_of_peer(s->opt.protocol, c->id);
 
 	if (c->kind == CLIENT_QEMU) {
 		srv_write_hdr(s);

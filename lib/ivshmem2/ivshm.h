@@ -3,10 +3,11 @@
  *
  * ivshmem v2 peer: one device (one peer ID) attached to a shared-memory
  * region, its register interface, its interrupt vectors and the other
- * peers. The device is reached through a transport; today the software
- * one (ivshm_dev_connect: an ivshmem2-server socket), later possibly PCI
- * (BAR0 registers, BAR2 memory, MSI-X eventfds via vfio). Protocol code
- * uses only this header, so it does not care which.
+ * peers. The device is reached through a transport: the server socket
+ * (ivshm_dev_connect), or PCI inside a VM (ivshm_pci_attach in
+ * ivshm_pci.h: BAR0 registers, BAR2 memory, MSI-X or INTx fds handed over
+ * by a bus driver). Protocol code uses only this header, so it does not
+ * care which.
  *
  * Threads: ivshm_dev_connect/close/process and the STATE, INT_CTRL and
  * one-shot writes belong to one control thread. DOORBELL writes and reads
@@ -42,7 +43,7 @@ struct ivshm_info {
 	uint64_t output_section_size;
 	uint64_t output_section_offset;	/* of peer 0's output section */
 	uint64_t page_size;		/* mapping granularity of the backing */
-	const char *transport;		/* "socket" */
+	const char *transport;		/* "socket", "pci-1af4:1110", ... */
 };
 
 /* What ivshm_dev_process() saw (bit mask). */

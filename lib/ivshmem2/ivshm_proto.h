@@ -94,6 +94,17 @@ _Static_assert(sizeof(struct ivshm_msg_peer_gone) == 12, "PEER_GONE is 12 bytes"
 #define IVSHM_PROTO_VIRTIO_BACK	0xc000	/* C000h-FFFFh */
 #define IVSHM_PROTO_VIRTIO_BACK_BIT 0x4000
 
+/* The protocol type peer 'id' sees: with a virtio type, peer 0 is the
+ * back-end (bit 14 set), the others the front-end. */
+static inline uint32_t
+ivshm_protocol_of_peer(uint32_t protocol, uint32_t id)
+{
+	if (protocol < IVSHM_PROTO_VIRTIO_FRONT)
+		return protocol;
+	protocol &= ~(uint32_t)IVSHM_PROTO_VIRTIO_BACK_BIT;
+	return id == 0 ? protocol | IVSHM_PROTO_VIRTIO_BACK_BIT : protocol;
+}
+
 /*
  * Shared-memory layout: state table (one le32 per peer, read-only to the
  * peers) at 0, then the R/W section, then max_peers output sections of

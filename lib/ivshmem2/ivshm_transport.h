@@ -2,12 +2,12 @@
  * Copyright(c) 2026 vmlink authors
  *
  * For transports only: the device structure and the operations a transport
- * provides. The software transport (ivshm_sock.c) emulates the registers
- * over the server's eventfds and the state table; a PCI transport would
- * map BAR0 and implement the same operations with MMIO, take its memory
- * from BAR2 (or the base-address capability) and its vector fds from vfio
- * MSI-X. Protocol code (ivshm_net.c) never includes this header's users'
- * private parts: it calls the functions of ivshm.h.
+ * provides. The socket transport (ivshm_sock.c) emulates the registers
+ * over the server's eventfds and the state table; the PCI transport
+ * (ivshm_pci.c) uses BAR0 MMIO, BAR2 memory and the fds a bus driver hands
+ * it (emulating on 1af4:1110 what the v1 device lacks). Protocol code
+ * (ivshm_net.c) never includes this header: it calls the functions of
+ * ivshm.h.
  */
 
 #ifndef IVSHM_TRANSPORT_H

@@ -2,11 +2,15 @@
  * Copyright(c) 2026 vmlink authors
  *
  * net_vmlink_ivshmem2: an ethdev over vmlink's ivshmem v2 library, speaking
- * ivshmem-net (protocol 0001h) with the other peer of an ivshmem2-server.
- * A thin adapter: one rx and one tx queue map to the link's bursts; the
- * link's control step runs on EAL's interrupt thread, woken by the server
- * socket and the state vector, and by a periodic alarm that also picks up
- * faults the data path reported.
+ * ivshmem-net (protocol 0001h) with the other peer of an ivshmem v2
+ * region. A thin adapter: one rx and one tx queue map to the link's
+ * bursts; the link's control step runs on EAL's interrupt thread, woken by
+ * the control fds (server socket or INTx line, state vector), and by a
+ * periodic alarm that also picks up faults the data path reported.
+ *
+ * This file: what both forms share, and the vdev form (a host process on
+ * an ivshmem2-server socket). ivshmem2_pci.c: the PCI form (a VM's
+ * ivshmem device).
  */
 
 #include <errno.h>
@@ -25,14 +29,10 @@
 #include <rte_mbuf.h>
 #include <rte_spinlock.h>
 
-#include "ivshm_net.h"
-#include "vmlink_devargs.h"
+#include "ivshmem2_ethdev.h"
 #include "vmlink_secondary.h"
 
 RTE_LOG_REGISTER_DEFAULT(vi_logtype, NOTICE);
-#define VI_LOG(level, fmt, ...) \
-	rte_log(RTE_LOG_ ## level, vi_logtype, "net_vmlink_ivshmem2: " fmt "\n", \
-		##__VA_ARGS__)
 
 #define VI_ARG_SERVER		"server"
 #define VI_ARG_MODE		"mode"
@@ -41,29 +41,18 @@ RTE_LOG_REGISTER_DEFAULT(vi_logtype, NOTICE);
 #define VI_ARG_INFLIGHT		"inflight"
 #define VI_ARG_COPY_THRESHOLD	"copy-threshold"
 
-static const char *const vi_valid_args[] = {
+static const char *const vi_vdev_args[] = {
 	VI_ARG_SERVER, VI_ARG_MODE, VI_ARG_MAC, VI_ARG_ZERO_COPY,
 	VI_ARG_INFLIGHT, VI_ARG_COPY_THRESHOLD, NULL,
+};
+static const char *const vi_pci_args[] = {
+	VI_ARG_MODE, VI_ARG_MAC, VI_ARG_ZERO_COPY, VI_ARG_INFLIGHT,
+	VI_ARG_COPY_THRESHOLD, NULL,
 };
 
 /* Control step period: bounds how long a data-path fault or a missed
  * wake-up takes to be handled. */
 #define VI_ALARM_US (50 * 1000)
-
-struct vi_private {
-	struct ivshm_net *link;
-	struct rte_eth_dev *eth;
-	struct rte_ether_addr mac;
-	char server[108];
-	bool doorbell;			/* mode=doorbell: rx interrupts */
-	bool alarm_armed;
-	/* Serialises the link's control path: ethdev ops on the application's
-	 * thread against the interrupt thread's callbacks. Never taken on the
-	 * data path. */
-	rte_spinlock_t ctrl_lock;
-	unsigned int n_ctrl;
-	struct rte_intr_handle *ctrl_intr[2];
-};
 
 /* ------------------------------------------------------------------------ */
 /* Data path */
@@ -136,7 +125,7 @@ vi_alarm(void *arg)
 	vi_ctrl_step(priv);
 	if (priv->alarm_armed &&
 			rte_eal_alarm_set(VI_ALARM_US, vi_alarm, priv) != 0)
-		VI_LOG(ERR, "%s: cannot re-arm the control alarm", priv->server);
+		VI_LOG(ERR, "%s: cannot re-arm the control alarm", priv->name);
 }
 
 static void
@@ -187,7 +176,7 @@ vi_ctrl_register(struct vi_private *priv)
 	}
 	return 0;
 fail:
-	VI_LOG(ERR, "%s: cannot watch the link's control events", priv->server);
+	VI_LOG(ERR, "%s: cannot watch the link's control events", priv->name);
 	vi_ctrl_unregister(priv);
 	return -EIO;
 }
@@ -213,7 +202,7 @@ vi_intr_install(struct rte_eth_dev *dev)
 	int fd = ivshm_net_rx_intr_fd(priv->link);
 
 	if (fd < 0) {
-		VI_LOG(ERR, "%s: no rx interrupt vector: %s", priv->server,
+		VI_LOG(ERR, "%s: no rx interrupt vector: %s", priv->name,
 			rte_strerror(-fd));
 		return fd;
 	}
@@ -259,7 +248,7 @@ vi_configure(struct rte_eth_dev *dev)
 	struct vi_private *priv = dev->data->dev_private;
 
 	if (dev->data->dev_conf.intr_conf.rxq && !priv->doorbell) {
-		VI_LOG(ERR, "%s: rx interrupts need mode=doorbell", priv->server);
+		VI_LOG(ERR, "%s: rx interrupts need mode=doorbell", priv->name);
 		return -ENOTSUP;
 	}
 	return 0;
@@ -305,7 +294,7 @@ vi_stop(struct rte_eth_dev *dev)
 	return 0;
 }
 
-static int
+int
 vi_close(struct rte_eth_dev *dev)
 {
 	struct vi_private *priv = dev->data->dev_private;
@@ -319,6 +308,8 @@ vi_close(struct rte_eth_dev *dev)
 		ivshm_net_close(priv->link);
 	priv->link = NULL;
 	rte_spinlock_unlock(&priv->ctrl_lock);
+	if (priv->pci != NULL)
+		vi_pci_release(priv);
 	dev->data->mac_addrs = NULL;
 	return 0;
 }
@@ -488,19 +479,7 @@ static const struct eth_dev_ops vi_ops = {
 };
 
 /* ------------------------------------------------------------------------ */
-/* Probe */
-
-struct vi_args {
-	struct vmlink_devargs_ctx ctx;
-	char server[108];
-	bool has_server;
-	bool doorbell;
-	bool zero_copy;
-	uint32_t inflight;
-	uint32_t copy_threshold;
-	bool has_mac;
-	struct rte_ether_addr mac;
-};
+/* Devargs and the part of probe both forms share */
 
 static int
 vi_arg(const char *key, const char *value, void *opaque)
@@ -542,21 +521,25 @@ vi_arg(const char *key, const char *value, void *opaque)
 	return ret;
 }
 
-static int
-vi_parse_params(const char *params, struct vi_args *a)
+/* The vdev needs server=; the PCI form has none (its device is the
+ * region). */
+int
+vi_parse_args(const char *params, bool vdev, struct vi_args *a)
 {
 	int ret;
 
 	a->inflight = 256;
 	a->copy_threshold = 512;
 	if (params != NULL && params[0] != '\0') {
-		ret = vmlink_devargs_parse(&a->ctx, params, vi_valid_args,
-			"server, mode, mac, zero-copy, inflight, copy-threshold",
+		ret = vmlink_devargs_parse(&a->ctx, params,
+			vdev ? vi_vdev_args : vi_pci_args, vdev ?
+			"server, mode, mac, zero-copy, inflight, copy-threshold" :
+			"mode, mac, zero-copy, inflight, copy-threshold",
 			vi_arg, a);
 		if (ret != 0)
 			return ret;
 	}
-	if (!a->has_server) {
+	if (vdev && !a->has_server) {
 		VMLINK_DEVARG_ERR(&a->ctx, "devarg server=<ivshmem2-server "
 			"socket> is required");
 		return -EINVAL;
@@ -564,12 +547,7 @@ vi_parse_params(const char *params, struct vi_args *a)
 	return 0;
 }
 
-static int
-vi_parse_args(struct rte_vdev_device *vdev, struct vi_args *a)
-{
-	return vi_parse_params(rte_vdev_device_args(vdev), a);
-}
-
+/* The devargs parser alone, for the fuzz harness (vmlink_devargs.h). */
 int
 vmlink_ivshmem2_devargs_check(const char *params)
 {
@@ -577,8 +555,60 @@ vmlink_ivshmem2_devargs_check(const char *params)
 		.ctx = {vi_logtype, "net_vmlink_ivshmem2", "fuzz"},
 	};
 
-	return vi_parse_params(params, &args);
+	return vi_parse_args(params, true, &args);
 }
+
+void
+vi_link_conf(const struct vi_args *a, uint16_t port_id,
+	struct ivshm_net_conf *conf)
+{
+	memset(conf, 0, sizeof(*conf));
+	conf->zc_budget = a->zero_copy ? a->inflight : 0;
+	conf->zc_min_len = a->copy_threshold;
+	conf->port_id = port_id;
+	conf->socket_id = (int)rte_socket_id();
+}
+
+int
+vi_ethdev_init(struct rte_eth_dev *dev, const struct vi_args *a)
+{
+	struct vi_private *priv = dev->data->dev_private;
+
+	if (a->doorbell && ivshm_net_rx_intr_fd(priv->link) < 0) {
+		VI_LOG(ERR, "%s: devarg mode=doorbell: %s offers %u interrupt "
+			"vector(s), doorbell mode needs 2", a->ctx.device,
+			priv->name,
+			ivshm_dev_info(ivshm_net_dev(priv->link))->vectors);
+		return -ENOTSUP;
+	}
+	priv->doorbell = a->doorbell;
+	if (a->has_mac)
+		priv->mac = a->mac;
+	else
+		rte_eth_random_addr(priv->mac.addr_bytes);
+	dev->data->mac_addrs = &priv->mac;
+	dev->data->dev_flags |= RTE_ETH_DEV_INTR_LSC |
+		RTE_ETH_DEV_AUTOFILL_QUEUE_XSTATS;
+	dev->data->dev_link.link_speed = RTE_ETH_SPEED_NUM_10G;
+	dev->data->dev_link.link_duplex = RTE_ETH_LINK_FULL_DUPLEX;
+	dev->data->dev_link.link_status = RTE_ETH_LINK_DOWN;
+	dev->dev_ops = &vi_ops;
+	dev->rx_pkt_burst = vi_rx_burst;
+	dev->tx_pkt_burst = vi_tx_burst;
+	if (vi_ctrl_register(priv) != 0) {
+		dev->data->mac_addrs = NULL;
+		return -EIO;
+	}
+	VI_LOG(INFO, "%s: attached through %s, peer ID %u, %s mode, zero-copy "
+		"%s", a->ctx.device, priv->name,
+		ivshm_dev_info(ivshm_net_dev(priv->link))->id,
+		priv->doorbell ? "doorbell" : "poll",
+		a->zero_copy ? "on" : "off");
+	return 0;
+}
+
+/* ------------------------------------------------------------------------ */
+/* The vdev: a host process on an ivshmem2-server socket */
 
 static int
 vi_probe(struct rte_vdev_device *vdev)
@@ -593,65 +623,34 @@ vi_probe(struct rte_vdev_device *vdev)
 	int ret;
 
 	if (rte_eal_process_type() != RTE_PROC_PRIMARY)
-		return vmlink_secondary_probe(vdev, vi_logtype, "net_vmlink_ivshmem2");
-	ret = vi_parse_args(vdev, &args);
+		return vmlink_secondary_probe(vdev, vi_logtype,
+			"net_vmlink_ivshmem2");
+	ret = vi_parse_args(rte_vdev_device_args(vdev), true, &args);
 	if (ret != 0)
 		return ret;
-
 	dev = rte_eth_vdev_allocate(vdev, sizeof(*priv));
 	if (dev == NULL)
 		return -ENOMEM;
 	priv = dev->data->dev_private;
 	priv->eth = dev;
-	priv->doorbell = args.doorbell;
 	rte_spinlock_init(&priv->ctrl_lock);
-	snprintf(priv->server, sizeof(priv->server), "%s", args.server);
-
-	memset(&conf, 0, sizeof(conf));
-	conf.zc_budget = args.zero_copy ? args.inflight : 0;
-	conf.zc_min_len = args.copy_threshold;
-	conf.port_id = dev->data->port_id;
-	conf.socket_id = (int)rte_socket_id();
-	ret = ivshm_net_open(priv->server, &conf, &priv->link);
+	snprintf(priv->name, sizeof(priv->name), "%s", args.server);
+	vi_link_conf(&args, dev->data->port_id, &conf);
+	ret = ivshm_net_open(priv->name, &conf, &priv->link);
 	if (ret != 0) {
 		VI_LOG(ERR, "%s: cannot attach through ivshmem2-server %s: %s",
-			name, priv->server, rte_strerror(-ret));
+			name, priv->name, rte_strerror(-ret));
 		rte_eth_dev_release_port(dev);
 		return ret;
 	}
-	if (args.doorbell && ivshm_net_rx_intr_fd(priv->link) < 0) {
-		VI_LOG(ERR, "%s: devarg mode=doorbell: %s offers %u interrupt "
-			"vector(s), doorbell mode needs 2", name, priv->server,
-			ivshm_dev_info(ivshm_net_dev(priv->link))->vectors);
+	ret = vi_ethdev_init(dev, &args);
+	if (ret != 0) {
 		ivshm_net_close(priv->link);
 		priv->link = NULL;
 		rte_eth_dev_release_port(dev);
-		return -ENOTSUP;
-	}
-	if (args.has_mac)
-		priv->mac = args.mac;
-	else
-		rte_eth_random_addr(priv->mac.addr_bytes);
-	dev->data->mac_addrs = &priv->mac;
-	dev->data->dev_flags |= RTE_ETH_DEV_INTR_LSC |
-		RTE_ETH_DEV_AUTOFILL_QUEUE_XSTATS;
-	dev->data->dev_link.link_speed = RTE_ETH_SPEED_NUM_10G;
-	dev->data->dev_link.link_duplex = RTE_ETH_LINK_FULL_DUPLEX;
-	dev->data->dev_link.link_status = RTE_ETH_LINK_DOWN;
-	dev->dev_ops = &vi_ops;
-	dev->rx_pkt_burst = vi_rx_burst;
-	dev->tx_pkt_burst = vi_tx_burst;
-	if (vi_ctrl_register(priv) != 0) {
-		ivshm_net_close(priv->link);
-		priv->link = NULL;
-		dev->data->mac_addrs = NULL;
-		rte_eth_dev_release_port(dev);
-		return -EIO;
+		return ret;
 	}
 	rte_eth_dev_probing_finish(dev);
-	VI_LOG(INFO, "%s: attached through %s, peer ID %u, %s mode, zero-copy %s",
-		name, priv->server, ivshm_dev_info(ivshm_net_dev(priv->link))->id,
-		priv->doorbell ? "doorbell" : "poll", args.zero_copy ? "on" : "off");
 	return 0;
 }
 
@@ -674,7 +673,7 @@ static struct rte_vdev_driver vi_driver = {
 
 RTE_PMD_REGISTER_VDEV(net_vmlink_ivshmem2, vi_driver);
 RTE_PMD_REGISTER_PARAM_STRING(net_vmlink_ivshmem2,
-	"server=<ivshmem2-server socket> "
+	"server=<ivshmem2-server socket, vdev only> "
 	"mode=<poll|doorbell> "
 	"mac=<xx:xx:xx:xx:xx:xx> "
 	"zero-copy=<0|1> "

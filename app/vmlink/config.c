@@ -501,14 +501,19 @@ static const struct key_spec port_keys[] = {
 	{"type", VAL_CHOICE, 0, 0, 0, 0, port_type_names, PORT_TYPES_ALL,
 		true, NULL, "ethdev: any DPDK device; vhost-user: a VM's "
 		"virtio-net, vmlink being the vhost-user back-end; ivshmem2: "
-		"an ivshmem-net link with the other peer of an ivshmem2-server"},
+		"an ivshmem-net link with the other peer of an ivshmem v2 "
+		"region"},
+	/* device and path: which type needs which is checked per port */
 	{"device", VAL_STRING, FIELD(struct port_cfg, device), 0, 0, NULL,
-		ETHDEV, true, NULL, "DPDK devargs (a vdev such as "
-		"net_ring0 or net_pcap0,rx_pcap=in.pcap, probed by vmlink) or "
-		"a PCI address"},
+		ETHDEV | IVSHMEM2, false, NULL, "ethdev (required): DPDK "
+		"devargs (a vdev such as net_ring0 or net_pcap0,rx_pcap=in.pcap, "
+		"probed by vmlink) or a PCI address; ivshmem2 (instead of "
+		"path, in a VM): the PCI address of its ivshmem device, "
+		"allow-listed with the port's devargs"},
 	{"path", VAL_STRING, FIELD(struct port_cfg, path), 0, 0, NULL,
-		VHOST | IVSHMEM2, true, NULL, "vhost-user socket, or the "
-		"ivshmem2-server's socket (at most 107 characters)"},
+		VHOST | IVSHMEM2, false, NULL, "vhost-user socket (required), "
+		"or the ivshmem2-server's socket (ivshmem2: path or device) "
+		"(at most 107 characters)"},
 	{"client", VAL_BOOL, FIELD(struct port_cfg, client), 0, 0, NULL, VHOST,
 		false, "no", "connect to the socket (and reconnect when the "
 		"front-end restarts) instead of listening on it"},
@@ -748,6 +753,36 @@ required:
 	}
 }
 
+static bool is_pci_address(const char *dev);
+
+/* ethdev: device; vhost-user: path; ivshmem2: path (the server) or
+ * device (a PCI address, no devargs: vmlink builds them). */
+static void
+check_device_path(struct cfg_ctx *ctx, struct rte_cfgfile *ini,
+	const char *section, struct port_cfg *p)
+{
+	bool dev = rte_cfgfile_has_entry(ini, section, "device");
+	bool path = rte_cfgfile_has_entry(ini, section, "path");
+
+	if (p->type == PORT_TYPE_ETHDEV && !dev)
+		cfg_error(ctx, section, NULL, "missing required key 'device'");
+	if (p->type == PORT_TYPE_VHOST_USER && !path)
+		cfg_error(ctx, section, NULL, "missing required key 'path'");
+	if (p->type != PORT_TYPE_IVSHMEM2)
+		return;
+	if (!dev && !path)
+		cfg_error(ctx, section, NULL, "missing required key 'path' (the "
+			"ivshmem2-server's socket) or 'device' (in a VM: the PCI "
+			"address of its ivshmem device)");
+	else if (dev && path)
+		cfg_error(ctx, section, "device", "give path (an ivshmem2-server "
+			"socket) or device (a PCI ivshmem device), not both");
+	else if (dev && (!is_pci_address(p->device) ||
+			strchr(p->device, ',') != NULL))
+		cfg_error(ctx, section, "device", "'%s' is not a PCI address "
+			"(DDDD:BB:SS.F or BB:SS.F, without devargs)", p->device);
+}
+
 static void
 parse_port(struct cfg_ctx *ctx, struct rte_cfgfile *ini, const char *section,
 	const char *name)
@@ -793,6 +828,7 @@ parse_port(struct cfg_ctx *ctx, struct rte_cfgfile *ini, const char *section,
 	}
 	p->type = t;
 	parse_entries(ctx, ini, section, port_keys, p, t);
+	check_device_path(ctx, ini, section, p);
 	p->rx_interrupt = strcmp(p->rx_mode, "interrupt") == 0;
 	/* The path travels inside a devargs string, split on ','. */
 	if (strchr(p->path, ',') != NULL)
@@ -1109,6 +1145,34 @@ is_pci_address(const char *dev)
 	return n == 3 || (n == 4 && tail == ',');
 }
 
+/* zero-copy of an ivshmem2 port that EAL probes at init: 'auto' decided
+ * from the configuration (frames go to its peer; an ethdev peer that is
+ * not a net_* vdev may be hardware, whose DMA cannot use these mbufs). */
+static int
+pci_port_zero_copy(const struct vmlink_cfg *cfg, const struct port_cfg *p)
+{
+	const struct port_cfg *to;
+
+	if (strcmp(p->zero_copy, "auto") != 0)
+		return strcmp(p->zero_copy, "yes") == 0;
+	if (p->peer < 0)
+		return 1;
+	to = &cfg->port[p->peer];
+	return !(to->type == PORT_TYPE_ETHDEV &&
+		strncmp(to->device, "net_", 4) != 0);
+}
+
+int
+config_ivshmem2_pci_devargs(const struct vmlink_cfg *cfg,
+	const struct port_cfg *p, char *buf, size_t len)
+{
+	int n = snprintf(buf, len, "%s,mode=%s,zero-copy=%d,copy-threshold=%u,"
+		"inflight=%u", p->device, p->rx_interrupt ? "doorbell" : "poll",
+		pci_port_zero_copy(cfg, p), p->copy_threshold, p->inflight);
+
+	return n < 0 || (size_t)n >= len ? -1 : 0;
+}
+
 int
 config_eal_argv(const struct vmlink_cfg *cfg, const char *prog, char **argv,
 	int max_args, char *storage, size_t storage_len)
@@ -1163,6 +1227,17 @@ config_eal_argv(const struct vmlink_cfg *cfg, const char *prog, char **argv,
 		if (p->type == PORT_TYPE_ETHDEV && is_pci_address(p->device)) {
 			PUSH("-a");
 			PUSH("%s", p->device);
+			any_pci = true;
+		} else if (p->type == PORT_TYPE_IVSHMEM2 &&
+				p->device[0] != '\0') {
+			/* probed by EAL at init: its devargs go here */
+			char da[CFG_VALUE_MAX + 96];
+
+			if (config_ivshmem2_pci_devargs(cfg, p, da,
+					sizeof(da)) != 0)
+				return -1;
+			PUSH("-a");
+			PUSH("%s", da);
 			any_pci = true;
 		}
 	}

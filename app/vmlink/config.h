@@ -39,7 +39,8 @@ struct port_cfg {
 	char name[CFG_NAME_MAX];
 	unsigned int line;		/* line of the [port NAME] header */
 	enum port_type type;
-	char device[CFG_VALUE_MAX];	/* ethdev: DPDK devargs or PCI address */
+	char device[CFG_VALUE_MAX];	/* ethdev: DPDK devargs or PCI address;
+					 * ivshmem2: a PCI address, or empty */
 	uint32_t rx_queues;
 	uint32_t rx_ring;		/* descriptors per rx queue */
 	uint32_t tx_ring;		/* descriptors per tx queue */
@@ -122,6 +123,15 @@ bool config_lcore_in(const uint64_t *mask, unsigned int id);
  */
 int config_eal_argv(const struct vmlink_cfg *cfg, const char *prog,
 		char **argv, int max_args, char *storage, size_t storage_len);
+
+/*
+ * Devargs of an ivshmem2 port on a PCI device (device = PCI address):
+ * the address, mode (from rx-mode), zero-copy ('auto' decided from the
+ * configuration), copy-threshold, inflight. EAL probes it at init with
+ * these (config_eal_argv allow-lists it). 0, or -1 if LEN is too short.
+ */
+int config_ivshmem2_pci_devargs(const struct vmlink_cfg *cfg,
+		const struct port_cfg *p, char *buf, size_t len);
 
 /* Index of the port named NAME, or -1. */
 int config_port_index(const struct vmlink_cfg *cfg, const char *name);

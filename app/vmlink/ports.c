@@ -82,6 +82,8 @@ port_devargs(const struct vmlink *vm, unsigned int idx, char *buf, size_t len)
 			n += snprintf(buf + n, len - n, ",mtu=%u", pc->mtu);
 		break;
 	case PORT_TYPE_IVSHMEM2:
+		if (pc->device[0] != '\0')	/* in a VM: probed at EAL init */
+			return config_ivshmem2_pci_devargs(vm->cfg, pc, buf, len);
 		/* rx interrupts are the doorbell mode of the link */
 		n = snprintf(buf, len, "net_vmlink_ivshmem2_%s,server=%s,mode=%s,"
 			"zero-copy=%d,copy-threshold=%u,inflight=%u", pc->name,

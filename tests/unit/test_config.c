@@ -391,6 +391,61 @@ test_ivshmem2(void)
 		NULL);
 	BAD("[port l]\ntype = ivshmem2\npath = /a\nclient = yes\n",
 		"t.ini:4: [port l] client: not a key of ports of type ivshmem2", NULL);
+	BAD("[port l]\ntype = ivshmem2\n",
+		"or 'device' (in a VM: the PCI address of its ivshmem device)",
+		NULL);
+	BAD("[port vm]\ntype = vhost-user\ndevice = 00:04.0\npath = /a\n",
+		"t.ini:3: [port vm] device: not a key of ports of type vhost-user",
+		NULL);
+}
+
+/* In a VM: an ivshmem2 port on the PCI ivshmem device, probed by EAL at
+ * init with the devargs vmlink derives from the port's keys. */
+static void
+test_ivshmem2_pci(void)
+{
+	char *argv[CFG_MAX_EAL_ARGS], storage[2048], da[512];
+	int ret, argc;
+
+	ret = load("[port l]\ntype = ivshmem2\ndevice = 00:04.0\n"
+		"rx-mode = interrupt\npeer = r\n"
+		"[port r]\ntype = ethdev\ndevice = net_ring0\npeer = l\n"
+		"[port h]\ntype = ivshmem2\ndevice = 0000:00:05.0\n"
+		"copy-threshold = 64\ninflight = 9\npeer = n\n"
+		"[port n]\ntype = ethdev\ndevice = 0000:00:06.0\npeer = h\n");
+	CHECK(ret == 0, "ivshmem2 PCI port refused:\n%s", errbuf);
+	if (ret != 0)
+		return;
+	CHECK(cfg.port[0].path[0] == '\0' &&
+		strcmp(cfg.port[0].device, "00:04.0") == 0, "device");
+	argc = config_eal_argv(&cfg, "vmlink", argv, CFG_MAX_EAL_ARGS, storage,
+		sizeof(storage));
+	/* zero-copy auto: yes towards a vdev, no towards a PCI NIC */
+	CHECK(argc == 9 &&
+		strcmp(argv[3], "-a") == 0 && strcmp(argv[4], "00:04.0,"
+		"mode=doorbell,zero-copy=1,copy-threshold=512,inflight=256") == 0 &&
+		strcmp(argv[5], "-a") == 0 && strcmp(argv[6], "0000:00:05.0,"
+		"mode=poll,zero-copy=0,copy-threshold=64,inflight=9") == 0 &&
+		strcmp(argv[7], "-a") == 0 &&
+		strcmp(argv[8], "0000:00:06.0") == 0, "eal argv %d: %s %s",
+		argc, argc > 4 ? argv[4] : "", argc > 6 ? argv[6] : "");
+	CHECK(config_ivshmem2_pci_devargs(&cfg, &cfg.port[0], da,
+		sizeof(da)) == 0 && strcmp(da, argv[4]) == 0, "devargs %s", da);
+	CHECK(config_ivshmem2_pci_devargs(&cfg, &cfg.port[0], da, 20) == -1,
+		"short buffer");
+	ret = load("[port l]\ntype = ivshmem2\ndevice = 00:04.0\n"
+		"zero-copy = no\n");
+	CHECK(ret == 0 && config_ivshmem2_pci_devargs(&cfg, &cfg.port[0], da,
+		sizeof(da)) == 0 && strstr(da, ",zero-copy=0,") != NULL,
+		"zero-copy = no: %s", da);
+	BAD("[port l]\ntype = ivshmem2\ndevice = 00:04.0\npath = /a\n",
+		"t.ini:3: [port l] device: give path (an ivshmem2-server socket) "
+		"or device (a PCI ivshmem device), not both", NULL);
+	BAD("[port l]\ntype = ivshmem2\ndevice = net_ring0\n",
+		"t.ini:3: [port l] device: 'net_ring0' is not a PCI address", NULL);
+	BAD("[port l]\ntype = ivshmem2\ndevice = 00:04.0,mode=poll\n",
+		"'00:04.0,mode=poll' is not a PCI address (DDDD:BB:SS.F or "
+		"BB:SS.F, without devargs)", NULL);
 }
 
 static void
@@ -475,6 +530,7 @@ main(void)
 	test_values();
 	test_vhost_user();
 	test_ivshmem2();
+	test_ivshmem2_pci();
 	test_references();
 	test_misc();
 	snprintf(path, sizeof(path), "%s/t.ini", tmpdir);

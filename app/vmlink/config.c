@@ -10,11 +10,16 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
+#include <libgen.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <rte_cfgfile.h>
 
@@ -25,6 +30,9 @@
 #define INI_NAME_LEN 64
 #define INI_LINE_MAX 322
 #define INI_COMMENT ';'
+/* A configuration is a few KiB; more than this is not one (and /dev/zero
+ * or a runaway pipe must not be read for ever). */
+#define CFG_FILE_MAX (1024 * 1024)
 
 /* ---------------------------------------------------------------------- */
 /* Error reporting */
@@ -61,16 +69,12 @@ entry_line(const struct cfg_ctx *ctx, const char *section, const char *key)
 	return 0;
 }
 
-static void __attribute__((format(printf, 4, 5)))
-cfg_error(struct cfg_ctx *ctx, const char *section, const char *key,
-	const char *fmt, ...)
+/* "file:line: [section] key: " before a message about SECTION/KEY. */
+static void
+report_where(struct cfg_ctx *ctx, const char *section, const char *key)
 {
 	unsigned int line = 0;
-	va_list ap;
 
-	ctx->n_errors++;
-	if (ctx->n_errors > CFG_MAX_ERRORS)
-		return;
 	if (section != NULL)
 		line = entry_line(ctx, section, key);
 	if (line != 0)
@@ -81,6 +85,18 @@ cfg_error(struct cfg_ctx *ctx, const char *section, const char *key,
 		fprintf(ctx->err, "[%s] ", section);
 	if (key != NULL)
 		fprintf(ctx->err, "%s: ", key);
+}
+
+static void __attribute__((format(printf, 4, 5)))
+cfg_error(struct cfg_ctx *ctx, const char *section, const char *key,
+	const char *fmt, ...)
+{
+	va_list ap;
+
+	ctx->n_errors++;
+	if (ctx->n_errors > CFG_MAX_ERRORS)
+		return;
+	report_where(ctx, section, key);
 	va_start(ap, fmt);
 	vfprintf(ctx->err, fmt, ap);
 	va_end(ap);
@@ -88,6 +104,21 @@ cfg_error(struct cfg_ctx *ctx, const char *section, const char *key,
 	if (ctx->n_errors == CFG_MAX_ERRORS)
 		fprintf(ctx->err, "%s: too many errors, giving up\n",
 			ctx->cfg->file);
+}
+
+/* Legal, but probably not what was meant: said, not refused. */
+static void __attribute__((format(printf, 4, 5)))
+cfg_warning(struct cfg_ctx *ctx, const char *section, const char *key,
+	const char *fmt, ...)
+{
+	va_list ap;
+
+	report_where(ctx, section, key);
+	fprintf(ctx->err, "warning: ");
+	va_start(ap, fmt);
+	vfprintf(ctx->err, fmt, ap);
+	va_end(ap);
+	fputc('\n', ctx->err);
 }
 
 static void __attribute__((format(printf, 3, 4)))
@@ -171,6 +202,35 @@ read_line(FILE *f, char *buf, size_t cap, bool *too_long)
 	return any ? (long)n : -1;
 }
 
+/* Index of the first byte no text file holds (NUL, a control character
+ * other than tab and CR), or -1. */
+static long
+binary_byte(const char *buf, size_t len)
+{
+	size_t i;
+
+	for (i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)buf[i];
+
+		if ((c < 0x20 && c != '\t' && c != '\r') || c == 0x7f)
+			return (long)i;
+	}
+	return -1;
+}
+
+/* A '#' after a blank: someone's comment, which would end up in the
+ * value. */
+static bool
+blank_hash(const char *val)
+{
+	const char *h;
+
+	for (h = strchr(val, '#'); h != NULL; h = strchr(h + 1, '#'))
+		if (h > val && (h[-1] == ' ' || h[-1] == '\t'))
+			return true;
+	return false;
+}
+
 /*
  * Check the file line by line, the way rte_cfgfile will split it (a ';'
  * not preceded by '\' starts a comment), and record each section and key
@@ -181,22 +241,32 @@ scan_file(struct cfg_ctx *ctx, FILE *f)
 {
 	char buf[INI_LINE_MAX + 2];
 	char section[INI_NAME_LEN] = "";
-	bool in_section = false, too_long;
+	bool in_section = false, in_duplicate = false, too_long;
 	unsigned int line = 0;
 	long got;
 
 	while ((got = read_line(f, buf, sizeof(buf), &too_long)) >= 0) {
 		size_t len = (size_t)got;
 		char *s, *c, *eq;
+		long bin;
 
 		line++;
+		bin = binary_byte(buf, len);
+		if (bin >= 0 && buf[bin] == '\0') {
+			/* One error for a binary file, not one per "line". */
+			line_error(ctx, line, "NUL byte in line (column %ld): not a "
+				"text configuration file", bin + 1);
+			break;
+		}
+		if (bin >= 0) {
+			line_error(ctx, line, "binary data in line (byte 0x%02x, "
+				"column %ld): not a text configuration file",
+				(unsigned char)buf[bin], bin + 1);
+			break;
+		}
 		if (too_long || len > INI_LINE_MAX) {
 			line_error(ctx, line, "line too long (at most %d characters)",
 				INI_LINE_MAX);
-			continue;
-		}
-		if (strlen(buf) != len) {
-			line_error(ctx, line, "NUL byte in line");
 			continue;
 		}
 		c = memchr(buf, INI_COMMENT, len);
@@ -206,7 +276,8 @@ scan_file(struct cfg_ctx *ctx, FILE *f)
 		if (*s == '\0')
 			continue;
 		if (*s == '#') {
-			line_error(ctx, line, "comments start with ';', not '#'");
+			line_error(ctx, line, "comments start with ';', not '#' "
+				"('#' comments are not supported)");
 			continue;
 		}
 		if (*s == '[') {
@@ -233,10 +304,12 @@ scan_file(struct cfg_ctx *ctx, FILE *f)
 				line_error(ctx, line, "duplicate section [%s] (first at line %u)",
 					name, entry_line(ctx, name, NULL));
 				in_section = false;
+				in_duplicate = true;	/* its keys: no more errors */
 				continue;
 			}
 			snprintf(section, sizeof(section), "%s", name);
 			in_section = true;
+			in_duplicate = false;
 			if (add_entry(ctx, section, "", line) < 0)
 				return -1;
 			continue;
@@ -253,6 +326,8 @@ scan_file(struct cfg_ctx *ctx, FILE *f)
 			char *val = strip(eq + 1);
 			unsigned int prev;
 
+			if (in_duplicate)
+				continue;
 			if (!in_section) {
 				line_error(ctx, line, "key '%s' outside of any section", key);
 				continue;
@@ -268,6 +343,11 @@ scan_file(struct cfg_ctx *ctx, FILE *f)
 			}
 			if (*val == '\0') {
 				line_error(ctx, line, "[%s] %s: empty value", section, key);
+				continue;
+			}
+			if (blank_hash(val)) {
+				line_error(ctx, line, "[%s] %s: '#' does not start a "
+					"comment (comments start with ';')", section, key);
 				continue;
 			}
 			if (strlen(val) >= CFG_VALUE_MAX) {
@@ -939,6 +1019,86 @@ parse_lcore_rx(struct cfg_ctx *ctx, struct lcore_cfg *lc, const char *section,
 		cfg_error(ctx, section, "rx", "names no port");
 }
 
+/* The device an ethdev port names, as EAL names it: the part before the
+ * first ',', a PCI address with its domain. */
+static void
+device_key(const char *device, char *key, size_t len)
+{
+	size_t n = strcspn(device, ",");
+	unsigned int bus, slot, fn;
+	char tail;
+
+	if (sscanf(device, "%2x:%2x.%1u%c", &bus, &slot, &fn, &tail) >= 3 &&
+			n == 7)
+		snprintf(key, len, "0000:%.*s", (int)n, device);
+	else
+		snprintf(key, len, "%.*s", (int)n, device);
+	for (; *key != '\0'; key++)
+		*key = (char)tolower((unsigned char)*key);
+}
+
+/* Two ports on one socket or one device: the second probe would fail or,
+ * worse, take the first one's device. */
+static void
+check_shared_resource(struct cfg_ctx *ctx, unsigned int i, const char *section)
+{
+	const struct port_cfg *p = &ctx->cfg->port[i];
+	char a[CFG_VALUE_MAX], b[CFG_VALUE_MAX];
+	unsigned int j;
+
+	for (j = 0; j < i; j++) {
+		const struct port_cfg *q = &ctx->cfg->port[j];
+
+		if (p->path[0] != '\0' && strcmp(p->path, q->path) == 0) {
+			cfg_error(ctx, section, "path", "%s is also the socket of "
+				"[port %s] (line %u): one port per socket", p->path,
+				q->name, q->line);
+			return;
+		}
+		/* ethdev ports, and ivshmem2 ports on a PCI device */
+		if (p->device[0] == '\0' || q->device[0] == '\0')
+			continue;
+		device_key(p->device, a, sizeof(a));
+		device_key(q->device, b, sizeof(b));
+		if (strcmp(a, b) == 0) {
+			cfg_error(ctx, section, "device", "%s is also the device of "
+				"[port %s] (line %u): one port per device", a, q->name,
+				q->line);
+			return;
+		}
+	}
+}
+
+/* Cross-connects that are legal but rarely meant. A chain or a ring of
+ * peers (a -> b -> c -> a) is a topology; a port that sends to one which
+ * sends nowhere back is most likely a missing line. */
+static void
+check_peers(struct cfg_ctx *ctx)
+{
+	const struct vmlink_cfg *cfg = ctx->cfg;
+	char section[INI_NAME_LEN];
+	unsigned int i;
+
+	for (i = 0; i < cfg->n_ports; i++) {
+		const struct port_cfg *p = &cfg->port[i];
+		const struct port_cfg *q;
+
+		if (p->peer < 0)
+			continue;
+		snprintf(section, sizeof(section), "port %s", p->name);
+		q = &cfg->port[p->peer];
+		if (p->peer == (int)i)
+			cfg_warning(ctx, section, "peer", "%s is its own peer: "
+				"frames go back out of the port they came in on",
+				p->name);
+		else if (q->peer < 0 && q->rx_queues > 0)
+			cfg_warning(ctx, section, "peer", "one-way: [port %s] has no "
+				"peer, so what it receives is dropped (no-route); "
+				"peer = %s there for a two-way link, or rx-queues = 0 "
+				"for a port that only transmits", q->name, p->name);
+	}
+}
+
 /* Cross-section checks: references to ports and lcores. */
 static void
 check_references(struct cfg_ctx *ctx, struct rte_cfgfile *ini)
@@ -960,7 +1120,10 @@ check_references(struct cfg_ctx *ctx, struct rte_cfgfile *ini)
 				cfg_error(ctx, section, "peer", "undefined port '%s'",
 					p->peer_name);
 		}
+		check_shared_resource(ctx, i, section);
 	}
+	if (ctx->n_errors == 0)
+		check_peers(ctx);
 
 	if (have_lcores && main_lcore < 0) {
 		for (main_lcore = 0; main_lcore < CFG_MAX_LCORES; main_lcore++)
@@ -1012,25 +1175,124 @@ config_defaults(struct vmlink_cfg *cfg)
 	snprintf(cfg->eal.file_prefix, sizeof(cfg->eal.file_prefix), "vmlink");
 }
 
+/*
+ * The bytes of FILE, read once (a pipe or /dev/stdin cannot be read
+ * twice) and at most CFG_FILE_MAX of them. NULL after an error message.
+ */
+static char *
+read_config_file(const char *file, const char *name, size_t *len, FILE *err)
+{
+	struct stat st;
+	size_t n = 0;
+	char *buf;
+	int fd;
+
+	fd = open(file, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		fprintf(err, "%s: cannot open: %s\n", name, strerror(errno));
+		return NULL;
+	}
+	if (fstat(fd, &st) == 0 && S_ISDIR(st.st_mode)) {
+		fprintf(err, "%s: is a directory, not a configuration file\n", name);
+		close(fd);
+		return NULL;
+	}
+	buf = malloc(CFG_FILE_MAX + 1);
+	if (buf == NULL) {
+		fprintf(err, "%s: out of memory\n", name);
+		close(fd);
+		return NULL;
+	}
+	while (n <= CFG_FILE_MAX) {
+		ssize_t r = read(fd, buf + n, CFG_FILE_MAX + 1 - n);
+
+		if (r == 0)
+			break;
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0) {
+			fprintf(err, "%s: read error: %s\n", name, strerror(errno));
+			goto fail;
+		}
+		n += (size_t)r;
+	}
+	if (n > CFG_FILE_MAX) {
+		fprintf(err, "%s: more than %d bytes: not a configuration file\n",
+			name, CFG_FILE_MAX);
+		goto fail;
+	}
+	close(fd);
+	*len = n;
+	return buf;
+fail:
+	close(fd);
+	free(buf);
+	return NULL;
+}
+
+/* TEXT as a file rte_cfgfile can open (it takes only paths): a memfd,
+ * named by PATH; returns the fd to close, or -1. */
+static int
+text_as_file(const char *text, size_t len, char *path, size_t path_len)
+{
+	int fd = memfd_create("vmlink.ini", MFD_CLOEXEC);
+	size_t done = 0;
+
+	while (fd >= 0 && done < len) {
+		ssize_t w = write(fd, text + done, len - done);
+
+		if (w <= 0) {
+			close(fd);
+			return -1;
+		}
+		done += (size_t)w;
+	}
+	if (fd >= 0)
+		snprintf(path, path_len, "/proc/self/fd/%d", fd);
+	return fd;
+}
+
 int
 config_load(struct vmlink_cfg *cfg, const char *file, const char *display_name,
 	FILE *err)
 {
+	const char *name = display_name != NULL ? display_name : file;
+	size_t len = 0;
+	char *text;
+	int ret;
+
+	text = read_config_file(file, name, &len, err);
+	if (text == NULL) {
+		config_defaults(cfg);
+		snprintf(cfg->file, sizeof(cfg->file), "%s", name);
+		return -1;
+	}
+	ret = config_load_text(cfg, text, len, name, err);
+	free(text);
+	return ret;
+}
+
+int
+config_load_text(struct vmlink_cfg *cfg, const char *text, size_t len,
+	const char *name, FILE *err)
+{
 	struct cfg_ctx ctx = {.cfg = cfg, .err = err};
 	struct rte_cfgfile *ini = NULL;
-	char arg[INI_NAME_LEN];
+	char arg[INI_NAME_LEN], path[64];
 	char **names = NULL;
-	int n_sections = 0;
+	int n_sections = 0, fd;
 	int i;
 	FILE *f;
 
 	config_defaults(cfg);
-	snprintf(cfg->file, sizeof(cfg->file), "%s",
-		display_name != NULL ? display_name : file);
+	snprintf(cfg->file, sizeof(cfg->file), "%s", name);
 
-	f = fopen(file, "r");
+	/* fmemopen refuses an empty buffer: an empty file scans as one
+	 * newline, which holds nothing either. */
+	f = len > 0 ? fmemopen((void *)(uintptr_t)text, len, "r") :
+		fmemopen((void *)(uintptr_t)"\n", 1, "r");
 	if (f == NULL) {
-		fprintf(err, "%s: cannot open: %s\n", cfg->file, strerror(errno));
+		fprintf(err, "%s: out of memory\n", cfg->file);
 		return -1;
 	}
 	if (scan_file(&ctx, f) < 0) {
@@ -1041,7 +1303,15 @@ config_load(struct vmlink_cfg *cfg, const char *file, const char *display_name,
 	if (ctx.n_errors > 0)
 		goto out;
 
-	ini = rte_cfgfile_load(file, 0);
+	fd = text_as_file(text, len, path, sizeof(path));
+	if (fd < 0) {
+		fprintf(err, "%s: cannot hand the file to rte_cfgfile: %s\n",
+			cfg->file, strerror(errno));
+		ctx.n_errors++;
+		goto out;
+	}
+	ini = rte_cfgfile_load(path, 0);
+	close(fd);
 	if (ini == NULL) {
 		fprintf(err, "%s: rte_cfgfile could not load the file\n", cfg->file);
 		ctx.n_errors++;

@@ -104,12 +104,19 @@ struct vmlink_cfg {
 };
 
 /*
- * Load and validate FILE; DISPLAY_NAME (or FILE when NULL) names it in
- * messages. Every error is printed to ERR as "file:line: [section] key:
- * reason". Returns 0 when the configuration is valid, -1 otherwise.
+ * Load and validate FILE (read once, so a pipe works; at most 1 MiB; a
+ * directory or binary data is named as such); DISPLAY_NAME (or FILE when
+ * NULL) names it in messages. Every error is printed to ERR as
+ * "file:line: [section] key: reason". Returns 0 when the configuration is
+ * valid, -1 otherwise.
  */
 int config_load(struct vmlink_cfg *cfg, const char *file,
 		const char *display_name, FILE *err);
+
+/* The same for a configuration already in memory (LEN bytes of TEXT),
+ * named NAME in messages. */
+int config_load_text(struct vmlink_cfg *cfg, const char *text, size_t len,
+		const char *name, FILE *err);
 
 /* Parse a core list such as "0-3,6"; fills MASK. 0 on success. */
 int config_parse_lcore_list(const char *s, uint64_t *mask, unsigned int max);

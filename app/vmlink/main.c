@@ -13,7 +13,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <unistd.h>
 
 #include <rte_cycles.h>
@@ -22,6 +21,7 @@
 #include <rte_lcore.h>
 #include <rte_malloc.h>
 
+#include "check.h"
 #include "vmlink.h"
 
 /* config/demo.ini, compiled in (demo_ini.c is generated at build time). */
@@ -55,8 +55,10 @@ usage(FILE *out, const char *prog)
 		"Options:\n"
 		"  -c, --config FILE      configuration file (default: the embedded\n"
 		"                         config/demo.ini)\n"
-		"      --check            validate the configuration and exit; touches\n"
-		"                         no device and needs no hugepages\n"
+		"      --check            validate the configuration, and what it asks\n"
+		"                         of this host (CPUs, socket directories, the\n"
+		"                         --stats-json file), and exit; touches no\n"
+		"                         device and needs no hugepages\n"
 		"      --stats-json FILE  write the final counters as JSON to FILE\n"
 		"      --duration SEC     stop after SEC seconds (overrides [vmlink])\n"
 		"      --stats-interval SEC  seconds between stats lines, 0 = none\n"
@@ -144,24 +146,6 @@ parse_app_args(int argc, char **argv, const char *prog, struct options *o)
 		return -1;
 	}
 	return 0;
-}
-
-/* The embedded default config, as a file rte_cfgfile can open. */
-static int
-embedded_config_path(char *path, size_t len)
-{
-	size_t n = strlen(vmlink_embedded_config);
-	int fd;
-
-	fd = memfd_create("vmlink-demo.ini", MFD_CLOEXEC);
-	if (fd < 0 || write(fd, vmlink_embedded_config, n) != (ssize_t)n) {
-		perror("vmlink: embedded config");
-		if (fd >= 0)
-			close(fd);
-		return -1;
-	}
-	snprintf(path, len, "/proc/self/fd/%d", fd);
-	return fd;
 }
 
 static void
@@ -256,8 +240,7 @@ main(int argc, char **argv)
 	struct options opt = {.duration = -1, .stats_interval = -1};
 	char *eal_argv[CFG_MAX_EAL_ARGS];
 	char eal_storage[4096];
-	char embedded_path[64];
-	int eal_argc, app_argc, dashdash, i, ret, embedded_fd = -1;
+	int eal_argc, app_argc, dashdash, i, ret;
 	int status = EXIT_FAILURE;
 	char **app_argv;
 	const char *prog = argv[0];
@@ -292,11 +275,8 @@ main(int argc, char **argv)
 		return EXIT_FAILURE;
 	}
 	if (opt.config == NULL) {
-		embedded_fd = embedded_config_path(embedded_path, sizeof(embedded_path));
-		if (embedded_fd < 0)
-			goto out_free;
-		ret = config_load(cfg, embedded_path, EMBEDDED_NAME, stderr);
-		close(embedded_fd);
+		ret = config_load_text(cfg, vmlink_embedded_config,
+			strlen(vmlink_embedded_config), EMBEDDED_NAME, stderr);
 	} else {
 		ret = config_load(cfg, opt.config, NULL, stderr);
 	}
@@ -308,6 +288,11 @@ main(int argc, char **argv)
 		cfg->duration = (uint32_t)opt.duration;
 	if (opt.stats_interval >= 0)
 		cfg->stats_interval = (uint32_t)opt.stats_interval;
+	if (check_host(cfg, dashdash == 0, opt.stats_json, stderr) < 0) {
+		fprintf(stderr, "vmlink: %s: this host cannot run it as it is\n",
+			cfg->file);
+		goto out_free;
+	}
 	if (opt.check) {
 		printf("%s: configuration OK: %u port%s, %u lcore section%s\n",
 			cfg->file, cfg->n_ports, cfg->n_ports == 1 ? "" : "s",

@@ -1,10 +1,16 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: BSD-3-Clause
 """The user-facing scripts in usertools/: their --help prints their own
-usage at once, without preparing the machine or building first."""
+usage at once, without preparing the machine or building first; the
+benchmarks leave their results as CSV, JSON and a PNG plot."""
 
+import csv
+import json
 import os
+import shutil
 import subprocess
+import sys
+import tempfile
 import time
 import unittest
 
@@ -35,6 +41,47 @@ class Help(unittest.TestCase):
             self.assertNotIn("== vmlink-setup", p.stdout, name)
             self.assertNotIn("meson test", p.stdout.split("\n")[0], name)
             self.assertLess(time.time() - t0, 5, name)
+
+
+class BenchResults(unittest.TestCase):
+
+    def test_benchmark_writes_csv_json_png(self):
+        """A short real run of a benchmark (two testpmd pairs, ivshmem2
+        and net_memif, 64-byte frames, best of two samples each): the
+        table it prints is also in CSV and JSON, and drawn."""
+        out = tempfile.mkdtemp(prefix="vmlink-bench-test-")
+        self.addCleanup(lambda: shutil.rmtree(out, ignore_errors=True))
+        p = subprocess.run(
+            [sys.executable, tool("vmlink-bench-ivshmem"), "--mode", "poll",
+             "--sizes", "64", "--seconds", "1", "--repeat", "2",
+             "--output", out],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+            universal_newlines=True, timeout=170)
+        self.assertEqual(p.returncode, 0, p.stdout)
+        base = os.path.join(out, "vmlink-bench-ivshmem")
+        self.assertIn("results: %s.csv, %s.json, %s.png" % (base, base, base),
+                      p.stdout)
+        with open(base + ".csv") as f:
+            rows = list(csv.DictReader(f))
+        self.assertEqual(len(rows), 1, rows)
+        r = rows[0]
+        self.assertEqual((r["case"], r["bytes"], r["unit"], r["ours"],
+                          r["theirs"]),
+                         ("txonly->rxonly", "64", "Mpps", "ivshmem2",
+                          "net_memif"))
+        self.assertGreater(float(r["ours_value"] or 0), 0, p.stdout)
+        self.assertGreater(float(r["theirs_value"] or 0), 0, p.stdout)
+        # the printed table has the same figures
+        self.assertRegex(p.stdout, r"txonly->rxonly\s+64\s+%.3f" %
+                         float(r["ours_value"]))
+        with open(base + ".json") as f:
+            data = json.load(f)
+        self.assertEqual(data["benchmark"], "vmlink-bench-ivshmem")
+        self.assertEqual(data["arguments"]["sizes"], "64")
+        self.assertAlmostEqual(data["results"][0]["ratio"], float(r["ratio"]))
+        with open(base + ".png", "rb") as f:
+            self.assertEqual(f.read(8), b"\x89PNG\r\n\x1a\n")
+        self.assertGreater(os.path.getsize(base + ".png"), 10000)
 
 
 if __name__ == "__main__":

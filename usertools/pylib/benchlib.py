@@ -69,8 +69,9 @@ def gbps(pps, size):
     return pps * size * 8 / 1e9
 
 
-def print_table(title, rows, ours, theirs):
-    """ROWS: (case, size, our_pps, their_pps)."""
+def print_table(title, rows, ours, theirs, results=None):
+    """ROWS: (case, size, our_pps, their_pps); also recorded in RESULTS
+    (a benchresults.Results), in Mpps."""
     print()
     print(title)
     hdr = "%-16s %6s  %11s %8s  %11s %8s  %6s" % (
@@ -83,6 +84,9 @@ def print_table(title, rows, ours, theirs):
         print("%-16s %6d  %11.3f %8.2f  %11.3f %8.2f  %5.2fx" % (
             case, size, a / 1e6, gbps(a, size), b / 1e6, gbps(b, size),
             ratio))
+        if results is not None:
+            results.add(title, case, size, "Mpps", ours, a / 1e6, theirs,
+                        b / 1e6)
     sys.stdout.flush()
 
 
@@ -90,11 +94,12 @@ def _insn(v):
     return "%7s" % "-" if v is None else "%7.1f" % v
 
 
-def print_insn_table(title, rows, ours, theirs, check=None):
+def print_insn_table(title, rows, ours, theirs, check=None, results=None):
     """ROWS: (case, size, our figures, their figures), figures as the
     insn cases return them: {"be": {"rx", "tx", "rxtx"}, "process"} and,
     with CHECK (its column title), "fe": a cost that must be the same for
-    both (the front-end's, when they negotiated the same features)."""
+    both (the front-end's, when they negotiated the same features). The
+    rx+tx sums are recorded in RESULTS."""
     print()
     print(title)
     hdr = "%-10s %6s | %-23s | %-23s | %6s | %-15s" % (
@@ -113,6 +118,9 @@ def print_insn_table(title, rows, ours, theirs, check=None):
         if check:
             line += " | %7.1f %7.1f" % (a["fe"], b["fe"])
         print(line)
+        if results is not None:
+            results.add(title, case, size, "instructions per frame", ours,
+                        a["be"]["rxtx"], theirs, b["be"]["rxtx"])
     print("(instructions per frame, inclusive; ratio = %s / %s rx+tx; "
           "whole process: every instruction of the testpmd process, per "
           "frame)" % (ours, theirs))

@@ -28,7 +28,8 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import telemetry  # noqa: E402
-from benchlib import BUILD, TOP, eal, plugin, size_args, wait_path  # noqa: E402
+from benchlib import (BUILD, TOP, eal, plugin, size_args,  # noqa: E402
+                      wait_path)
 from proc import cleanup_prefix, stop  # noqa: E402
 from testpmd import Testpmd, TestpmdError  # noqa: E402
 

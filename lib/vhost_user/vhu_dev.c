@@ -154,6 +154,58 @@ signal_err(struct vhu_vq *vq)
 	}
 }
 
+/*
+ * The front-end started its first queue pair, but there is no memory
+ * table to reach its rings through: the link stays down, and only this
+ * line says why (the table was refused, or never sent: a DPDK
+ * virtio-user front-end without --single-file-segments has an fd per
+ * hugepage, more regions than vhost-user carries, and gives up on it).
+ */
+static void
+log_no_memtab(struct vhu_dev *dev)
+{
+	bool started = vq_link_ok(dev, &dev->vqs[0]) ||
+		vq_link_ok(dev, &dev->vqs[1]);
+
+	if (dev->connfd < 0 || dev->mt != NULL) {
+		dev->memtab_logged = false;
+		return;
+	}
+	if (!started || dev->memtab_logged)
+		return;
+	dev->memtab_logged = true;
+	if (dev->memtab_why[0] != '\0')
+		VHU_LOG(ERR, dev, "front-end started queue pair 0, but its memory "
+			"table was refused (%s): link stays down", dev->memtab_why);
+	else
+		VHU_LOG(ERR, dev, "front-end started queue pair 0 without sending "
+			"a memory table: link stays down (a DPDK virtio-user "
+			"front-end needs --single-file-segments)");
+}
+
+/* A front-end that negotiated features but, after a while (or when it
+ * leaves), never had a memory table never gets its link up: say why,
+ * once. (A front-end that gave up on its table, as virtio-user does with
+ * too many regions, sends nothing more and starts no ring.) */
+static void
+log_never_memtab(struct vhu_dev *dev, bool leaving)
+{
+	if (dev->had_memtab || dev->memtab_logged || !dev->features_set ||
+			(!leaving && vhu_now_ms() - dev->session_ms <
+			 VHU_MEMTAB_WAIT_MS))
+		return;
+	dev->memtab_logged = true;
+	if (dev->memtab_why[0] != '\0')
+		VHU_LOG(ERR, dev, "the front-end's memory table was refused (%s) "
+			"and none followed: link stays down", dev->memtab_why);
+	else
+		VHU_LOG(ERR, dev, "the front-end sent no memory table %s%u s: "
+			"link stays down (a DPDK virtio-user front-end needs "
+			"--single-file-segments)", leaving ? "before leaving after " :
+			"in its first ", (unsigned int)((vhu_now_ms() -
+			dev->session_ms) / 1000));
+}
+
 /* Compare the state of every queue and of the link with what was last
  * reported, and queue events for the differences. */
 void
@@ -194,6 +246,7 @@ vhu_update_events(struct vhu_dev *dev)
 		vhu_event_push(dev, VHU_EVENT_LINK_UP, 0, 0);
 		dev->link_reported = true;
 	}
+	log_no_memtab(dev);
 }
 
 /* ---- quiesce / resume ---- */
@@ -441,6 +494,8 @@ vhu_session_reset(struct vhu_dev *dev, bool disconnect)
 {
 	uint16_t i;
 
+	if (disconnect)
+		log_never_memtab(dev, true);
 	for (i = 0; i < dev->nr_vq; i++)
 		vhu_vq_quiesce(dev, &dev->vqs[i]);
 	if (dev->link_reported) {
@@ -575,6 +630,10 @@ session_start(struct vhu_dev *dev, int fd)
 {
 	dev->connfd = fd;
 	dev->err_logs = 0;
+	dev->memtab_why[0] = '\0';
+	dev->had_memtab = false;
+	dev->memtab_logged = false;
+	dev->session_ms = vhu_now_ms();
 	__atomic_store_n(&dev->connected, true, __ATOMIC_RELAXED);
 	vhu_event_push(dev, VHU_EVENT_CONNECTED, 0, 0);
 	VHU_LOG(INFO, dev, "front-end connected");
@@ -626,6 +685,8 @@ tick(struct vhu_dev *dev)
 
 	/* The SIGBUS guard (vhu_mem.c) replaced a mapping of this
 	 * front-end's memory that faulted: end the session, only this one. */
+	if (dev->connfd >= 0)
+		log_never_memtab(dev, false);
 	if (__atomic_exchange_n(&dev->mem_fault, 0, __ATOMIC_ACQ_REL) &&
 			dev->connfd >= 0) {
 		VHU_LOG(ERR, dev, "guest memory faulted (the front-end shrank a memory file under its mapping): disconnecting it");

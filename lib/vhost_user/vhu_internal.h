@@ -41,6 +41,9 @@ extern int vhu_logtype;
 #define VHU_MSG_TIMEOUT_MS	2000
 /* Control-thread tick (ms): faults, deferred releases, reconnect timer. */
 #define VHU_TICK_MS		50
+/* A front-end that negotiated features and sent no usable memory table
+ * this long after connecting is told about in the log. */
+#define VHU_MEMTAB_WAIT_MS	3000
 /* Data-path bursts must leave within this (ms) or a quiesce fails. */
 #define VHU_BURST_WAIT_MS	1000
 /* Error log lines per connection before going quiet. */
@@ -255,6 +258,14 @@ struct vhu_dev {
 
 	unsigned int err_logs;
 	bool leaked;		/* destroy left memory behind for zc mbufs */
+
+	/* This session: why its last memory table was refused ("" if
+	 * none was), whether it ever had one, whether "link stays down"
+	 * was said. */
+	char memtab_why[96];
+	bool had_memtab;
+	bool memtab_logged;
+	uint64_t session_ms;	/* when this session began */
 };
 
 /* ---- helpers shared between files ---- */

@@ -251,6 +251,8 @@ install_memtab(struct vhu_dev *dev, struct vhu_memtab *nmt, const char **why)
 	dev->mt = nmt;
 	vhu_resume_all(dev);	/* re-translates every ring */
 	vhu_memtab_put(dev, old);
+	dev->memtab_why[0] = '\0';
+	dev->had_memtab = true;
 	VHU_LOG(INFO, dev, "memory table: %u region(s)", nmt->n);
 	return 0;
 }
@@ -1005,6 +1007,8 @@ static void
 log_reject(struct vhu_dev *dev, const struct vhu_msg *msg, const char *name,
 	const char *why)
 {
+	if (msg->request == VHU_REQ_SET_MEM_TABLE)
+		snprintf(dev->memtab_why, sizeof(dev->memtab_why), "%s", why);
 	if (dev->err_logs >= VHU_MAX_ERR_LOGS)
 		return;
 	dev->err_logs++;

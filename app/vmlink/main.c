@@ -8,11 +8,14 @@
  *   vmlink [EAL args] -- [-c FILE] [options] EAL arguments from the command line
  */
 
+#include <errno.h>
 #include <getopt.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <rte_cycles.h>
@@ -35,6 +38,7 @@ enum {
 struct options {
 	const char *config;		/* NULL: the embedded default */
 	const char *stats_json;
+	long stats_json_interval;	/* seconds; 0: only at exit */
 	bool check;
 	long duration;			/* -1: from the config */
 	long stats_interval;		/* -1: from the config */
@@ -60,6 +64,8 @@ usage(FILE *out, const char *prog)
 		"                         --stats-json file), and exit; touches no\n"
 		"                         device and needs no hugepages\n"
 		"      --stats-json FILE  write the final counters as JSON to FILE\n"
+		"      --stats-json-interval SEC  also rewrite FILE every SEC seconds\n"
+		"                         (replaced whole: readers never see half)\n"
 		"      --duration SEC     stop after SEC seconds (overrides [vmlink])\n"
 		"      --stats-interval SEC  seconds between stats lines, 0 = none\n"
 		"  -h, --help             this text and the configuration reference\n"
@@ -98,6 +104,7 @@ parse_app_args(int argc, char **argv, const char *prog, struct options *o)
 		{"config", required_argument, NULL, 'c'},
 		{"check", no_argument, NULL, 'k'},
 		{"stats-json", required_argument, NULL, 'j'},
+		{"stats-json-interval", required_argument, NULL, 'J'},
 		{"duration", required_argument, NULL, 'd'},
 		{"stats-interval", required_argument, NULL, 'i'},
 		{"help", no_argument, NULL, 'h'},
@@ -117,6 +124,11 @@ parse_app_args(int argc, char **argv, const char *prog, struct options *o)
 			break;
 		case 'j':
 			o->stats_json = optarg;
+			break;
+		case 'J':
+			if (parse_seconds("--stats-json-interval", optarg,
+					&o->stats_json_interval) < 0)
+				return -1;
 			break;
 		case 'd':
 			if (parse_seconds("--duration", optarg, &o->duration) < 0)
@@ -143,6 +155,11 @@ parse_app_args(int argc, char **argv, const char *prog, struct options *o)
 	if (optind < argc) {
 		fprintf(stderr, "vmlink: unexpected argument '%s' (try --help)\n",
 			argv[optind]);
+		return -1;
+	}
+	if (o->stats_json_interval > 0 && o->stats_json == NULL) {
+		fprintf(stderr, "vmlink: --stats-json-interval needs --stats-json "
+			"FILE\n");
 		return -1;
 	}
 	return 0;
@@ -201,13 +218,38 @@ on_lsc(uint16_t port_id, enum rte_eth_event_type type __rte_unused,
 	return 0;
 }
 
+/* The JSON stats file, replaced whole (written next to it, renamed over
+ * it) so that a reader polling it never sees half a file; a path that is
+ * not a regular file in a writable directory is written in place. */
+static int
+write_stats_json(const struct vmlink *vm, const char *path, double elapsed)
+{
+	char tmp[PATH_MAX];
+	struct stat st;
+
+	if ((stat(path, &st) == 0 && !S_ISREG(st.st_mode)) ||
+			snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= (int)sizeof(tmp) ||
+			stats_write_json(vm, tmp, elapsed) < 0)
+		return stats_write_json(vm, path, elapsed);
+	if (rename(tmp, path) != 0) {
+		fprintf(stderr, "vmlink: cannot replace %s: %s\n", path,
+			strerror(errno));
+		unlink(tmp);
+		return -1;
+	}
+	return 0;
+}
+
 static void
-run_main_lcore(struct vmlink *vm, unsigned int duration, unsigned int interval)
+run_main_lcore(struct vmlink *vm, unsigned int duration, unsigned int interval,
+	const struct options *o)
 {
 	static struct port_totals prev[CFG_MAX_PORTS];
 	const uint64_t hz = rte_get_tsc_hz();
-	uint64_t last = vm->start_tsc;
+	uint64_t last = vm->start_tsc, last_json = vm->start_tsc;
 	uint64_t end = duration ? vm->start_tsc + duration * hz : UINT64_MAX;
+	uint64_t json_every = o->stats_json != NULL ?
+		(uint64_t)o->stats_json_interval * hz : 0;
 
 	memset(prev, 0, sizeof(prev));
 	while (!__atomic_load_n(&vmlink_quit, __ATOMIC_RELAXED)) {
@@ -225,6 +267,11 @@ run_main_lcore(struct vmlink *vm, unsigned int duration, unsigned int interval)
 			printf("--- %.1f s\n", (double)(now - vm->start_tsc) / hz);
 			stats_print_line(vm, (double)(now - last) / hz, prev);
 			last = now;
+		}
+		if (json_every != 0 && now - last_json >= json_every) {
+			write_stats_json(vm, o->stats_json,
+				(double)(now - vm->start_tsc) / hz);
+			last_json = now;
 		}
 		if (now >= end)
 			break;
@@ -360,7 +407,7 @@ main(int argc, char **argv)
 		}
 	}
 	if (i == (int)vm.n_workers)
-		run_main_lcore(&vm, cfg->duration, cfg->stats_interval);
+		run_main_lcore(&vm, cfg->duration, cfg->stats_interval, &opt);
 	RTE_LCORE_FOREACH_WORKER(lcore)
 		rte_eal_wait_lcore(lcore);
 	elapsed = (double)(rte_get_tsc_cycles() - vm.start_tsc) / rte_get_tsc_hz();
@@ -368,7 +415,7 @@ main(int argc, char **argv)
 
 	stats_print_summary(&vm, elapsed);
 	status = EXIT_SUCCESS;
-	if (opt.stats_json != NULL && stats_write_json(&vm, opt.stats_json, elapsed) < 0)
+	if (opt.stats_json != NULL && write_stats_json(&vm, opt.stats_json, elapsed) < 0)
 		status = EXIT_FAILURE;
 out_eal:
 	ports_close(&vm);

@@ -61,6 +61,35 @@ class Runtime(VmlinkTestCase):
             self.assertGreater(stats["ports"]["loop"]["rx_packets"], 0)
             self.assertConserved(stats)
 
+    def test_stats_json_written_periodically(self):
+        """--stats-json-interval: the file is there while vmlink runs,
+        replaced whole every interval (a reader never sees half of it)."""
+        prefix = self.prefix("pj")
+        path = self.path("s.json")
+        p = self.start(prefix, ["--stats-json-interval", "1"])
+        try:
+            self.assertTrue(wait_for(lambda: os.path.exists(path), 20))
+            with open(path) as f:
+                first = json.load(f)
+            self.assertGreater(first["ports"]["gen"]["rx_packets"], 0)
+
+            def grown():
+                with open(path) as f:
+                    st = json.load(f)     # never a torn file
+                return st["elapsed_s"] > first["elapsed_s"] and \
+                    st["ports"]["gen"]["rx_packets"] > \
+                    first["ports"]["gen"]["rx_packets"]
+            self.assertTrue(wait_for(grown, 10, interval=0.01))
+        finally:
+            self.assertEqual(stop(p), 0)
+            p.stdout.close()
+        with open(path) as f:
+            self.assertConserved(json.load(f))
+        r = self.run_vmlink(["--stats-json-interval", "1", "--check"],
+                            stats=False)
+        self.assertEqual(r.rc, 2)
+        self.assertIn("--stats-json-interval needs --stats-json", r.err)
+
     def test_telemetry(self):
         prefix = self.prefix("tel")
         p = self.start(prefix)

@@ -125,6 +125,9 @@ class DpdkGuestCase(InteropCase):
                        ports=("g", "h"), seconds=2.0)
         for r in res:
             print("  %s" % r, flush=True)
+        # the second agent answers while the first runs testpmd
+        _, ps = g.side_agent().run("ps")
+        self.assertIn("dpdk-testpmd", ps)
         self.assertEqual(vm.stop(), 0, vm.describe())
         t = vm.stats["totals"]
         self.assertEqual(t["rx_packets"], t["tx_packets"] + t["drops"],

@@ -254,6 +254,9 @@ class Agent:
         """Bytes the guest wrote within TIMEOUT seconds (b"" if none), "\r"
         removed unless KEEP_CR; raises AgentError when QEMU closed the
         port."""
+        if self.sock is None:
+            raise AgentError("guest agent %s: closed (guest killed?)"
+                             % self.path)
         r, _, _ = select.select([self.sock], [], [], max(0, timeout))
         if not r:
             return b""
@@ -271,6 +274,9 @@ class Agent:
         self.sendall(text.encode())
 
     def sendall(self, data):
+        if self.sock is None:
+            raise AgentError("guest agent %s: closed (guest killed?)"
+                             % self.path)
         # testpmd.Testpmd makes its stdout (this socket) non-blocking
         self.sock.setblocking(True)
         self.sock.sendall(data)
@@ -437,7 +443,7 @@ class AgentProcess:
         try:
             self.stdin.write(b"quit\n")
             self.wait(10)
-        except (OSError, subprocess.TimeoutExpired):
+        except (OSError, AgentError, subprocess.TimeoutExpired):
             self.returncode = -9
 
 
@@ -557,7 +563,10 @@ class Guest:
         self.agent_path = os.path.join(workdir, name + ".agent.sock") \
             if agent else None
         self.agent_log = os.path.join(workdir, name + ".agent.log")
+        self.side_path = os.path.join(workdir, name + ".agent2.sock") \
+            if agent else None
         self._agent = None
+        self._side = None
         self.boot_initrd = self.initrd
         if debug:
             self.append = self.append.replace(" quiet loglevel=3", "")
@@ -592,8 +601,10 @@ class Guest:
                "-vga", "none", "-monitor", "none", "-no-reboot",
                "-serial", "file:" + self.console_path]
         if self.agent_path:
-            cmd += ["-chardev", "socket,id=agent,path=%s,server=on,wait=off"
-                    % self.agent_path, "-serial", "chardev:agent"]
+            for i, path in enumerate((self.agent_path, self.side_path)):
+                cmd += ["-chardev", "socket,id=agent%d,path=%s,server=on,"
+                        "wait=off" % (i, path), "-serial", "chardev:agent%d"
+                        % i]
         if self.iommu:
             cmd += ["-device", "intel-iommu,intremap=on"]
         cmd += ["-kernel", self.kernel, "-initrd", self.boot_initrd,
@@ -634,7 +645,7 @@ class Guest:
         if self.files:
             self.boot_initrd = self._initrd_with_files()
         if self.agent_path:
-            for p in (self.agent_path, self.agent_log):
+            for p in (self.agent_path, self.side_path):
                 if os.path.exists(p):
                     os.unlink(p)
         self._pos = 0
@@ -674,6 +685,17 @@ class Guest:
             self._agent = Agent(self.agent_path, self.agent_log, timeout)
         return self._agent
 
+    def side_agent(self, timeout=30):
+        """The second agent (ttyS2): commands while agent() runs a
+        program (/proc/interrupts, top, kill); its traffic goes to
+        NAME.agent2.log."""
+        if not self.side_path:
+            raise GuestError("%s: started without agent=True" % self.name)
+        if self._side is None:
+            self._side = Agent(self.side_path, os.path.join(
+                self.workdir, self.name + ".agent2.log"), timeout)
+        return self._side
+
     def running(self):
         return self.proc is not None and self.proc.poll() is None
 
@@ -694,9 +716,10 @@ class Guest:
         if self._stderr:
             self._stderr.close()
             self._stderr = None
-        if self._agent is not None:
-            self._agent.close()
-            self._agent = None
+        for a in (self._agent, self._side):
+            if a is not None:
+                a.close()
+        self._agent = self._side = None
         _live.discard(self)
 
     def __enter__(self):

@@ -93,6 +93,14 @@ enum vhu_request {
 #define VHU_F_NET_GUEST_CSUM		1
 #define VHU_F_NET_MTU			3
 #define VHU_F_NET_MAC			5
+#define VHU_F_NET_GUEST_TSO4		7
+#define VHU_F_NET_GUEST_TSO6		8
+#define VHU_F_NET_GUEST_ECN		9
+#define VHU_F_NET_GUEST_UFO		10
+#define VHU_F_NET_HOST_TSO4		11
+#define VHU_F_NET_HOST_TSO6		12
+#define VHU_F_NET_HOST_ECN		13
+#define VHU_F_NET_HOST_UFO		14
 #define VHU_F_NET_MRG_RXBUF		15
 #define VHU_F_NET_STATUS		16
 #define VHU_F_NET_CTRL_VQ		17
@@ -221,6 +229,9 @@ vhu_used_ring_size(uint32_t num)
 #define VHU_NET_HDR_F_NEEDS_CSUM	1u
 #define VHU_NET_HDR_F_DATA_VALID	2u
 #define VHU_NET_HDR_GSO_NONE		0u
+#define VHU_NET_HDR_GSO_TCPV4		1u
+#define VHU_NET_HDR_GSO_UDP		3u
+#define VHU_NET_HDR_GSO_TCPV6		4u
 #define VHU_NET_HDR_GSO_ECN		0x80u
 
 struct vhu_net_hdr {

@@ -275,10 +275,8 @@ class Run:
         _callgrind_control(t, "-i", "off")
         if any(s["tx_dropped"] for s in st.values()):
             raise RuntimeError("testpmd dropped frames: %s" % st)
-        # close the hot-plugged ports first: they talk to the others
-        t.cmd_("port stop all", timeout=120)
-        for p in reversed(ports):
-            t.cmd_("port close %d" % p, timeout=120)
+        # Nothing more is asked of this testpmd: the drivers' logs of the
+        # shutdown (a front-end going away) may come after the prompt.
         dumps = sorted(glob.glob(out + ".*"), key=os.path.getmtime)
         if not dumps:
             raise RuntimeError("callgrind wrote no profile")

@@ -122,17 +122,23 @@ struct vhu_cring {
 
 /* ---- virtqueue ---- */
 
+/* Frames a burst takes through its stages at a time (vhu_ring.h). */
+#define VHU_BATCH		32u
+#define VHU_SEGS_SCRATCH	(VHU_MAX_SEGS + VHU_BATCH)
+
+/* A guest buffer (or the part of one inside one region), translated. */
 struct vhu_seg {
 	uint8_t *hva;
 	uint64_t gpa;
 	uint32_t len;
-	uint16_t head;		/* enqueue: index into vq->heads */
+	uint16_t head;		/* enqueue: its chain, an index into vq->heads */
 };
 
+/* Enqueue: a guest RX chain reserved for a frame. */
 struct vhu_head {
-	uint32_t id;
-	uint32_t cap;
-	uint32_t written;
+	uint32_t id;		/* head index, for the used entry */
+	uint32_t cap;		/* bytes it holds */
+	uint32_t written;	/* bytes the frame put into it */
 };
 
 struct vhu_vq {
@@ -196,9 +202,11 @@ struct vhu_vq {
 	bool map_err_logged;
 	bool notify_init;	/* set notification suppression at next resume */
 
-	/* Scratch for one frame. */
-	struct vhu_seg segs[VHU_MAX_SEGS];
-	struct vhu_head heads[VHU_MAX_SEGS];
+	/* Scratch for one batch of a burst: a frame may have up to
+	 * VHU_MAX_SEGS segments (and buffer chains), the others of the batch
+	 * one each in the common case. */
+	struct vhu_seg segs[VHU_SEGS_SCRATCH];
+	struct vhu_head heads[VHU_SEGS_SCRATCH];
 } __rte_cache_aligned;
 
 /* ---- device ---- */
@@ -348,12 +356,14 @@ vhu_log_write(const struct vhu_log *log, uint64_t gpa, uint64_t len)
 	}
 }
 
-/* vhu_vq.c */
+/* vhu_zc.c */
 void vhu_vq_zc_drain(struct vhu_vq *vq, bool ring_live);
 unsigned int vhu_vq_zc_outstanding(const struct vhu_vq *vq);
 bool vhu_vq_zc_pending(const struct vhu_vq *vq);
 int vhu_vq_zc_alloc(struct vhu_dev *dev, struct vhu_vq *vq);
 void vhu_vq_zc_free(struct vhu_vq *vq);
+
+/* vhu_ring.c */
 void vhu_vq_ring_init_notify(struct vhu_vq *vq);
 
 /* vhu_msg.c */

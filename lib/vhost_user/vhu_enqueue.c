@@ -1,0 +1,354 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * Enqueue: mbufs -> guest RX virtqueue.
+ *
+ * A burst takes the frames in batches of up to VHU_BATCH, each batch
+ * through the stages in turn (vhu_ring.h):
+ *
+ *   enq_fetch()   fetch + translate: for each frame, the guest buffers it
+ *                 needs (one chain, or several with MRG_RXBUF), read once
+ *                 and translated into host segments; a malformed chain
+ *                 stops the queue here, before any frame is copied
+ *   enq_copy()    the virtio-net header and the frame into the segments
+ *   enq_publish() the used entries (one per buffer chain)
+ *   vhu_ring_publish()  once per burst, then the guest's notification
+ *
+ * Every copy is dirty-logged while the front-end migrates.
+ */
+
+#include "vhu_ring.h"
+
+/* enq_reserve() results besides WALK_OK and the malformed reasons */
+#define RES_NO_ROOM	WALK_SEGS_FULL	/* scratch used up: end the batch */
+#define RES_DROP	(-3)		/* consumed, not delivered */
+#define RES_FULL	(-4)		/* no guest buffer: stop, not consumed */
+
+/* A frame of the batch and the guest buffers reserved for it. */
+struct enq_frame {
+	uint16_t head0;		/* its chains: vq->heads[head0, +nheads) */
+	uint16_t nheads;	/* 0: dropped */
+	uint16_t seg0;		/* their segments: vq->segs[seg0, seg_end) */
+	uint16_t seg_end;
+};
+
+/* How far a batch got: in the ring and in the scratch arrays. */
+struct enq_cursor {
+	uint16_t pending;	/* chains available after last_avail */
+	uint16_t taken;		/* of which the batch reserved */
+	uint32_t nheads;	/* vq->heads used */
+	uint32_t nsegs;		/* vq->segs used */
+};
+
+/* What a burst did, counted once at its end. */
+struct enq_sum {
+	uint16_t used;		/* used entries written */
+	uint32_t delivered;
+	uint32_t drops;
+	uint64_t bytes;
+	bool full;
+};
+
+/* ---- fetch + translate ---- */
+
+/*
+ * The general case: chains of several descriptors, indirect tables,
+ * buffers across regions, frames merged over several chains (MRG_RXBUF).
+ * Chains go after vq->heads[cur->nheads], their segments after
+ * vq->segs[cur->nsegs]. A frame too long for the buffers is dropped and
+ * the buffers stay for the next one.
+ */
+static int
+enq_reserve_chains(struct vhu_vq *vq, uint32_t need, uint16_t head,
+	const struct vhu_desc *d0, struct enq_frame *f, struct enq_cursor *cur)
+{
+	uint32_t seg_room = RTE_MIN(cur->nsegs + VHU_MAX_SEGS, VHU_SEGS_SCRATCH);
+	uint32_t room = RTE_MIN(VHU_SEGS_SCRATCH - cur->nheads, VHU_MAX_SEGS);
+	bool whole = seg_room - cur->nsegs == VHU_MAX_SEGS &&
+		room == VHU_MAX_SEGS;
+	uint32_t nsegs = cur->nsegs, nheads = 0;
+	struct vhu_desc d = *d0;
+	uint64_t cap = 0, clen = 0;
+	int rc;
+
+	while (cap < need) {
+		if (nheads >= room)
+			return whole ? RES_DROP : RES_NO_ROOM;
+		if (nheads > 0) {
+			if (cur->taken + nheads >= cur->pending)
+				return RES_FULL;
+			rc = ring_head(vq, (uint16_t)(cur->taken + nheads), &head);
+			if (rc != WALK_OK)
+				return rc;
+			ring_desc(vq, head, &d);
+		}
+		rc = vhu_chain_walk(vq, head, &d, true, &nsegs, seg_room, &clen,
+			(uint16_t)(cur->nheads + nheads));
+		if (rc == WALK_SEGS_FULL && whole)
+			rc = nheads == 0 ? (int)VHU_MAL_CHAIN_LONG : RES_DROP;
+		if (rc != WALK_OK)
+			return rc;
+		if (nheads == 0 && clen < vq->hdr_len)
+			return VHU_MAL_CHAIN_SHORT;
+		vq->heads[cur->nheads + nheads] = (struct vhu_head){
+			.id = head,
+			.cap = (uint32_t)RTE_MIN(clen, (uint64_t)UINT32_MAX),
+		};
+		nheads++;
+		cap += clen;
+		if (!vq->mrg)
+			break;
+	}
+	if (cap < need)
+		return RES_DROP;
+	if (hdr_segments(&vq->segs[cur->nsegs], nsegs - cur->nsegs,
+			vq->hdr_len) > 2)
+		return VHU_MAL_HDR_SPLIT;
+	f->nheads = (uint16_t)nheads;
+	f->seg_end = (uint16_t)nsegs;
+	cur->nheads += nheads;
+	cur->nsegs = nsegs;
+	cur->taken += nheads;
+	return WALK_OK;
+}
+
+/* Reserve the guest buffers for frame @p m: WALK_OK, a RES_ value or the
+ * malformed reason. The common case, one buffer that holds the header
+ * and the whole frame, is done here. */
+static __rte_always_inline int
+enq_reserve(struct vhu_vq *vq, const struct rte_mbuf *m, struct enq_frame *f,
+	struct enq_cursor *cur)
+{
+	uint32_t plen = m->pkt_len, need = vq->hdr_len + plen;
+	struct vhu_seg *s = &vq->segs[cur->nsegs];
+	struct vhu_desc d;
+	uint16_t head;
+	int rc;
+
+	f->head0 = (uint16_t)cur->nheads;
+	f->seg0 = (uint16_t)cur->nsegs;
+	f->nheads = 0;
+	if (unlikely(plen == 0 || plen > VHU_MAX_FRAME_LEN))
+		return RES_DROP;
+	if (unlikely(cur->taken >= cur->pending))
+		return RES_FULL;
+	if (unlikely(cur->nsegs >= VHU_SEGS_SCRATCH ||
+			cur->nheads >= VHU_SEGS_SCRATCH))
+		return RES_NO_ROOM;
+	rc = ring_head(vq, cur->taken, &head);
+	if (unlikely(rc != WALK_OK))
+		return rc;
+	ring_desc(vq, head, &d);
+	if (unlikely(!chain_single(vq, &d, VHU_DESC_F_WRITE, need - 1, s)))
+		return enq_reserve_chains(vq, need, head, &d, f, cur);
+	s->head = f->head0;
+	vq->heads[f->head0] = (struct vhu_head){ .id = head, .cap = d.len };
+	prefetch_w(s->hva);
+	rte_prefetch0(rte_pktmbuf_mtod(m, const void *));
+	f->nheads = 1;
+	f->seg_end = f->seg0 + 1;
+	cur->nheads++;
+	cur->nsegs++;
+	cur->taken++;
+	return WALK_OK;
+}
+
+/* Reserve buffers for up to @p n frames. Stops at a ring without buffers
+ * (sum->full), at a malformed chain (the queue stops; the frames before
+ * it still go) or when the scratch arrays are used up. Returns how many
+ * frames are consumed (reserved or dropped). */
+static uint16_t
+enq_fetch(struct vhu_vq *vq, struct rte_mbuf *const *pkts, uint16_t n,
+	struct enq_frame *fr, struct enq_cursor *cur, struct enq_sum *sum)
+{
+	int rc = WALK_OK;
+	uint16_t i;
+
+	for (i = 0; i < n; i++) {
+		rc = enq_reserve(vq, pkts[i], &fr[i], cur);
+		if (unlikely(rc == RES_DROP)) {
+			fr[i].nheads = 0;
+			sum->drops++;
+			continue;
+		}
+		if (unlikely(rc != WALK_OK))
+			break;
+	}
+	if (rc == RES_FULL)
+		sum->full = true;
+	else if (rc >= 0)
+		vhu_vq_fault(vq, (enum vhu_malformed)rc);
+	return i;
+}
+
+/* ---- copy ---- */
+
+/* A zeroed virtio-net header of @p hdr_len (10 or 12) bytes, with
+ * num_buffers 1 when it has the field. */
+static __rte_always_inline void
+rx_hdr_write(uint8_t *p, uint16_t hdr_len)
+{
+	uint64_t w0 = 0;
+
+	memcpy(p, &w0, 8);
+	if (hdr_len == VHU_NET_HDR_LEN) {
+		uint32_t w1 = (uint32_t)1 << 16;
+
+		memcpy(p + 8, &w1, 4);
+	} else {
+		uint16_t w1 = 0;
+
+		memcpy(p + 8, &w1, 2);
+	}
+}
+
+/* Write @p len bytes from @p src at @p dst, never past @p end; count
+ * what each guest buffer received, log it while migrating. */
+static void
+scatter(struct vhu_vq *vq, struct vhu_seg_cursor *dst,
+	const struct vhu_seg *end, const uint8_t *src, uint32_t len)
+{
+	while (len > 0 && dst->seg < end) {
+		const struct vhu_seg *s = dst->seg;
+		uint32_t n = s->len - dst->off;
+
+		if (n == 0) {
+			dst->seg++;
+			dst->off = 0;
+			continue;
+		}
+		n = RTE_MIN(n, len);
+		copy_bytes(s->hva + dst->off, src, n);
+		if (unlikely(vq->log != NULL))
+			vhu_log_write(vq->log, s->gpa + dst->off, n);
+		vq->heads[s->head].written += n;
+		src += n;
+		len -= n;
+		dst->off += n;
+	}
+}
+
+/* The general copy: header and mbuf segments through the segments. */
+static void
+enq_copy_scatter(struct vhu_vq *vq, const struct enq_frame *f,
+	const struct rte_mbuf *m)
+{
+	struct vhu_seg_cursor dst = { .seg = &vq->segs[f->seg0] };
+	const struct vhu_seg *end = &vq->segs[f->seg_end];
+	struct vhu_net_hdr hdr;
+	uint32_t left;
+
+	memset(&hdr, 0, sizeof(hdr));
+	hdr.num_buffers = vq->mrg ? f->nheads : 1;
+	scatter(vq, &dst, end, (const uint8_t *)&hdr, vq->hdr_len);
+	/* pkt_len bounds the copy even if the segments say more. */
+	for (left = m->pkt_len; m != NULL && left > 0; m = m->next) {
+		uint32_t n = RTE_MIN((uint32_t)m->data_len, left);
+
+		scatter(vq, &dst, end, rte_pktmbuf_mtod(m, const uint8_t *), n);
+		left -= n;
+	}
+}
+
+/* The copy stage for frame @p m into the buffers reserved in @p f. */
+static __rte_always_inline void
+enq_copy(struct vhu_vq *vq, const struct enq_frame *f,
+	const struct rte_mbuf *m)
+{
+	const struct vhu_seg *s = &vq->segs[f->seg0];
+	uint32_t plen = m->pkt_len;
+
+	if (likely(f->nheads == 1 && f->seg_end == f->seg0 + 1 &&
+			m->data_len >= plen)) {
+		rx_hdr_write(s->hva, vq->hdr_len);
+		copy_bytes(s->hva + vq->hdr_len,
+			rte_pktmbuf_mtod(m, const void *), plen);
+		vq->heads[f->head0].written = vq->hdr_len + plen;
+		if (unlikely(vq->log != NULL))
+			vhu_log_write(vq->log, s->gpa, vq->hdr_len + plen);
+		return;
+	}
+	enq_copy_scatter(vq, f, m);
+}
+
+/* ---- publish ---- */
+
+/* Used entries for the @p nheads chains the batch filled. */
+static __rte_always_inline void
+enq_publish(struct vhu_vq *vq, uint32_t nheads, struct enq_sum *sum)
+{
+	uint32_t j;
+
+	for (j = 0; j < nheads; j++)
+		ring_used(vq, sum->used++, vq->heads[j].id,
+			vq->heads[j].written);
+}
+
+/* ---- the burst ---- */
+
+/* One batch of up to VHU_BATCH frames through the stages; returns how
+ * many it consumed. */
+static uint16_t
+enq_batch(struct vhu_vq *vq, struct rte_mbuf *const *pkts, uint16_t n,
+	uint16_t *pending, struct enq_sum *sum)
+{
+	struct enq_frame fr[VHU_BATCH];
+	struct enq_cursor cur = { .pending = *pending };
+	uint16_t nb, i;
+
+	nb = enq_fetch(vq, pkts, n, fr, &cur, sum);
+	for (i = 0; i < nb; i++) {
+		if (fr[i].nheads == 0)
+			continue;
+		enq_copy(vq, &fr[i], pkts[i]);
+		sum->delivered++;
+		sum->bytes += pkts[i]->pkt_len;
+	}
+	enq_publish(vq, cur.nheads, sum);
+	vq->last_avail += cur.taken;
+	*pending -= cur.taken;
+	return nb;
+}
+
+/* Count the burst; publish its used entries. */
+static __rte_always_inline void
+enq_finish(struct vhu_vq *vq, const struct enq_sum *sum)
+{
+	if (sum->used > 0)
+		vhu_ring_publish(vq, sum->used);
+	if (sum->full)
+		VHU_STAT_ADD(vq, ring_full, 1);
+	if (sum->delivered > 0) {
+		VHU_STAT_ADD(vq, packets, sum->delivered);
+		VHU_STAT_ADD(vq, bytes, sum->bytes);
+		VHU_STAT_ADD(vq, copied_packets, sum->delivered);
+	}
+	if (sum->drops > 0)
+		VHU_STAT_ADD(vq, drops, sum->drops);
+}
+
+uint16_t
+vhu_enqueue_burst(struct vhu_dev *dev, uint16_t queue_pair,
+	struct rte_mbuf *const *pkts, uint16_t n)
+{
+	struct enq_sum sum = {0};
+	struct vhu_vq *vq;
+	uint16_t done = 0, pending, want, got;
+
+	if (unlikely(dev == NULL || queue_pair >= dev->nr_qp || pkts == NULL ||
+			n == 0))
+		return 0;
+	vq = &dev->vqs[2 * queue_pair];
+	if (!vq_enter(vq))
+		return 0;
+	pending = ring_avail(vq, UINT16_MAX);
+	if (likely(__atomic_load_n(&vq->ready, __ATOMIC_RELAXED))) {
+		do {
+			want = RTE_MIN((uint16_t)(n - done), (uint16_t)VHU_BATCH);
+			got = enq_batch(vq, &pkts[done], want, &pending, &sum);
+			done += got;
+		} while (got == want && done < n);
+	}
+	enq_finish(vq, &sum);
+	vq_leave(vq);
+	return done;
+}

@@ -47,12 +47,9 @@ static uint32_t ctl_reset_ports;	/* request: ports whose counters to zero */
 static void
 zero_counters(struct port_counters *c)
 {
-	__atomic_store_n(&c->rx_pkts, 0, __ATOMIC_RELAXED);
-	__atomic_store_n(&c->rx_bytes, 0, __ATOMIC_RELAXED);
-	__atomic_store_n(&c->tx_pkts, 0, __ATOMIC_RELAXED);
-	__atomic_store_n(&c->tx_bytes, 0, __ATOMIC_RELAXED);
-	__atomic_store_n(&c->drop_tx_full, 0, __ATOMIC_RELAXED);
-	__atomic_store_n(&c->drop_no_route, 0, __ATOMIC_RELAXED);
+#define ZERO_COUNTER(name) __atomic_store_n(&c->name, 0, __ATOMIC_RELAXED);
+	PORT_COUNTERS(ZERO_COUNTER)
+#undef ZERO_COUNTER
 }
 
 void

@@ -157,6 +157,76 @@ pool_size(const struct vmlink *vm, const struct port_rt *pr)
 	return size - 1;	/* 2^k - 1 is the mempool's best size */
 }
 
+/* Offloads a frame may still ask for when vmlink hands it on: the ones a
+ * guest may leave undone (partial checksums, TSO frames). */
+#define OFL_RX (RTE_ETH_RX_OFFLOAD_TCP_CKSUM | RTE_ETH_RX_OFFLOAD_UDP_CKSUM | \
+	RTE_ETH_RX_OFFLOAD_TCP_LRO)
+#define OFL_TX (RTE_ETH_TX_OFFLOAD_TCP_TSO | RTE_ETH_TX_OFFLOAD_TCP_CKSUM | \
+	RTE_ETH_TX_OFFLOAD_UDP_CKSUM | RTE_ETH_TX_OFFLOAD_IPV4_CKSUM)
+
+/* Can frames received on some port with rx offloads reach port IDX? */
+static bool
+gets_offloaded_frames(const struct vmlink *vm, unsigned int idx)
+{
+	unsigned int p;
+
+	for (p = 0; p < vm->n_ports; p++)
+		if (vm->port[p].cfg->type == PORT_TYPE_VHOST_USER &&
+				(fwd_reachable(&vm->fwd, (uint16_t)p) &
+					(UINT32_C(1) << idx)))
+			return true;
+	return false;
+}
+
+/*
+ * A vhost-user port takes the offloads its guests ask for (their partial
+ * checksums and TSO frames come in as they are; see docs/vhost-user.md);
+ * a port such frames can reach does what it can of them, and the
+ * forwarding stage completes the rest in software (fwd.c). Tx offloads
+ * are enabled only there: some PMDs leave their fastest tx path when any
+ * is.
+ */
+static void
+port_offloads(const struct vmlink *vm, unsigned int idx,
+	const struct rte_eth_dev_info *info, struct rte_eth_conf *conf)
+{
+	if (vm->port[idx].cfg->type == PORT_TYPE_VHOST_USER)
+		conf->rxmode.offloads |= info->rx_offload_capa & OFL_RX;
+	if (gets_offloaded_frames(vm, idx))
+		conf->txmode.offloads |= info->tx_offload_capa & OFL_TX;
+}
+
+/* Mbufs for the software segmentation of TSO frames (fwd.c): headers,
+ * and payloads attached from the frame. Only when some port needs it. */
+#define OFL_HDR_MBUFS 4095
+#define OFL_IND_MBUFS 8191
+#define OFL_HDR_ROOM (RTE_PKTMBUF_HEADROOM + 256)
+
+static int
+offload_pools(struct vmlink *vm)
+{
+	unsigned int p;
+	bool need = false;
+
+	for (p = 0; p < vm->n_ports; p++)
+		if (gets_offloaded_frames(vm, p) &&
+				!(vm->fwd.tx_ok[p] & RTE_MBUF_F_TX_TCP_SEG))
+			need = true;
+	if (!need)
+		return 0;
+	vm->ofl_pools.hdr = rte_pktmbuf_pool_create("vmlink_gso_hdr",
+		OFL_HDR_MBUFS, 64, 0, OFL_HDR_ROOM, (int)rte_socket_id());
+	vm->ofl_pools.ind = rte_pktmbuf_pool_create("vmlink_gso_ind",
+		OFL_IND_MBUFS, 64, 0, 0, (int)rte_socket_id());
+	if (vm->ofl_pools.hdr == NULL || vm->ofl_pools.ind == NULL) {
+		fprintf(stderr, "vmlink: cannot create the mbuf pools for software "
+			"segmentation: %s (reserve more hugepage memory)\n",
+			rte_strerror(rte_errno));
+		return -1;
+	}
+	return 0;
+}
+
 static int
 port_start(struct vmlink *vm, struct port_rt *pr, unsigned int idx)
 {
@@ -199,6 +269,7 @@ port_start(struct vmlink *vm, struct port_rt *pr, unsigned int idx)
 			pc->mtu + RTE_ETHER_HDR_LEN + RTE_ETHER_CRC_LEN >
 			pc->mbuf_size - RTE_PKTMBUF_HEADROOM)
 		conf.rxmode.offloads |= RTE_ETH_RX_OFFLOAD_SCATTER;
+	port_offloads(vm, idx, &info, &conf);
 	if (info.dev_flags != NULL && (*info.dev_flags & RTE_ETH_DEV_INTR_LSC))
 		conf.intr_conf.lsc = 1;
 	if (pc->rx_interrupt && pc->rx_queues > 0)
@@ -212,6 +283,7 @@ port_start(struct vmlink *vm, struct port_rt *pr, unsigned int idx)
 			pc->rx_interrupt ? ", rx interrupts" : "", rte_strerror(-ret));
 		return -1;
 	}
+	fwd_set_tx_offloads(&vm->fwd, (uint16_t)idx, conf.txmode.offloads);
 	ret = rte_eth_dev_adjust_nb_rx_tx_desc(pr->port_id, &nb_rxd, &nb_txd);
 	if (ret != 0) {
 		fprintf(stderr, "vmlink: [port %s] ring sizes rejected: %s\n",
@@ -314,7 +386,7 @@ ports_setup(struct vmlink *vm)
 	for (i = 0; i < vm->n_ports; i++)
 		if (port_start(vm, &vm->port[i], i) < 0)
 			return -1;
-	return 0;
+	return offload_pools(vm);
 }
 
 void
@@ -344,4 +416,8 @@ ports_close(struct vmlink *vm)
 		rte_mempool_free(vm->port[i].pool);
 		vm->port[i].pool = NULL;
 	}
+	rte_mempool_free(vm->ofl_pools.hdr);
+	rte_mempool_free(vm->ofl_pools.ind);
+	vm->ofl_pools.hdr = NULL;
+	vm->ofl_pools.ind = NULL;
 }

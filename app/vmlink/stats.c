@@ -24,13 +24,25 @@ stats_port_totals(const struct vmlink *vm, unsigned int port,
 	for (i = 0; i < vm->n_workers; i++) {
 		const struct port_counters *c = &vm->worker[i]->cnt[port];
 
-		t->rx_pkts += __atomic_load_n(&c->rx_pkts, __ATOMIC_RELAXED);
-		t->rx_bytes += __atomic_load_n(&c->rx_bytes, __ATOMIC_RELAXED);
-		t->tx_pkts += __atomic_load_n(&c->tx_pkts, __ATOMIC_RELAXED);
-		t->tx_bytes += __atomic_load_n(&c->tx_bytes, __ATOMIC_RELAXED);
-		t->drop_tx_full += __atomic_load_n(&c->drop_tx_full, __ATOMIC_RELAXED);
-		t->drop_no_route += __atomic_load_n(&c->drop_no_route, __ATOMIC_RELAXED);
+#define ADD_COUNTER(name) \
+		t->name += __atomic_load_n(&c->name, __ATOMIC_RELAXED);
+		PORT_COUNTERS(ADD_COUNTER)
+#undef ADD_COUNTER
 	}
+}
+
+/* All drops of a port, and the frames software segmentation added for
+ * it: received + added = transmitted + dropped. */
+static uint64_t
+port_drops(const struct port_totals *t)
+{
+	return t->drop_tx_full + t->drop_no_route + t->drop_offload;
+}
+
+static uint64_t
+port_added(const struct port_totals *t)
+{
+	return t->sw_gso_segments - t->sw_gso_frames;
 }
 
 static const char *
@@ -58,10 +70,11 @@ stats_print_line(const struct vmlink *vm, double interval_s,
 		tx_pps = (double)(t.tx_pkts - prev[p].tx_pkts) / interval_s;
 		rx_bps = (double)(t.rx_bytes - prev[p].rx_bytes) * 8 / interval_s;
 		printf("%-12s link %-4s rx %9.3f Mpps %8.3f Gbit/s  tx %9.3f Mpps"
-			"  drops tx-full %" PRIu64 " no-route %" PRIu64 "\n",
+			"  drops tx-full %" PRIu64 " no-route %" PRIu64
+			" offload %" PRIu64 "\n",
 			vm->cfg->port[p].name, link_state(vm->port[p].port_id),
 			rx_pps / 1e6, rx_bps / 1e9, tx_pps / 1e6,
-			t.drop_tx_full, t.drop_no_route);
+			t.drop_tx_full, t.drop_no_route, t.drop_offload);
 		prev[p] = t;
 	}
 	fflush(stdout);
@@ -80,26 +93,34 @@ port_snapshot(const struct vmlink *vm, unsigned int p, struct port_totals *t,
 void
 stats_print_summary(const struct vmlink *vm, double elapsed_s)
 {
-	uint64_t rx = 0, tx = 0, drops = 0;
+	uint64_t rx = 0, tx = 0, drops = 0, added = 0, sw_csum = 0, gso = 0;
 	unsigned int p;
 
 	printf("\nvmlink summary after %.1f s:\n", elapsed_s);
-	printf("%-12s %14s %14s %14s %12s %12s %10s %10s\n", "port", "rx-packets",
-		"tx-packets", "rx-bytes", "drop-txfull", "drop-noroute",
-		"dev-missed", "dev-nombuf");
+	printf("%-12s %14s %14s %14s %12s %12s %12s %10s %10s\n", "port",
+		"rx-packets", "tx-packets", "rx-bytes", "drop-txfull",
+		"drop-noroute", "drop-offload", "dev-missed", "dev-nombuf");
 	for (p = 0; p < vm->n_ports; p++) {
 		struct port_totals t;
 		struct rte_eth_stats es;
 
 		port_snapshot(vm, p, &t, &es);
 		printf("%-12s %14" PRIu64 " %14" PRIu64 " %14" PRIu64 " %12" PRIu64
-			" %12" PRIu64 " %10" PRIu64 " %10" PRIu64 "\n",
+			" %12" PRIu64 " %12" PRIu64 " %10" PRIu64 " %10" PRIu64 "\n",
 			vm->cfg->port[p].name, t.rx_pkts, t.tx_pkts, t.rx_bytes,
-			t.drop_tx_full, t.drop_no_route, es.imissed, es.rx_nombuf);
+			t.drop_tx_full, t.drop_no_route, t.drop_offload, es.imissed,
+			es.rx_nombuf);
 		rx += t.rx_pkts;
 		tx += t.tx_pkts;
-		drops += t.drop_tx_full + t.drop_no_route;
+		drops += port_drops(&t);
+		added += port_added(&t);
+		sw_csum += t.sw_csum;
+		gso += t.sw_gso_frames;
 	}
+	if (sw_csum + gso != 0)
+		printf("offloads completed in software: %" PRIu64 " checksums, %"
+			PRIu64 " TSO frames segmented into %" PRIu64 "\n", sw_csum,
+			gso, gso + added);
 	for (p = 0; p < vm->n_workers; p++) {
 		const struct worker *w = vm->worker[p];
 
@@ -108,16 +129,22 @@ stats_print_summary(const struct vmlink *vm, double elapsed_s)
 				"interrupts %" PRIu64 " times\n", w->lcore_id,
 				w->sleeps, w->wakeups);
 	}
-	printf("total: received %" PRIu64 " = transmitted %" PRIu64
-		" + dropped %" PRIu64 "%s\n", rx, tx, drops,
-		rx == tx + drops ? "" : "  (MISMATCH)");
+	if (added != 0)
+		printf("total: received %" PRIu64 " + %" PRIu64 " made by "
+			"segmentation = transmitted %" PRIu64 " + dropped %" PRIu64
+			"%s\n", rx, added, tx, drops,
+			rx + added == tx + drops ? "" : "  (MISMATCH)");
+	else
+		printf("total: received %" PRIu64 " = transmitted %" PRIu64
+			" + dropped %" PRIu64 "%s\n", rx, tx, drops,
+			rx == tx + drops ? "" : "  (MISMATCH)");
 	fflush(stdout);
 }
 
 int
 stats_write_json(const struct vmlink *vm, const char *path, double elapsed_s)
 {
-	struct port_totals sum;
+	uint64_t rx = 0, tx = 0, drops = 0, added = 0;
 	unsigned int p;
 	FILE *f;
 
@@ -126,7 +153,6 @@ stats_write_json(const struct vmlink *vm, const char *path, double elapsed_s)
 		fprintf(stderr, "vmlink: cannot write %s: %s\n", path, strerror(errno));
 		return -1;
 	}
-	memset(&sum, 0, sizeof(sum));
 	fprintf(f, "{\n  \"elapsed_s\": %.3f,\n  \"ports\": {", elapsed_s);
 	for (p = 0; p < vm->n_ports; p++) {
 		struct port_totals t;
@@ -136,18 +162,21 @@ stats_write_json(const struct vmlink *vm, const char *path, double elapsed_s)
 		fprintf(f, "%s\n    \"%s\": {\"rx_packets\": %" PRIu64
 			", \"rx_bytes\": %" PRIu64 ", \"tx_packets\": %" PRIu64
 			", \"tx_bytes\": %" PRIu64 ", \"drops\": {\"tx_full\": %"
-			PRIu64 ", \"no_route\": %" PRIu64 "}, \"device\": {"
+			PRIu64 ", \"no_route\": %" PRIu64 ", \"offload\": %" PRIu64
+			"}, \"sw_offload\": {\"csum\": %" PRIu64 ", \"gso_frames\": %"
+			PRIu64 ", \"gso_segments\": %" PRIu64 "}, \"device\": {"
 			"\"ipackets\": %" PRIu64 ", \"opackets\": %" PRIu64
 			", \"imissed\": %" PRIu64 ", \"ierrors\": %" PRIu64
 			", \"oerrors\": %" PRIu64 ", \"rx_nombuf\": %" PRIu64 "}}",
 			p == 0 ? "" : ",", vm->cfg->port[p].name, t.rx_pkts,
 			t.rx_bytes, t.tx_pkts, t.tx_bytes, t.drop_tx_full,
-			t.drop_no_route, es.ipackets, es.opackets, es.imissed,
+			t.drop_no_route, t.drop_offload, t.sw_csum, t.sw_gso_frames,
+			t.sw_gso_segments, es.ipackets, es.opackets, es.imissed,
 			es.ierrors, es.oerrors, es.rx_nombuf);
-		sum.rx_pkts += t.rx_pkts;
-		sum.tx_pkts += t.tx_pkts;
-		sum.drop_tx_full += t.drop_tx_full;
-		sum.drop_no_route += t.drop_no_route;
+		rx += t.rx_pkts;
+		tx += t.tx_pkts;
+		drops += port_drops(&t);
+		added += port_added(&t);
 	}
 	fprintf(f, "\n  },\n  \"lcores\": {");
 	for (p = 0; p < vm->n_workers; p++) {
@@ -158,9 +187,10 @@ stats_write_json(const struct vmlink *vm, const char *path, double elapsed_s)
 			w->n_rxq, __atomic_load_n(&w->sleeps, __ATOMIC_RELAXED),
 			__atomic_load_n(&w->wakeups, __ATOMIC_RELAXED));
 	}
+	/* rx_packets + segments_added = tx_packets + drops */
 	fprintf(f, "\n  },\n  \"totals\": {\"rx_packets\": %" PRIu64
-		", \"tx_packets\": %" PRIu64 ", \"drops\": %" PRIu64 "}\n}\n",
-		sum.rx_pkts, sum.tx_pkts, sum.drop_tx_full + sum.drop_no_route);
+		", \"tx_packets\": %" PRIu64 ", \"drops\": %" PRIu64
+		", \"segments_added\": %" PRIu64 "}\n}\n", rx, tx, drops, added);
 	if (fclose(f) != 0) {
 		fprintf(stderr, "vmlink: cannot write %s: %s\n", path, strerror(errno));
 		return -1;
@@ -206,6 +236,10 @@ tel_port_stats(const char *cmd __rte_unused, const char *params,
 	rte_tel_data_add_dict_u64(d, "tx_bytes", t.tx_bytes);
 	rte_tel_data_add_dict_u64(d, "drop_tx_full", t.drop_tx_full);
 	rte_tel_data_add_dict_u64(d, "drop_no_route", t.drop_no_route);
+	rte_tel_data_add_dict_u64(d, "drop_offload", t.drop_offload);
+	rte_tel_data_add_dict_u64(d, "sw_csum", t.sw_csum);
+	rte_tel_data_add_dict_u64(d, "sw_gso_frames", t.sw_gso_frames);
+	rte_tel_data_add_dict_u64(d, "sw_gso_segments", t.sw_gso_segments);
 	return 0;
 }
 

@@ -21,23 +21,35 @@
 #define NO_TXQ UINT16_MAX
 
 /*
- * Per-port counters of one worker lcore. Only that lcore writes them (with
- * relaxed atomic stores), the main lcore and the telemetry thread read them.
- * Invariant over all lcores and ports, once the workers have stopped:
- *   sum(rx_pkts) == sum(tx_pkts) + sum(drop_tx_full) + sum(drop_no_route).
+ * Per-port counters of one worker lcore: one list (name, meaning). Only
+ * that lcore writes them (with relaxed atomic stores), the main lcore and
+ * the telemetry thread read them. Invariant over all lcores and ports,
+ * once the workers have stopped:
+ *   sum(rx_pkts) + sum(sw_gso_segments) - sum(sw_gso_frames)
+ *     == sum(tx_pkts) + sum(drop_tx_full) + sum(drop_no_route)
+ *        + sum(drop_offload)
+ * (software segmentation makes frames: see fwd.h).
  */
+#define PORT_COUNTERS(X) \
+	X(rx_pkts)		/* received on this port */ \
+	X(rx_bytes) \
+	X(tx_pkts)		/* accepted by this port's tx burst */ \
+	X(tx_bytes) \
+	X(drop_tx_full)		/* sent to this port, refused by its tx burst */ \
+	X(drop_no_route)	/* received here with nowhere to go */ \
+	X(drop_offload)		/* for this port, an offload not completable */ \
+	X(sw_csum)		/* for this port, checksums completed by vmlink */ \
+	X(sw_gso_frames)	/* for this port, TSO frames segmented by vmlink */ \
+	X(sw_gso_segments)	/* ... the frames they became */
+
+#define PORT_COUNTER_FIELD(name) uint64_t name;
+
 struct port_counters {
-	uint64_t rx_pkts;	/* received on this port */
-	uint64_t rx_bytes;
-	uint64_t tx_pkts;	/* accepted by this port's tx burst */
-	uint64_t tx_bytes;
-	uint64_t drop_tx_full;	/* sent to this port, refused by its tx burst */
-	uint64_t drop_no_route;	/* received here with nowhere to go */
+	PORT_COUNTERS(PORT_COUNTER_FIELD)
 } __rte_cache_aligned;
 
 struct port_totals {
-	uint64_t rx_pkts, rx_bytes, tx_pkts, tx_bytes;
-	uint64_t drop_tx_full, drop_no_route;
+	PORT_COUNTERS(PORT_COUNTER_FIELD)
 };
 
 struct port_rt {
@@ -92,6 +104,7 @@ struct vmlink {
 	unsigned int n_workers;
 	struct worker *worker[CFG_MAX_LCORES];
 	uint64_t start_tsc;
+	struct fwd_ofl_pools ofl_pools;	/* software segmentation (fwd.c) */
 };
 
 /* Set by SIGINT/SIGTERM or at the end of the run; workers poll it. */

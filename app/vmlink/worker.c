@@ -15,16 +15,53 @@
 
 volatile bool vmlink_quit;
 
+static void tx_send(const struct vmlink *vm, const uint16_t *port_ids,
+	struct worker *w, uint16_t port, struct rte_mbuf **pkts, uint16_t n,
+	uint64_t bytes, uint64_t ol_flags);
+
+/* Frames asking PORT for offloads it cannot do: completed in software by
+ * the forwarding stage (fwd_complete()), then sent. */
+static void __rte_noinline
+tx_send_completed(const struct vmlink *vm, const uint16_t *port_ids,
+	struct worker *w, uint16_t port, struct rte_mbuf **pkts, uint16_t n)
+{
+	struct port_counters *c = &w->cnt[port];
+	struct rte_mbuf *out[MAX_BURST];
+	uint16_t done = 0;
+
+	while (done < n) {
+		struct fwd_ofl_count oc = {0};
+		uint64_t bytes = 0;
+		uint16_t nout, k;
+
+		done += fwd_complete(&vm->fwd, &vm->ofl_pools, port, pkts + done,
+			n - done, out, RTE_DIM(out), &nout, &oc);
+		for (k = 0; k < nout; k++)
+			bytes += out[k]->pkt_len;
+		counter_add(&c->drop_offload, oc.dropped);
+		counter_add(&c->sw_csum, oc.sw_csum);
+		counter_add(&c->sw_gso_frames, oc.gso_frames);
+		counter_add(&c->sw_gso_segments, oc.gso_segments);
+		tx_send(vm, port_ids, w, port, out, nout, bytes, 0);
+	}
+}
+
 /* Send N frames of BYTES bytes to PORT on the worker's tx queue; free and
- * count what the tx burst refuses. */
+ * count what the tx burst refuses. OL_FLAGS: the frames' ol_flags ORed
+ * (offloads PORT may have to be spared). */
 static void
-tx_send(const uint16_t *port_ids, struct worker *w, uint16_t port,
-	struct rte_mbuf **pkts, uint16_t n, uint64_t bytes)
+tx_send(const struct vmlink *vm, const uint16_t *port_ids, struct worker *w,
+	uint16_t port, struct rte_mbuf **pkts, uint16_t n, uint64_t bytes,
+	uint64_t ol_flags)
 {
 	struct port_counters *c = &w->cnt[port];
 	uint64_t refused_bytes = 0;
 	uint16_t sent, i;
 
+	if (unlikely(fwd_needs_completion(&vm->fwd, port, ol_flags))) {
+		tx_send_completed(vm, port_ids, w, port, pkts, n);
+		return;
+	}
 	/* Sent mbufs belong to the driver once tx_burst returns: the
 	 * caller summed the bytes before; take back what it refused. */
 	sent = rte_eth_tx_burst(port_ids[port], w->txq[port], pkts, n);
@@ -41,15 +78,18 @@ tx_send(const uint16_t *port_ids, struct worker *w, uint16_t port,
 }
 
 static void
-tx_flush(const uint16_t *port_ids, struct worker *w, uint16_t port)
+tx_flush(const struct vmlink *vm, const uint16_t *port_ids, struct worker *w,
+	uint16_t port)
 {
 	struct tx_buffer *b = &w->txbuf[port];
-	uint64_t bytes = 0;
+	uint64_t bytes = 0, ol_flags = 0;
 	uint16_t i;
 
-	for (i = 0; i < b->n; i++)
+	for (i = 0; i < b->n; i++) {
 		bytes += b->pkts[i]->pkt_len;
-	tx_send(port_ids, w, port, b->pkts, b->n, bytes);
+		ol_flags |= b->pkts[i]->ol_flags;
+	}
+	tx_send(vm, port_ids, w, port, b->pkts, b->n, bytes, ol_flags);
 	b->n = 0;
 }
 
@@ -63,7 +103,7 @@ poll_rxq(struct vmlink *vm, struct worker *w, const struct worker_rxq *r,
 	struct rte_mbuf *pkts[MAX_BURST];
 	uint16_t dst[MAX_BURST];
 	uint32_t touched = 0;
-	uint64_t bytes = 0, no_route = 0;
+	uint64_t bytes = 0, no_route = 0, ol_flags = 0;
 	uint16_t n, k, to, mixed = 0;
 
 	n = rte_eth_rx_burst(port_ids[r->port], r->queue, pkts, burst);
@@ -73,6 +113,7 @@ poll_rxq(struct vmlink *vm, struct worker *w, const struct worker_rxq *r,
 	to = dst[0];
 	for (k = 0; k < n; k++) {
 		bytes += pkts[k]->pkt_len;
+		ol_flags |= pkts[k]->ol_flags;
 		mixed |= dst[k] ^ to;
 	}
 	counter_add(&c->rx_pkts, n);
@@ -80,7 +121,7 @@ poll_rxq(struct vmlink *vm, struct worker *w, const struct worker_rxq *r,
 	/* The whole burst to one port (a cross-connect, or a switch's
 	 * common case): straight from the rx array, nothing staged. */
 	if (likely(mixed == 0 && to != FWD_DROP && w->txq[to] != NO_TXQ)) {
-		tx_send(port_ids, w, to, pkts, n, bytes);
+		tx_send(vm, port_ids, w, to, pkts, n, bytes, ol_flags);
 		return n;
 	}
 	for (k = 0; k < n; k++) {
@@ -101,7 +142,7 @@ poll_rxq(struct vmlink *vm, struct worker *w, const struct worker_rxq *r,
 		uint16_t p = (uint16_t)__builtin_ctz(touched);
 
 		touched &= touched - 1;
-		tx_flush(port_ids, w, p);
+		tx_flush(vm, port_ids, w, p);
 	}
 	return n;
 }

@@ -160,11 +160,16 @@ class VmlinkTestCase(unittest.TestCase):
                                 universal_newlines=True)
 
     def assertConserved(self, stats):
-        """received = transmitted + counted drops, over all ports."""
-        rx = sum(p["rx_packets"] for p in stats["ports"].values())
-        tx = sum(p["tx_packets"] for p in stats["ports"].values())
-        drops = sum(p["drops"]["tx_full"] + p["drops"]["no_route"]
-                    for p in stats["ports"].values())
-        self.assertEqual(rx, tx + drops, "received != transmitted + drops")
+        """received + frames made by software segmentation = transmitted +
+        counted drops, over all ports."""
+        ports = stats["ports"].values()
+        rx = sum(p["rx_packets"] for p in ports)
+        tx = sum(p["tx_packets"] for p in ports)
+        drops = sum(sum(p["drops"].values()) for p in ports)
+        added = sum(p["sw_offload"]["gso_segments"] -
+                    p["sw_offload"]["gso_frames"] for p in ports)
+        self.assertEqual(rx + added, tx + drops,
+                         "received + segments added != transmitted + drops")
+        self.assertEqual(stats["totals"]["segments_added"], added)
         self.assertEqual(stats["totals"]["rx_packets"], rx)
 

@@ -193,7 +193,7 @@ def main():
     print("  ivshmem peer bounced            %12d  (dropped %d)" % (
         bounced["tx"], peer_drops))
     print("  VM B received                   %12d" % received["rx"])
-    print("  vmlink drops (tx-full/no-route) %12d" % vm_drops)
+    print("  vmlink drops (all reasons)      %12d" % vm_drops)
     print("  undeliverable to VM B           %12d" % guest_drops)
     ok = accounted == sent["tx"] and received["rx"] > 0
     print("  sent = received + counted drops: %d = %d + %d  %s" % (

@@ -5,6 +5,7 @@
  */
 
 #include <errno.h>
+#include <inttypes.h>
 #include <poll.h>
 #include <sched.h>
 #include <stdio.h>
@@ -33,6 +34,45 @@ vhu_now_ms(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/* Refill the log budget for the time since the last line. */
+static void
+log_refill(struct vhu_dev *dev)
+{
+	const uint64_t full = VHU_LOG_BURST * 1000ull;
+	uint64_t now = vhu_now_ms();
+
+	dev->log_budget = RTE_MIN(full, dev->log_budget +
+		(now - dev->log_refill_ms) * VHU_LOG_PER_SEC);
+	dev->log_refill_ms = now;
+}
+
+/* Say how many lines were held back, once the budget allows a line. */
+static void
+log_say_suppressed(struct vhu_dev *dev)
+{
+	if (dev->log_suppressed == 0 || dev->log_budget < 1000)
+		return;
+	dev->log_budget -= 1000;
+	rte_log(RTE_LOG_WARNING, vhu_logtype,
+		"VHU %s: %" PRIu64 " log line(s) suppressed (more than %u a second)\n",
+		dev->name, dev->log_suppressed, VHU_LOG_PER_SEC);
+	dev->log_suppressed = 0;
+}
+
+/* Called with dev->lock held (or before/after the control thread). */
+bool
+vhu_log_allow(struct vhu_dev *dev)
+{
+	log_refill(dev);
+	log_say_suppressed(dev);
+	if (dev->log_budget < 1000) {
+		dev->log_suppressed++;
+		return false;
+	}
+	dev->log_budget -= 1000;
+	return true;
 }
 
 void
@@ -218,6 +258,7 @@ vhu_update_events(struct vhu_dev *dev)
 	if (!link && dev->link_reported) {
 		vhu_event_push(dev, VHU_EVENT_LINK_DOWN, 0, 0);
 		dev->link_reported = false;
+		VHU_LOG(INFO, dev, "link down");
 	}
 	for (i = 0; i < dev->nr_vq; i++) {
 		struct vhu_vq *vq = &dev->vqs[i];
@@ -245,6 +286,7 @@ vhu_update_events(struct vhu_dev *dev)
 	if (link && !dev->link_reported) {
 		vhu_event_push(dev, VHU_EVENT_LINK_UP, 0, 0);
 		dev->link_reported = true;
+		VHU_LOG(INFO, dev, "link up");
 	}
 	log_no_memtab(dev);
 }
@@ -629,7 +671,6 @@ static void
 session_start(struct vhu_dev *dev, int fd)
 {
 	dev->connfd = fd;
-	dev->err_logs = 0;
 	dev->memtab_why[0] = '\0';
 	dev->had_memtab = false;
 	dev->memtab_logged = false;
@@ -736,6 +777,8 @@ tick(struct vhu_dev *dev)
 		}
 	}
 	vhu_update_events(dev);
+	log_refill(dev);
+	log_say_suppressed(dev);
 }
 
 static void
@@ -886,6 +929,8 @@ vhu_create(const struct vhu_config *cfg)
 	dev->connfd = -1;
 	dev->logfd = -1;
 	dev->wakefd = -1;
+	dev->log_budget = VHU_LOG_BURST * 1000ull;
+	dev->log_refill_ms = vhu_now_ms();
 	pthread_mutex_init(&dev->lock, NULL);
 	snprintf(dev->path, sizeof(dev->path), "%s", cfg->socket_path);
 	snprintf(dev->name, sizeof(dev->name), "%s",
@@ -954,9 +999,11 @@ vhu_create(const struct vhu_config *cfg)
 		goto fail;
 	}
 	dev->thread_started = true;
+	pthread_mutex_lock(&dev->lock);	/* the log budget */
 	VHU_LOG(INFO, dev, "%s on %s, %u queue pair(s), zero-copy %s",
 		cfg->client ? "client" : "server", dev->path, dev->nr_qp,
 		cfg->zero_copy ? "on" : "off");
+	pthread_mutex_unlock(&dev->lock);
 	return dev;
 fail:
 	dev_free(dev);

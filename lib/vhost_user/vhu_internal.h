@@ -29,9 +29,22 @@
 
 extern int vhu_logtype;
 
-#define VHU_LOG(level, dev, fmt, ...) \
-	rte_log(RTE_LOG_ ## level, vhu_logtype, "VHU %s: " fmt "\n", \
-		(dev)->name, ##__VA_ARGS__)
+/*
+ * Every line the library logs can be brought about by a front-end (one
+ * that reconnects in a loop, sends bad requests, faults its rings): each
+ * goes through a device-wide budget (vhu_log_allow()) so that no peer can
+ * flood the log. Lines over budget are counted, and the count is said
+ * with the next line that fits.
+ */
+#define VHU_LOG(level, dev, fmt, ...) do { \
+	if (vhu_log_allow(dev)) \
+		rte_log(RTE_LOG_ ## level, vhu_logtype, "VHU %s: " fmt "\n", \
+			(dev)->name, ##__VA_ARGS__); \
+} while (0)
+
+/* Log budget: a burst of this many lines, refilled at this rate. */
+#define VHU_LOG_BURST		64u
+#define VHU_LOG_PER_SEC		5u
 
 /* Largest payload we read into the message buffer; larger messages are
  * skipped (up to VHU_MSG_SKIP_MAX) and refused, beyond that we disconnect. */
@@ -46,8 +59,6 @@ extern int vhu_logtype;
 #define VHU_MEMTAB_WAIT_MS	3000
 /* Data-path bursts must leave within this (ms) or a quiesce fails. */
 #define VHU_BURST_WAIT_MS	1000
-/* Error log lines per connection before going quiet. */
-#define VHU_MAX_ERR_LOGS	64
 /* Largest dirty log we map (covers 8 TiB of guest memory). */
 #define VHU_MAX_LOG_SIZE	(256ull << 20)
 
@@ -264,7 +275,11 @@ struct vhu_dev {
 	 * front-end's memory faulted: the control thread ends the session. */
 	uint32_t mem_fault;
 
-	unsigned int err_logs;
+	/* Log budget (vhu_log_allow()): lines left, in thousandths, and
+	 * lines held back since the last one written. */
+	uint64_t log_budget;
+	uint64_t log_refill_ms;
+	uint64_t log_suppressed;
 	bool leaked;		/* destroy left memory behind for zc mbufs */
 
 	/* This session: why its last memory table was refused ("" if
@@ -284,6 +299,8 @@ struct vhu_dev {
 		__ATOMIC_RELAXED)
 
 uint64_t vhu_now_ms(void);
+struct vhu_dev;
+bool vhu_log_allow(struct vhu_dev *dev);
 
 /* vhu_mem.c */
 struct vhu_memtab *vhu_memtab_build(struct vhu_dev *dev,

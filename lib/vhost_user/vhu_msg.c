@@ -5,6 +5,7 @@
  */
 
 #include <errno.h>
+#include <inttypes.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -291,6 +292,12 @@ h_set_features(struct vhu_dev *dev, struct vhu_msg *msg, struct vhu_reply *rep,
 		*why = "data path did not leave its burst";
 		return -1;
 	}
+	/* Dirty logging on or off is the mark of a live migration. */
+	if (dev->features_set && ((v ^ dev->features) & log_all))
+		VHU_LOG(INFO, dev, "dirty logging %s (VHOST_F_LOG_ALL)",
+			(v & log_all) ? "on: the front-end migrates" : "off");
+	else if (!dev->features_set && (v & log_all))
+		VHU_LOG(INFO, dev, "dirty logging on from the start (VHOST_F_LOG_ALL)");
 	__atomic_store_n(&dev->features, v, __ATOMIC_RELAXED);
 	dev->features_set = true;
 	vhu_resume_all(dev);
@@ -534,6 +541,9 @@ h_set_log_base(struct vhu_dev *dev, struct vhu_msg *msg, struct vhu_reply *rep,
 	dev->log = log;
 	vhu_resume_all(dev);
 	vhu_log_unmap(old);
+	VHU_LOG(INFO, dev, "dirty log %s: %" PRIu64 " bytes, covers %" PRIu64
+		" MiB of guest memory", old != NULL ? "replaced" : "set",
+		log->size, (log->size * 8 * VHU_LOG_PAGE) >> 20);
 	rep->p.u64 = 0;
 	rep->size = sizeof(uint64_t);
 	return 0;
@@ -654,8 +664,14 @@ h_get_vring_base(struct vhu_dev *dev, struct vhu_msg *msg,
 		vhu_vq_resume(dev, vq);
 		return -1;
 	}
-	if (vq->started)
+	if (vq->started) {
 		vhu_vq_stop(dev, vq);
+		/* Queue pair 0 stands for the others (one line per ring
+		 * of 128 pairs would eat the log budget). */
+		if (vq->index < 2)
+			VHU_LOG(INFO, dev, "queue %u stopped by the front-end at avail index %u",
+				vq->index, vq->last_avail);
+	}
 	rep->p.state.index = msg->p.state.index;
 	rep->p.state.num = vq->last_avail;
 	rep->size = sizeof(rep->p.state);
@@ -810,6 +826,10 @@ h_send_rarp(struct vhu_dev *dev, struct vhu_msg *msg, struct vhu_reply *rep,
 	RTE_SET_USED(why);
 	memcpy(dev->rarp_mac, msg->p.raw, sizeof(dev->rarp_mac));
 	__atomic_store_n(&dev->rarp_pending, 1, __ATOMIC_RELEASE);
+	VHU_LOG(INFO, dev, "SEND_RARP: announcing %02x:%02x:%02x:%02x:%02x:%02x "
+		"(the guest moved here)", dev->rarp_mac[0], dev->rarp_mac[1],
+		dev->rarp_mac[2], dev->rarp_mac[3], dev->rarp_mac[4],
+		dev->rarp_mac[5]);
 	return 0;
 }
 
@@ -1009,12 +1029,8 @@ log_reject(struct vhu_dev *dev, const struct vhu_msg *msg, const char *name,
 {
 	if (msg->request == VHU_REQ_SET_MEM_TABLE)
 		snprintf(dev->memtab_why, sizeof(dev->memtab_why), "%s", why);
-	if (dev->err_logs >= VHU_MAX_ERR_LOGS)
-		return;
-	dev->err_logs++;
-	VHU_LOG(ERR, dev, "request %u (%s) rejected: %s%s", msg->request,
-		name, why, dev->err_logs == VHU_MAX_ERR_LOGS ?
-		" (further errors on this connection not logged)" : "");
+	VHU_LOG(ERR, dev, "request %u (%s) rejected: %s", msg->request,
+		name, why);
 }
 
 int

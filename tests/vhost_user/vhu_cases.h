@@ -75,6 +75,8 @@
 	X(fault_restart) \
 	X(reset_owner) \
 	X(mem_shrunk) \
+	X(log_rate_limit) \
+	X(lifecycle_log) \
 	X(throughput) \
 
 #define VHU_CASE_DECL(name) int case_ ## name(void);

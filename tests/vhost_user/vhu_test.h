@@ -74,4 +74,11 @@ int rx_roundtrip(struct tb *t, uint16_t qp, uint32_t len);
 
 int count_maps_of_fd(int fd);
 
+/* The library's log lines from now on (rte_openlog_stream() into a file
+ * kept open for the whole run); log_capture_text() returns what was
+ * written since log_capture_begin(), NUL-terminated, to free(). */
+void log_capture_begin(void);
+char *log_capture_text(void);
+unsigned int count_lines(const char *text, const char *needle);
+
 #endif /* VMLINK_TEST_VHU_H */

@@ -238,6 +238,64 @@ count_maps_of_fd(int fd)
 	return n;
 }
 
+/* ---- log capture ---- */
+
+static FILE *log_file;
+static long log_start;
+
+void
+log_capture_begin(void)
+{
+	if (log_file == NULL) {
+		log_file = tmpfile();
+		if (log_file == NULL)
+			return;
+		rte_openlog_stream(log_file);
+	}
+	fflush(log_file);
+	log_start = ftell(log_file);
+}
+
+char *
+log_capture_text(void)
+{
+	long end;
+	char *buf;
+	ssize_t n;
+
+	if (log_file == NULL)
+		return strdup("");
+	fflush(log_file);
+	end = ftell(log_file);
+	buf = calloc(1, (size_t)(end - log_start) + 1);
+	if (buf == NULL)
+		return NULL;
+	n = pread(fileno(log_file), buf, (size_t)(end - log_start), log_start);
+	if (n < 0)
+		buf[0] = '\0';
+	/* Echo it, so that a failing case shows what the library said. */
+	fputs(buf, stderr);
+	return buf;
+}
+
+unsigned int
+count_lines(const char *text, const char *needle)
+{
+	unsigned int n = 0;
+	const char *p = text;
+
+	while (p != NULL && *p != '\0') {
+		const char *eol = strchr(p, '\n');
+		size_t len = eol != NULL ? (size_t)(eol - p) : strlen(p);
+
+		if (needle == NULL || (memmem(p, len, needle, strlen(needle)) !=
+				NULL))
+			n++;
+		p = eol != NULL ? eol + 1 : NULL;
+	}
+	return n;
+}
+
 /* ---- bench ---- */
 
 const char *

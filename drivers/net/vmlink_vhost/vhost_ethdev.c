@@ -156,13 +156,13 @@ vv_event(struct vhu_dev *vhu __rte_unused, const struct vhu_event *ev, void *arg
 {
 	struct vv_private *priv = arg;
 
+	/* The library logs these events (within its log budget: a peer
+	 * can cause them at any rate); the port only follows them. */
 	switch (ev->type) {
 	case VHU_EVENT_LINK_UP:
-		VV_LOG(INFO, "%s: link up", priv->path);
 		vv_set_link(priv, true);
 		break;
 	case VHU_EVENT_LINK_DOWN:
-		VV_LOG(INFO, "%s: link down", priv->path);
 		vv_set_link(priv, false);
 		break;
 	case VHU_EVENT_QUEUE_UP:
@@ -176,11 +176,6 @@ vv_event(struct vhu_dev *vhu __rte_unused, const struct vhu_event *ev, void *arg
 				vhu_queue_kickfd(priv->vhu, ev->queue_pair) : -1);
 			rte_spinlock_unlock(&priv->intr_lock);
 		}
-		break;
-	case VHU_EVENT_QUEUE_FAULT:
-		VV_LOG(WARNING, "%s: queue pair %u %s stopped by a guest fault: %s",
-			priv->path, ev->queue_pair, ev->dir == VHU_DEQ ? "tx" : "rx",
-			vhu_malformed_name(ev->value));
 		break;
 	default:
 		break;

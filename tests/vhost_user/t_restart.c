@@ -1,0 +1,118 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * Restart and migration: what a front-end sees when the back-end comes
+ * back, or when a second front-end (a migration's destination) connects;
+ * the log a peer can cause.
+ */
+
+#include <errno.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "vhu_test.h"
+#include "vhu_cases.h"
+
+#define BIT(n) (1ull << (n))
+
+/*
+ * A second front-end connecting in a loop (QEMU with reconnect=1 against
+ * a back-end that refused it wrote 526,157 lines in 80 s) while the first
+ * one sends bad requests: the library's log stays within its budget and
+ * says how many lines it held back; the first front-end is still served.
+ */
+int
+case_log_rate_limit(void)
+{
+	const unsigned int rounds = 1500;
+	struct tb t;
+	uint64_t t0, secs;
+	unsigned int k, lines, allowed;
+	char *text;
+
+	log_capture_begin();
+	tb_init(&t);
+	TRY(tb_start(&t));
+	t0 = now_ms();
+	for (k = 0; k < rounds; k++) {
+		struct fe fe;
+
+		fe_init(&fe);
+		CHECK(fe_connect(&fe, t.path) == 0, "connect %u", k);
+		/* unknown request (the connection may already be refused) */
+		(void)fe_send(&fe, 99, VHU_FLAG_VERSION, NULL, 0, NULL, 0);
+		fe_fini(&fe);
+		/* refused on the first connection: bad payload size */
+		TRY(fe_send(&t.fe, VHU_REQ_SET_FEATURES, VHU_FLAG_VERSION, "x",
+			1, NULL, 0));
+		TRY(fe_sync(&t.fe));
+	}
+	secs = (now_ms() - t0 + 999) / 1000;
+	msleep(200);
+	text = log_capture_text();
+	CHECK(text != NULL, "log");
+	lines = count_lines(text, "VHU test:");
+	/* the burst and the refill (a count of held-back lines is a line) */
+	allowed = 64 + 5 * ((unsigned int)secs + 1);
+	printf("%u rounds in %lu s: %u log lines\n", rounds,
+		(unsigned long)secs, lines);
+	CHECK(lines <= allowed, "%u log lines for %u rounds in %lu s "
+		"(budget %u)", lines, rounds, (unsigned long)secs, allowed);
+	CHECK(count_lines(text, "log line(s) suppressed") >= 1,
+		"no count of suppressed lines");
+	free(text);
+	/* The first front-end is still served. */
+	TRY(tx_roundtrip(&t, 0, 100));
+	TRY(rx_roundtrip(&t, 0, 100));
+	tb_destroy(&t);
+	return tb_check_fds(&t);
+}
+
+/* Migration is visible in the log: the dirty log, LOG_ALL on and off,
+ * SEND_RARP, rings stopped by the front-end. */
+int
+case_lifecycle_log(void)
+{
+	struct tb t;
+	struct vhu_log_desc ld = { 64, 0 };
+	uint64_t ack, mac = 0x563412005452ull;
+	uint32_t r, base;
+	int logfd;
+	char *text;
+
+	log_capture_begin();
+	tb_init(&t);
+	t.o.mem_size = 2ull << 20;
+	TRY(tb_start(&t));
+	log_capture_begin();
+	logfd = memfd_create("vhu-log", MFD_CLOEXEC);
+	CHECK(logfd >= 0 && ftruncate(logfd, 4096) == 0, "log memfd");
+	TRY(fe_send(&t.fe, VHU_REQ_SET_LOG_BASE, VHU_FLAG_VERSION, &ld,
+		sizeof(ld), &logfd, 1));
+	CHECK(fe_recv(&t.fe, &r, NULL, &ack, sizeof(ack), 3000) == 8 &&
+		ack == 0, "SET_LOG_BASE reply");
+	close(logfd);
+	TRY(fe_request_u64(&t.fe, VHU_REQ_SET_FEATURES,
+		t.fe.features | BIT(VHU_F_LOG_ALL)));
+	TRY(fe_request_u64(&t.fe, VHU_REQ_SET_FEATURES, t.fe.features));
+	TRY(fe_request_u64(&t.fe, VHU_REQ_SEND_RARP, mac));
+	TRY(fe_get_vring_base(&t.fe, 1, &base));
+	text = log_capture_text();
+	CHECK(text != NULL, "log");
+	CHECK(count_lines(text, "dirty log set: 64 bytes") == 1, "SET_LOG_BASE");
+	CHECK(count_lines(text, "dirty logging on") == 1, "LOG_ALL on");
+	CHECK(count_lines(text, "dirty logging off") == 1, "LOG_ALL off");
+	CHECK(count_lines(text, "SEND_RARP: announcing 52:54:00:12:34:56") == 1,
+		"SEND_RARP");
+	CHECK(count_lines(text, "queue 1 stopped by the front-end at avail index 0")
+		== 1, "GET_VRING_BASE");
+	CHECK(count_lines(text, "INFO") >= 5 || count_lines(text, NULL) >= 5,
+		"lines");
+	free(text);
+	tb_destroy(&t);
+	return tb_check_fds(&t);
+}

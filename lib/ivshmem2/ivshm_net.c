@@ -13,10 +13,11 @@
  * avail ring) when to ring us for completions. We park both far ahead
  * (no doorbells) unless the rx lcore arms its interrupt.
  *
- * Data path / control path: the data path runs only while 'run' is set
- * and marks itself busy for the length of a burst; the control path
- * clears 'run' and waits for 'busy' to drop before touching queue state
- * (Dekker-style, both sides sequentially consistent). The data path never
+ * Data path / control path: the hand-over of vmlink_vring.h ('run' is the
+ * queues' open flag, each queue's 'busy' its inside-a-burst flag): the
+ * control path clears 'run' and waits for both 'busy' to drop before
+ * touching queue state. The ring layout and the event-index test are
+ * vmlink_vring.h's too, shared with the vhost-user rings. The data path never
  * changes the link state itself: on a violation it records the reason,
  * sets 'need_reset' and raises the local state vector so the control path
  * wakes up and resets the link.
@@ -44,29 +45,14 @@
 #define EV_FAR		0x8000	/* event index parked this far ahead */
 #define EV_REFRESH	0x4000	/* re-park when closer than this */
 
-struct vq_desc {
-	uint64_t addr;
-	uint32_t len;
-	uint16_t flags;
-	uint16_t next;
-};
-
-struct vq_used_elem {
-	uint32_t id;
-	uint32_t len;
-};
-
-_Static_assert(sizeof(struct vq_desc) == 16, "vring desc is 16 bytes");
-_Static_assert(sizeof(struct vq_used_elem) == 8, "used elem is 8 bytes");
-
 /* Pointers into one output section. */
 struct vq {
-	volatile struct vq_desc *desc;
+	volatile struct vring_desc *desc;
 	volatile uint16_t *avail_idx;
 	volatile uint16_t *avail_ring;
 	volatile uint16_t *used_event;	/* avail_ring[N] */
 	volatile uint16_t *used_idx;
-	volatile struct vq_used_elem *used_ring;
+	volatile struct vring_used_elem *used_ring;
 	volatile uint16_t *avail_event;	/* after used_ring[N] */
 };
 
@@ -151,25 +137,21 @@ struct ivshm_net {
 	struct rxq rx;
 };
 
-static inline bool
-need_event(uint16_t evt, uint16_t new_idx, uint16_t old_idx)
-{
-	return (uint16_t)(new_idx - evt - 1) < (uint16_t)(new_idx - old_idx);
-}
-
 static void
 vq_init(struct vq *q, const uint8_t *sec, const struct ivshm_net_layout *lay)
 {
 	uint8_t *s = (uint8_t *)(uintptr_t)sec;
+	struct vring_avail *avail = (struct vring_avail *)(s + lay->avail_off);
+	struct vring_used *used = (struct vring_used *)(s + lay->used_off);
 	uint32_t n = lay->num;
 
-	q->desc = (volatile struct vq_desc *)s;
-	q->avail_idx = (volatile uint16_t *)(s + lay->avail_off + 2);
-	q->avail_ring = (volatile uint16_t *)(s + lay->avail_off + 4);
-	q->used_event = q->avail_ring + n;
-	q->used_idx = (volatile uint16_t *)(s + lay->used_off + 2);
-	q->used_ring = (volatile struct vq_used_elem *)(s + lay->used_off + 4);
-	q->avail_event = (volatile uint16_t *)(uintptr_t)(q->used_ring + n);
+	q->desc = (volatile struct vring_desc *)s;
+	q->avail_idx = &avail->idx;
+	q->avail_ring = avail->ring;
+	q->used_event = &avail->ring[n];
+	q->used_idx = &used->idx;
+	q->used_ring = used->ring;
+	q->avail_event = (volatile uint16_t *)(void *)&used->ring[n];
 }
 
 /* ---- data path / control path hand-off ---- */
@@ -177,18 +159,18 @@ vq_init(struct vq *q, const uint8_t *sec, const struct ivshm_net_layout *lay)
 static inline bool
 q_enter(struct ivshm_net *n, uint32_t *busy)
 {
-	__atomic_store_n(busy, 1, __ATOMIC_SEQ_CST);
-	if (likely(__atomic_load_n(&n->run, __ATOMIC_SEQ_CST) &&
-			!__atomic_load_n(&n->need_reset, __ATOMIC_RELAXED)))
+	if (unlikely(!vmlink_burst_enter(&n->run, busy)))
+		return false;
+	if (likely(!__atomic_load_n(&n->need_reset, __ATOMIC_RELAXED)))
 		return true;
-	__atomic_store_n(busy, 0, __ATOMIC_RELEASE);
+	vmlink_burst_leave(busy);
 	return false;
 }
 
 static inline void
 q_leave(uint32_t *busy)
 {
-	__atomic_store_n(busy, 0, __ATOMIC_RELEASE);
+	vmlink_burst_leave(busy);
 }
 
 static void
@@ -196,9 +178,9 @@ quiesce(struct ivshm_net *n)
 {
 	unsigned int spins = 0;
 
-	__atomic_store_n(&n->run, 0, __ATOMIC_SEQ_CST);
-	while (__atomic_load_n(&n->rx.busy, __ATOMIC_SEQ_CST) ||
-			__atomic_load_n(&n->tx.busy, __ATOMIC_SEQ_CST)) {
+	vmlink_quiesce_start(&n->run);
+	while (vmlink_burst_running(&n->rx.busy) ||
+			vmlink_burst_running(&n->tx.busy)) {
 		if (++spins < 1000)
 			rte_pause();
 		else
@@ -444,7 +426,7 @@ ivshm_net_tx_burst(struct ivshm_net *n, struct rte_mbuf **pkts, uint16_t nb)
 		/* publish before reading the peer's event index */
 		rte_atomic_thread_fence(__ATOMIC_SEQ_CST);
 		evt = __atomic_load_n(n->peer_vq.avail_event, __ATOMIC_RELAXED);
-		if (need_event(evt, q->avail_idx, old)) {
+		if (vring_need_event(evt, q->avail_idx, old)) {
 			kick_peer(n);
 			STAT_ADD(q->st.tx_kicks, 1);
 		} else {
@@ -498,7 +480,7 @@ rx_complete(struct ivshm_net *n, struct rxq *q)
 	q->used_idx = idx;
 	rte_atomic_thread_fence(__ATOMIC_SEQ_CST);
 	evt = __atomic_load_n(n->peer_vq.used_event, __ATOMIC_RELAXED);
-	if (need_event(evt, idx, old)) {
+	if (vring_need_event(evt, idx, old)) {
 		kick_peer(n);
 		STAT_ADD(q->st.rx_kicks, 1);
 	} else {
@@ -877,7 +859,7 @@ ivshm_net_ctrl_poll(struct ivshm_net *n)
 				link_reset(n, "peer reset");
 			} else if (ps >= IVSHM_NET_STATE_READY && n->started) {
 				set_state(n, IVSHM_NET_STATE_RUN);
-				__atomic_store_n(&n->run, 1, __ATOMIC_SEQ_CST);
+				vmlink_queue_open(&n->run);
 			}
 			break;
 		case IVSHM_NET_STATE_RUN:
@@ -959,7 +941,7 @@ ivshm_net_rx_setup(struct ivshm_net *n, struct rte_mempool *mp)
 	quiesce(n);
 	n->rx.mp = mp;
 	if (n->own_state == IVSHM_NET_STATE_RUN)
-		__atomic_store_n(&n->run, 1, __ATOMIC_SEQ_CST);
+		vmlink_queue_open(&n->run);
 	return 0;
 }
 

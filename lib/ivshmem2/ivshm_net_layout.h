@@ -22,6 +22,8 @@
 
 #include <stdint.h>
 
+#include "vmlink_vring.h"
+
 #define IVSHM_NET_VQ_ALIGN	64
 #define IVSHM_NET_MAX_RING	4096
 #define IVSHM_NET_MIN_RING	64
@@ -46,11 +48,17 @@ ivshm_net_align64(uint64_t v)
 
 /* Legacy split-ring size with 64-byte used-ring alignment, rounded to 64. */
 static inline uint64_t
+ivshm_net_used_off(uint32_t num)
+{
+	return ivshm_net_align64(vmlink_vring_desc_size(num) +
+		vmlink_vring_avail_size(num));
+}
+
+static inline uint64_t
 ivshm_net_vring_size(uint32_t num)
 {
-	uint64_t used_off = ivshm_net_align64(18ull * num + 6);
-
-	return ivshm_net_align64(used_off + 6 + 8ull * num);
+	return ivshm_net_align64(ivshm_net_used_off(num) +
+		vmlink_vring_used_size(num));
 }
 
 /* Fill *lay for a section of 'section_size' bytes; 0, or -1 if the
@@ -72,8 +80,8 @@ ivshm_net_layout_calc(uint64_t section_size, struct ivshm_net_layout *lay)
 		return -1;
 	lay->section_size = section_size;
 	lay->num = num;
-	lay->avail_off = 16 * num;
-	lay->used_off = (uint32_t)ivshm_net_align64(18ull * num + 6);
+	lay->avail_off = (uint32_t)vmlink_vring_desc_size(num);
+	lay->used_off = (uint32_t)ivshm_net_used_off(num);
 	lay->data_off = (uint32_t)v;
 	lay->data_size = section_size - v;
 	return 0;

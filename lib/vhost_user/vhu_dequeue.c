@@ -115,7 +115,7 @@ deq_translate(struct vhu_vq *vq, uint16_t k, struct deq_chain *c,
 	uint32_t *nsegs)
 {
 	uint32_t room = RTE_MIN(*nsegs + VHU_MAX_SEGS, VHU_SEGS_SCRATCH);
-	struct vhu_desc d;
+	struct vring_desc d;
 	uint64_t total;
 	int rc;
 

@@ -304,10 +304,8 @@ vhu_vq_quiesce(struct vhu_dev *dev, struct vhu_vq *vq)
 {
 	uint64_t start = vhu_now_ms(), warn = start;
 
-	__atomic_store_n(&vq->ready, 0, __ATOMIC_RELAXED);
-	/* Pairs with the fence in vq_enter(). */
-	__atomic_thread_fence(__ATOMIC_SEQ_CST);
-	while (__atomic_load_n(&vq->in_burst, __ATOMIC_ACQUIRE)) {
+	vmlink_quiesce_start(&vq->ready);
+	while (vmlink_burst_running(&vq->in_burst)) {
 		uint64_t now = vhu_now_ms();
 
 		if (now - warn > VHU_BURST_WAIT_MS) {
@@ -330,11 +328,11 @@ vq_map(struct vhu_dev *dev, struct vhu_vq *vq)
 	if (!vq->addr_set || vq->num == 0 || dev->mt == NULL)
 		return;
 	desc = vhu_qva_to_hva(dev->mt, vq->desc_qva,
-		vhu_desc_table_size(vq->num));
+		vmlink_vring_desc_size(vq->num));
 	avail = vhu_qva_to_hva(dev->mt, vq->avail_qva,
-		vhu_avail_ring_size(vq->num));
+		vmlink_vring_avail_size(vq->num));
 	used = vhu_qva_to_hva(dev->mt, vq->used_qva,
-		vhu_used_ring_size(vq->num));
+		vmlink_vring_used_size(vq->num));
 	if (desc == NULL || avail == NULL || used == NULL) {
 		if (!vq->map_err_logged)
 			VHU_LOG(ERR, dev, "queue %u: ring of %u entries is not inside one guest memory region",
@@ -380,7 +378,7 @@ vhu_vq_resume(struct vhu_dev *dev, struct vhu_vq *vq)
 		vhu_vq_ring_init_notify(vq);
 		vq->notify_init = false;
 	}
-	__atomic_store_n(&vq->ready, 1, __ATOMIC_RELEASE);
+	vmlink_queue_open(&vq->ready);
 }
 
 int
@@ -742,8 +740,9 @@ tick(struct vhu_dev *dev)
 		if (vq->cring == NULL ||
 				__atomic_load_n(&vq->ready, __ATOMIC_RELAXED))
 			continue;
-		__atomic_thread_fence(__ATOMIC_SEQ_CST);
-		if (__atomic_load_n(&vq->in_burst, __ATOMIC_ACQUIRE))
+		/* closed (only this thread opens it): wait for no burst */
+		vmlink_quiesce_start(&vq->ready);
+		if (vmlink_burst_running(&vq->in_burst))
 			continue;
 		vhu_vq_zc_drain(vq, vq->started && vq->mapped &&
 			dev->connfd >= 0);
@@ -912,7 +911,7 @@ vhu_create(const struct vhu_config *cfg)
 			cfg->max_queue_pairs == 0 ||
 			cfg->max_queue_pairs > VHU_MAX_QUEUE_PAIRS ||
 			(cfg->zero_copy && (cfg->inflight_budget == 0 ||
-				cfg->inflight_budget > VHU_MAX_RING_SIZE)) ||
+				cfg->inflight_budget > VMLINK_VRING_MAX_SIZE)) ||
 			(cfg->client && (cfg->reconnect_min_ms == 0 ||
 				cfg->reconnect_max_ms < cfg->reconnect_min_ms))) {
 		rte_errno = EINVAL;

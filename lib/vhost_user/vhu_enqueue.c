@@ -59,14 +59,14 @@ struct enq_sum {
  */
 static int
 enq_reserve_chains(struct vhu_vq *vq, uint32_t need, uint16_t head,
-	const struct vhu_desc *d0, struct enq_frame *f, struct enq_cursor *cur)
+	const struct vring_desc *d0, struct enq_frame *f, struct enq_cursor *cur)
 {
 	uint32_t seg_room = RTE_MIN(cur->nsegs + VHU_MAX_SEGS, VHU_SEGS_SCRATCH);
 	uint32_t room = RTE_MIN(VHU_SEGS_SCRATCH - cur->nheads, VHU_MAX_SEGS);
 	bool whole = seg_room - cur->nsegs == VHU_MAX_SEGS &&
 		room == VHU_MAX_SEGS;
 	uint32_t nsegs = cur->nsegs, nheads = 0;
-	struct vhu_desc d = *d0;
+	struct vring_desc d = *d0;
 	uint64_t cap = 0, clen = 0;
 	int rc;
 
@@ -120,7 +120,7 @@ enq_reserve(struct vhu_vq *vq, const struct rte_mbuf *m, struct enq_frame *f,
 {
 	uint32_t plen = m->pkt_len, need = vq->hdr_len + plen;
 	struct vhu_seg *s = &vq->segs[cur->nsegs];
-	struct vhu_desc d;
+	struct vring_desc d;
 	uint16_t head;
 	int rc;
 
@@ -138,7 +138,7 @@ enq_reserve(struct vhu_vq *vq, const struct rte_mbuf *m, struct enq_frame *f,
 	if (unlikely(rc != WALK_OK))
 		return rc;
 	ring_desc(vq, head, &d);
-	if (unlikely(!chain_single(vq, &d, VHU_DESC_F_WRITE, need - 1, s)))
+	if (unlikely(!chain_single(vq, &d, VRING_DESC_F_WRITE, need - 1, s)))
 		return enq_reserve_chains(vq, need, head, &d, f, cur);
 	s->head = f->head0;
 	vq->heads[f->head0] = (struct vhu_head){ .id = head, .cap = d.len };

@@ -159,9 +159,9 @@ struct vhu_vq {
 	uint32_t fault;		/* atomic: 0, or enum vhu_malformed + 1 */
 
 	/* Data-path state: valid while ready. */
-	struct vhu_desc *desc;
-	struct vhu_avail *avail;
-	struct vhu_used *used;
+	struct vring_desc *desc;
+	struct vring_avail *avail;
+	struct vring_used *used;
 	const struct vhu_memtab *mt;
 	const struct vhu_log *log;	/* NULL unless LOG_ALL + log base */
 	uint64_t log_used_gpa;

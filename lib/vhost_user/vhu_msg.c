@@ -571,7 +571,7 @@ h_set_vring_num(struct vhu_dev *dev, struct vhu_msg *msg,
 	RTE_SET_USED(rep);
 	if (vq == NULL)
 		return -1;
-	if (num == 0 || num > VHU_MAX_RING_SIZE || (num & (num - 1)) != 0) {
+	if (num == 0 || num > VMLINK_VRING_MAX_SIZE || (num & (num - 1)) != 0) {
 		*why = "ring size must be a power of 2 from 1 to 32768";
 		return -1;
 	}
@@ -604,11 +604,11 @@ h_set_vring_addr(struct vhu_dev *dev, struct vhu_msg *msg,
 	}
 	if (dev->mt != NULL && vq->num != 0 &&
 			(vhu_qva_to_hva(dev->mt, a->desc_qva,
-				vhu_desc_table_size(vq->num)) == NULL ||
+				vmlink_vring_desc_size(vq->num)) == NULL ||
 			 vhu_qva_to_hva(dev->mt, a->avail_qva,
-				vhu_avail_ring_size(vq->num)) == NULL ||
+				vmlink_vring_avail_size(vq->num)) == NULL ||
 			 vhu_qva_to_hva(dev->mt, a->used_qva,
-				vhu_used_ring_size(vq->num)) == NULL)) {
+				vmlink_vring_used_size(vq->num)) == NULL)) {
 		*why = "ring not inside one guest memory region";
 		return -1;
 	}

@@ -7,13 +7,16 @@
  * on the hosts vmlink supports (x86_64, aarch64 little-endian).
  *
  * This header is shared by the library and by its test front-end; it is not
- * part of the data-path API (see vhu.h).
+ * part of the data-path API (see vhu.h). The ring layout is vmlink_vring.h
+ * (lib/common), which the ivshmem-net rings share.
  */
 
 #ifndef VMLINK_VHU_PROTO_H
 #define VMLINK_VHU_PROTO_H
 
 #include <stdint.h>
+
+#include "vmlink_vring.h"
 
 /* ---- message header ---- */
 
@@ -171,58 +174,7 @@ struct vhu_log_desc {
 
 #define VHU_MEMTABLE_HDR_SIZE	8u	/* nregions + padding */
 
-/* ---- split virtqueue layout (virtio 1.x, 2.7) ---- */
-
-#define VHU_DESC_F_NEXT		1u
-#define VHU_DESC_F_WRITE	2u
-#define VHU_DESC_F_INDIRECT	4u
-
-#define VHU_AVAIL_F_NO_INTERRUPT 1u
-#define VHU_USED_F_NO_NOTIFY	1u
-
-#define VHU_MAX_RING_SIZE	32768u
-
-struct vhu_desc {
-	uint64_t addr;
-	uint32_t len;
-	uint16_t flags;
-	uint16_t next;
-};
-
-struct vhu_avail {
-	uint16_t flags;
-	uint16_t idx;
-	uint16_t ring[];	/* then: uint16_t used_event */
-};
-
-struct vhu_used_elem {
-	uint32_t id;
-	uint32_t len;
-};
-
-struct vhu_used {
-	uint16_t flags;
-	uint16_t idx;
-	struct vhu_used_elem ring[];	/* then: uint16_t avail_event */
-};
-
-static inline uint64_t
-vhu_desc_table_size(uint32_t num)
-{
-	return 16ull * num;
-}
-
-static inline uint64_t
-vhu_avail_ring_size(uint32_t num)
-{
-	return 4ull + 2ull * num + 2ull;	/* incl. used_event */
-}
-
-static inline uint64_t
-vhu_used_ring_size(uint32_t num)
-{
-	return 4ull + 8ull * num + 2ull;	/* incl. avail_event */
-}
+/* ---- split virtqueue layout: vmlink_vring.h (struct vring_desc, ...) ---- */
 
 /* ---- virtio-net header ---- */
 

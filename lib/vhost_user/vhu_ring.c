@@ -53,18 +53,18 @@ add_buffer(struct vhu_vq *vq, uint64_t gpa, uint32_t len, uint32_t *nsegs,
 }
 
 /* An INDIRECT descriptor @p d: its table, checked, or NULL with *why. */
-static const struct vhu_desc *
-indirect_table(struct vhu_vq *vq, const struct vhu_desc *d, uint32_t count,
+static const struct vring_desc *
+indirect_table(struct vhu_vq *vq, const struct vring_desc *d, uint32_t count,
 	uint32_t *tsize, int *why)
 {
-	const struct vhu_desc *table;
+	const struct vring_desc *table;
 
-	if (!vq->indirect || count != 0 || (d->flags & VHU_DESC_F_NEXT)) {
+	if (!vq->indirect || count != 0 || (d->flags & VRING_DESC_F_NEXT)) {
 		*why = VHU_MAL_INDIRECT_FLAGS;
 		return NULL;
 	}
-	if (d->len == 0 || (d->len % sizeof(struct vhu_desc)) != 0 ||
-			d->len / sizeof(struct vhu_desc) > vq->size) {
+	if (d->len == 0 || (d->len % sizeof(struct vring_desc)) != 0 ||
+			d->len / sizeof(struct vring_desc) > vq->size) {
 		*why = VHU_MAL_INDIRECT_LEN;
 		return NULL;
 	}
@@ -75,19 +75,19 @@ indirect_table(struct vhu_vq *vq, const struct vhu_desc *d, uint32_t count,
 	table = vhu_gpa_to_hva_contig(vq->mt, &vq->mem_hint, d->addr, d->len);
 	if (table == NULL)
 		*why = VHU_MAL_INDIRECT_SPAN;
-	*tsize = d->len / sizeof(struct vhu_desc);
+	*tsize = d->len / sizeof(struct vring_desc);
 	return table;
 }
 
 /* One buffer descriptor of a chain: direction, address, segments. Keeps
  * checking the chain (but adds nothing) once the segments are full. */
 static int
-walk_buffer(struct vhu_vq *vq, const struct vhu_desc *d, bool writable,
+walk_buffer(struct vhu_vq *vq, const struct vring_desc *d, bool writable,
 	uint32_t *nsegs, uint32_t room, uint16_t head_slot, bool *full)
 {
 	int rc;
 
-	if (!!(d->flags & VHU_DESC_F_WRITE) != writable)
+	if (!!(d->flags & VRING_DESC_F_WRITE) != writable)
 		return VHU_MAL_DIRECTION;
 	if (d->len == 0) {
 		/* Never read or written, but must still point at memory:
@@ -107,19 +107,19 @@ walk_buffer(struct vhu_vq *vq, const struct vhu_desc *d, bool writable,
 }
 
 int
-vhu_chain_walk(struct vhu_vq *vq, uint16_t head, const struct vhu_desc *first,
+vhu_chain_walk(struct vhu_vq *vq, uint16_t head, const struct vring_desc *first,
 	bool writable, uint32_t *nsegs, uint32_t room, uint64_t *total,
 	uint16_t head_slot)
 {
-	const struct vhu_desc *table = vq->desc;
+	const struct vring_desc *table = vq->desc;
 	uint32_t tsize = vq->size, idx = head, count = 0;
 	bool in_indirect = false, full = false;
-	struct vhu_desc d = *first;
+	struct vring_desc d = *first;
 	uint64_t len = 0;
 	int rc;
 
 	for (;;) {
-		if (d.flags & VHU_DESC_F_INDIRECT) {
+		if (d.flags & VRING_DESC_F_INDIRECT) {
 			if (in_indirect)
 				return VHU_MAL_INDIRECT_NESTED;
 			table = indirect_table(vq, &d, count, &tsize, &rc);
@@ -136,7 +136,7 @@ vhu_chain_walk(struct vhu_vq *vq, uint16_t head, const struct vhu_desc *first,
 		if (rc != WALK_OK)
 			return rc;
 		len += d.len;
-		if (!(d.flags & VHU_DESC_F_NEXT))
+		if (!(d.flags & VRING_DESC_F_NEXT))
 			break;
 		idx = d.next;
 		if (idx >= tsize)
@@ -161,13 +161,6 @@ avail_event_ptr(struct vhu_vq *vq)
 	return (uint16_t *)(void *)&vq->used->ring[vq->size];
 }
 
-/* virtio's event-index test: did new_idx pass evt since old? */
-static inline bool
-need_event(uint16_t evt, uint16_t new_idx, uint16_t old)
-{
-	return (uint16_t)(new_idx - evt - 1) < (uint16_t)(new_idx - old);
-}
-
 /* Write the call eventfd if the guest asked to hear about used entries
  * old..new_idx (EVENT_IDX: used_event passed; else no NO_INTERRUPT). */
 static void
@@ -178,9 +171,10 @@ ring_notify(struct vhu_vq *vq, uint16_t old, uint16_t new_idx)
 	/* Order the used idx store before reading the guest's request. */
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);
 	if (vq->event_idx)
-		need = need_event(load16(used_event_ptr(vq)), new_idx, old);
+		need = vring_need_event(load16(used_event_ptr(vq)), new_idx,
+			old);
 	else
-		need = !(load16(&vq->avail->flags) & VHU_AVAIL_F_NO_INTERRUPT);
+		need = !(load16(&vq->avail->flags) & VRING_AVAIL_F_NO_INTERRUPT);
 	if (need && vq->callfd >= 0) {
 		uint64_t one = 1;
 		ssize_t r = write(vq->callfd, &one, sizeof(one));
@@ -245,7 +239,7 @@ vhu_queue_notify(struct vhu_dev *dev, uint16_t queue_pair, bool enable)
 		if (enable)
 			vhu_ring_want_kick(vq);
 	} else {
-		store16(&vq->used->flags, enable ? 0 : VHU_USED_F_NO_NOTIFY);
+		store16(&vq->used->flags, enable ? 0 : VRING_USED_F_NO_NOTIFY);
 		log_used(vq, 0, 2);
 	}
 	if (enable) {
@@ -276,7 +270,7 @@ vhu_vq_ring_init_notify(struct vhu_vq *vq)
 {
 	__atomic_store_n(&vq->notify_on, false, __ATOMIC_RELAXED);
 	if (!vq->event_idx) {
-		store16(&vq->used->flags, VHU_USED_F_NO_NOTIFY);
+		store16(&vq->used->flags, VRING_USED_F_NO_NOTIFY);
 		log_used(vq, 0, 2);
 	}
 }

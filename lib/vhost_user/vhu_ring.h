@@ -41,22 +41,13 @@
 static __rte_always_inline bool
 vq_enter(struct vhu_vq *vq)
 {
-	if (!__atomic_load_n(&vq->ready, __ATOMIC_RELAXED))
-		return false;
-	__atomic_store_n(&vq->in_burst, 1, __ATOMIC_RELAXED);
-	/* Pairs with the fence in vhu_vq_quiesce(): either we see ready == 0
-	 * or the control thread sees in_burst == 1. */
-	__atomic_thread_fence(__ATOMIC_SEQ_CST);
-	if (likely(__atomic_load_n(&vq->ready, __ATOMIC_ACQUIRE)))
-		return true;
-	__atomic_store_n(&vq->in_burst, 0, __ATOMIC_RELEASE);
-	return false;
+	return vmlink_burst_enter(&vq->ready, &vq->in_burst);
 }
 
 static __rte_always_inline void
 vq_leave(struct vhu_vq *vq)
 {
-	__atomic_store_n(&vq->in_burst, 0, __ATOMIC_RELEASE);
+	vmlink_burst_leave(&vq->in_burst);
 }
 
 /* Stop the queue: a malformed ring (the control thread reports it). */
@@ -143,7 +134,7 @@ ring_head(const struct vhu_vq *vq, uint16_t k, uint16_t *head)
 
 /* Read a descriptor exactly once (two aligned 64-bit loads). */
 static __rte_always_inline void
-desc_fetch(const struct vhu_desc *src, struct vhu_desc *d)
+desc_fetch(const struct vring_desc *src, struct vring_desc *d)
 {
 	const volatile uint64_t *p = (const volatile uint64_t *)src;
 	uint64_t w0 = p[0];
@@ -156,7 +147,7 @@ desc_fetch(const struct vhu_desc *src, struct vhu_desc *d)
 }
 
 static __rte_always_inline void
-ring_desc(const struct vhu_vq *vq, uint16_t head, struct vhu_desc *d)
+ring_desc(const struct vhu_vq *vq, uint16_t head, struct vring_desc *d)
 {
 	desc_fetch(&vq->desc[head], d);
 }
@@ -170,7 +161,7 @@ ring_desc(const struct vhu_vq *vq, uint16_t head, struct vhu_desc *d)
  * chain to vhu_chain_walk(), which also finds its faults.
  */
 static __rte_always_inline bool
-chain_single(struct vhu_vq *vq, const struct vhu_desc *d, uint16_t flags,
+chain_single(struct vhu_vq *vq, const struct vring_desc *d, uint16_t flags,
 	uint32_t min, struct vhu_seg *seg)
 {
 	const struct vhu_memseg *s;
@@ -199,7 +190,7 @@ chain_single(struct vhu_vq *vq, const struct vhu_desc *d, uint16_t flags,
  * valid), or the malformed reason.
  */
 int vhu_chain_walk(struct vhu_vq *vq, uint16_t head,
-	const struct vhu_desc *first, bool writable, uint32_t *nsegs,
+	const struct vring_desc *first, bool writable, uint32_t *nsegs,
 	uint32_t room, uint64_t *total, uint16_t head_slot);
 
 /* A read or write position in a chain's segments. */
@@ -247,7 +238,7 @@ hdr_segments(const struct vhu_seg *segs, uint32_t nsegs, uint32_t hlen)
 static __rte_always_inline void
 ring_used(struct vhu_vq *vq, uint16_t k, uint32_t id, uint32_t len)
 {
-	struct vhu_used_elem *e =
+	struct vring_used_elem *e =
 		&vq->used->ring[(uint16_t)(vq->last_used + k) & vq->mask];
 
 	e->id = id;

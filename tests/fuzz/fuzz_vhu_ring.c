@@ -209,7 +209,7 @@ split_scribble(struct ring_state *s, struct fz *f)
 		break;
 	case 4: {	/* an indirect table anywhere in guest memory */
 		uint64_t t = 0x1000 + fz_u32(f) % (GUEST_MEM - 0x2000);
-		struct vhu_desc *d = fe_va(&s->v.fe, t & ~15ull);
+		struct vring_desc *d = fe_va(&s->v.fe, t & ~15ull);
 
 		if (d != NULL) {
 			d->addr = fz_u64(f) % GUEST_MEM;
@@ -218,7 +218,7 @@ split_scribble(struct ring_state *s, struct fz *f)
 			d->next = fz_u16(f) % 4;
 		}
 		fe_desc(vr, i, (sel & 0x80) ? t : t & ~15ull,
-			16u * (1 + fz_u8(f) % 8), VHU_DESC_F_INDIRECT |
+			16u * (1 + fz_u8(f) % 8), VRING_DESC_F_INDIRECT |
 			(fz_u8(f) & 3), fz_u16(f));
 		break;
 	}

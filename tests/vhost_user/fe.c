@@ -442,9 +442,9 @@ fe_vring_alloc(struct fe *fe, unsigned int idx, uint16_t size)
 	if (idx >= FE_MAX_VQ || size > FE_RING_MAX)
 		return -1;
 	v->size = size;
-	v->desc_gpa = fe_alloc(fe, vhu_desc_table_size(size), 4096);
-	v->avail_gpa = fe_alloc(fe, vhu_avail_ring_size(size), 64);
-	v->used_gpa = fe_alloc(fe, vhu_used_ring_size(size), 4096);
+	v->desc_gpa = fe_alloc(fe, vmlink_vring_desc_size(size), 4096);
+	v->avail_gpa = fe_alloc(fe, vmlink_vring_avail_size(size), 64);
+	v->used_gpa = fe_alloc(fe, vmlink_vring_used_size(size), 4096);
 	v->desc = fe_va(fe, v->desc_gpa);
 	v->avail = fe_va(fe, v->avail_gpa);
 	v->used = fe_va(fe, v->used_gpa);
@@ -597,7 +597,7 @@ fe_used_idx(const struct fe_vring *v)
 int
 fe_used_get(struct fe_vring *v, uint32_t *id, uint32_t *len)
 {
-	struct vhu_used_elem *e;
+	struct vring_used_elem *e;
 
 	if (fe_used_idx(v) == v->last_used)
 		return 0;
@@ -633,7 +633,7 @@ fe_tx_frame(struct fe *fe, unsigned int vqi, const void *hdr,
 	bool hdr_sep, bool indirect)
 {
 	struct fe_vring *v = &fe->vq[vqi];
-	struct vhu_desc tbl[FE_MAX_CHAIN];
+	struct vring_desc tbl[FE_MAX_CHAIN];
 	uint32_t nd = 0, off = 0, i, total;
 	uint64_t buf;
 	uint8_t *p;
@@ -667,20 +667,20 @@ fe_tx_frame(struct fe *fe, unsigned int vqi, const void *hdr,
 		off += piece;
 	}
 	for (i = 0; i < nd; i++) {
-		tbl[i].flags = i + 1 < nd ? VHU_DESC_F_NEXT : 0;
+		tbl[i].flags = i + 1 < nd ? VRING_DESC_F_NEXT : 0;
 		tbl[i].next = 0;
 	}
 	if (indirect) {
-		uint64_t t = fe_alloc(fe, nd * sizeof(struct vhu_desc), 16);
-		struct vhu_desc *tv = fe_va(fe, t);
+		uint64_t t = fe_alloc(fe, nd * sizeof(struct vring_desc), 16);
+		struct vring_desc *tv = fe_va(fe, t);
 
 		for (i = 0; i < nd; i++) {
 			tv[i] = tbl[i];
 			tv[i].next = (uint16_t)(i + 1);
 		}
 		head = take_desc(v);
-		fe_desc(v, head, t, nd * sizeof(struct vhu_desc),
-			VHU_DESC_F_INDIRECT, 0);
+		fe_desc(v, head, t, nd * sizeof(struct vring_desc),
+			VRING_DESC_F_INDIRECT, 0);
 	} else {
 		uint16_t idx[FE_MAX_CHAIN];
 
@@ -714,27 +714,27 @@ fe_rx_post(struct fe *fe, unsigned int vqi, uint32_t seglen, unsigned int nseg,
 		memset(fe_va(fe, c.gpa[i]), 0xee, seglen);
 	}
 	if (indirect) {
-		uint64_t t = fe_alloc(fe, nseg * sizeof(struct vhu_desc), 16);
-		struct vhu_desc *tv = fe_va(fe, t);
+		uint64_t t = fe_alloc(fe, nseg * sizeof(struct vring_desc), 16);
+		struct vring_desc *tv = fe_va(fe, t);
 
 		for (i = 0; i < nseg; i++) {
 			tv[i].addr = c.gpa[i];
 			tv[i].len = seglen;
-			tv[i].flags = VHU_DESC_F_WRITE |
-				(i + 1 < nseg ? VHU_DESC_F_NEXT : 0);
+			tv[i].flags = VRING_DESC_F_WRITE |
+				(i + 1 < nseg ? VRING_DESC_F_NEXT : 0);
 			tv[i].next = (uint16_t)(i + 1);
 		}
 		head = take_desc(v);
-		fe_desc(v, head, t, nseg * sizeof(struct vhu_desc),
-			VHU_DESC_F_INDIRECT, 0);
+		fe_desc(v, head, t, nseg * sizeof(struct vring_desc),
+			VRING_DESC_F_INDIRECT, 0);
 	} else {
 		uint16_t idx[FE_MAX_CHAIN];
 
 		for (i = 0; i < nseg; i++)
 			idx[i] = take_desc(v);
 		for (i = 0; i < nseg; i++)
-			fe_desc(v, idx[i], c.gpa[i], seglen, VHU_DESC_F_WRITE |
-				(i + 1 < nseg ? VHU_DESC_F_NEXT : 0),
+			fe_desc(v, idx[i], c.gpa[i], seglen, VRING_DESC_F_WRITE |
+				(i + 1 < nseg ? VRING_DESC_F_NEXT : 0),
 				i + 1 < nseg ? idx[i + 1] : 0);
 		head = idx[0];
 	}

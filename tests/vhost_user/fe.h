@@ -40,9 +40,9 @@ struct fe_vring {
 	uint64_t desc_gpa;
 	uint64_t avail_gpa;
 	uint64_t used_gpa;
-	struct vhu_desc *desc;
-	struct vhu_avail *avail;
-	struct vhu_used *used;
+	struct vring_desc *desc;
+	struct vring_avail *avail;
+	struct vring_used *used;
 	uint16_t avail_idx;
 	uint16_t last_used;
 	uint16_t next_desc;

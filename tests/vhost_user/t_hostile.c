@@ -512,8 +512,8 @@ case_desc_loop(void)
 	TRY(h_start(&t, 0, 0, false));
 	v = &t.fe.vq[1];
 	a = put(&t, NULL, 100);
-	fe_desc(v, 0, a, 12, VHU_DESC_F_NEXT, 1);
-	fe_desc(v, 1, a + 12, 50, VHU_DESC_F_NEXT, 0);
+	fe_desc(v, 0, a, 12, VRING_DESC_F_NEXT, 1);
+	fe_desc(v, 1, a + 12, 50, VRING_DESC_F_NEXT, 0);
 	TRY(tx_inject(&t, 0));
 	return h_verify(&t, 1, VHU_MAL_LOOP);
 }
@@ -540,8 +540,8 @@ case_zero_len_bad_addr(void)
 	TRY(h_start(&t, 0, 0, false));
 	v = &t.fe.vq[1];
 	a = put(&t, NULL, 100);
-	fe_desc(v, 0, a, 12, VHU_DESC_F_NEXT, 1);
-	fe_desc(v, 1, 0x4000000000ull, 0, VHU_DESC_F_NEXT, 2);
+	fe_desc(v, 0, a, 12, VRING_DESC_F_NEXT, 1);
+	fe_desc(v, 1, 0x4000000000ull, 0, VRING_DESC_F_NEXT, 2);
 	fe_desc(v, 2, a + 12, 100, 0, 0);
 	TRY(tx_inject(&t, 0));
 	return h_verify(&t, 1, VHU_MAL_ZERO_LEN);
@@ -557,8 +557,8 @@ case_hdr_split_3(void)
 	TRY(h_start(&t, 0, 0, false));
 	v = &t.fe.vq[1];
 	a = put(&t, NULL, 100);
-	fe_desc(v, 0, a, 4, VHU_DESC_F_NEXT, 1);
-	fe_desc(v, 1, a + 4, 4, VHU_DESC_F_NEXT, 2);
+	fe_desc(v, 0, a, 4, VRING_DESC_F_NEXT, 1);
+	fe_desc(v, 1, a + 4, 4, VRING_DESC_F_NEXT, 2);
 	fe_desc(v, 2, a + 8, 104, 0, 0);
 	TRY(tx_inject(&t, 0));
 	return h_verify(&t, 1, VHU_MAL_HDR_SPLIT);
@@ -586,10 +586,10 @@ case_chain_too_long(void)
 	TRY(h_start(&t, 0, 512, false));
 	v = &t.fe.vq[1];
 	a = put(&t, NULL, 299 * 4);
-	fe_desc(v, 0, a, 12, VHU_DESC_F_NEXT, 1);
+	fe_desc(v, 0, a, 12, VRING_DESC_F_NEXT, 1);
 	for (i = 1; i < 300; i++)
 		fe_desc(v, i, a + 12 + (i - 1) * 4u, 4,
-			i < 299 ? VHU_DESC_F_NEXT : 0, (uint16_t)(i + 1));
+			i < 299 ? VRING_DESC_F_NEXT : 0, (uint16_t)(i + 1));
 	TRY(tx_inject(&t, 0));
 	return h_verify(&t, 1, VHU_MAL_CHAIN_LONG);
 }
@@ -606,7 +606,7 @@ case_indirect_too_long(void)
 
 		TRY(h_start(&t, 0, 256, false));
 		tbl = fe_alloc(&t.fe, 16 * 257, 16);
-		fe_desc(&t.fe.vq[1], 0, tbl, lens[k], VHU_DESC_F_INDIRECT, 0);
+		fe_desc(&t.fe.vq[1], 0, tbl, lens[k], VRING_DESC_F_INDIRECT, 0);
 		TRY(tx_inject(&t, 0));
 		TRY(h_verify(&t, 1, VHU_MAL_INDIRECT_LEN));
 	}
@@ -617,7 +617,7 @@ int
 case_indirect_nested(void)
 {
 	struct tb t;
-	struct vhu_desc *tv;
+	struct vring_desc *tv;
 	uint64_t t1, t2, a;
 
 	TRY(h_start(&t, 0, 0, false));
@@ -625,10 +625,10 @@ case_indirect_nested(void)
 	t2 = fe_alloc(&t.fe, 32, 16);
 	t1 = fe_alloc(&t.fe, 32, 16);
 	tv = fe_va(&t.fe, t2);
-	tv[0] = (struct vhu_desc){ a, 112, 0, 0 };
+	tv[0] = (struct vring_desc){ a, 112, 0, 0 };
 	tv = fe_va(&t.fe, t1);
-	tv[0] = (struct vhu_desc){ t2, 16, VHU_DESC_F_INDIRECT, 0 };
-	fe_desc(&t.fe.vq[1], 0, t1, 16, VHU_DESC_F_INDIRECT, 0);
+	tv[0] = (struct vring_desc){ t2, 16, VRING_DESC_F_INDIRECT, 0 };
+	fe_desc(&t.fe.vq[1], 0, t1, 16, VRING_DESC_F_INDIRECT, 0);
 	TRY(tx_inject(&t, 0));
 	return h_verify(&t, 1, VHU_MAL_INDIRECT_NESTED);
 }
@@ -641,7 +641,7 @@ case_indirect_misaligned(void)
 
 	TRY(h_start(&t, 0, 0, false));
 	tbl = fe_alloc(&t.fe, 64, 16) + 8;
-	fe_desc(&t.fe.vq[1], 0, tbl, 32, VHU_DESC_F_INDIRECT, 0);
+	fe_desc(&t.fe.vq[1], 0, tbl, 32, VRING_DESC_F_INDIRECT, 0);
 	TRY(tx_inject(&t, 0));
 	return h_verify(&t, 1, VHU_MAL_INDIRECT_ALIGN);
 }
@@ -653,7 +653,7 @@ case_indirect_span(void)
 
 	TRY(h_start(&t, 0, 0, true));
 	/* 16 bytes in region 0, 16 in region 1. */
-	fe_desc(&t.fe.vq[1], 0, 4 * MiB - 16, 32, VHU_DESC_F_INDIRECT, 0);
+	fe_desc(&t.fe.vq[1], 0, 4 * MiB - 16, 32, VRING_DESC_F_INDIRECT, 0);
 	TRY(tx_inject(&t, 0));
 	return h_verify(&t, 1, VHU_MAL_INDIRECT_SPAN);
 }
@@ -662,15 +662,15 @@ int
 case_indirect_not_negotiated(void)
 {
 	struct tb t;
-	struct vhu_desc *tv;
+	struct vring_desc *tv;
 	uint64_t tbl, a;
 
 	TRY(h_start(&t, BIT(VHU_F_RING_INDIRECT_DESC), 0, false));
 	a = put(&t, NULL, 100);
 	tbl = fe_alloc(&t.fe, 16, 16);
 	tv = fe_va(&t.fe, tbl);
-	tv[0] = (struct vhu_desc){ a, 112, 0, 0 };
-	fe_desc(&t.fe.vq[1], 0, tbl, 16, VHU_DESC_F_INDIRECT, 0);
+	tv[0] = (struct vring_desc){ a, 112, 0, 0 };
+	fe_desc(&t.fe.vq[1], 0, tbl, 16, VRING_DESC_F_INDIRECT, 0);
 	TRY(tx_inject(&t, 0));
 	return h_verify(&t, 1, VHU_MAL_INDIRECT_FLAGS);
 }
@@ -707,7 +707,7 @@ case_double_fetch(void)
 	TRY(h_start(&t, 0, 0, false));
 	v = &t.fe.vq[1];
 	a = put(&t, NULL, 60);
-	fe_desc(v, 0, a, 12, VHU_DESC_F_NEXT, 1);
+	fe_desc(v, 0, a, 12, VRING_DESC_F_NEXT, 1);
 	fe_desc(v, 1, a + 12, 60, 0, 0);
 	tg.len = &v->desc[1].len;
 	tg.stop = 0;
@@ -841,7 +841,7 @@ case_next_index_oob(void)
 
 	TRY(h_start(&t, 0, 0, false));
 	a = put(&t, NULL, 100);
-	fe_desc(&t.fe.vq[1], 0, a, 12, VHU_DESC_F_NEXT, 300);
+	fe_desc(&t.fe.vq[1], 0, a, 12, VRING_DESC_F_NEXT, 300);
 	TRY(tx_inject(&t, 0));
 	return h_verify(&t, 1, VHU_MAL_NEXT_INDEX);
 }
@@ -852,7 +852,7 @@ case_tx_writable_desc(void)
 	struct tb t;
 
 	TRY(h_start(&t, 0, 0, false));
-	fe_desc(&t.fe.vq[1], 0, put(&t, NULL, 100), 112, VHU_DESC_F_WRITE, 0);
+	fe_desc(&t.fe.vq[1], 0, put(&t, NULL, 100), 112, VRING_DESC_F_WRITE, 0);
 	TRY(tx_inject(&t, 0));
 	return h_verify(&t, 1, VHU_MAL_DIRECTION);
 }
@@ -874,7 +874,7 @@ case_rx_addr_outside(void)
 	struct tb t;
 
 	TRY(h_start(&t, 0, 0, false));
-	fe_desc(&t.fe.vq[0], 0, 256 * MiB, 2048, VHU_DESC_F_WRITE, 0);
+	fe_desc(&t.fe.vq[0], 0, 256 * MiB, 2048, VRING_DESC_F_WRITE, 0);
 	TRY(rx_inject(&t, 0));
 	return h_verify(&t, 0, VHU_MAL_ADDR);
 }
@@ -891,8 +891,8 @@ case_fault_restart(void)
 	TRY(h_start(&t, 0, 0, false));
 	v = &t.fe.vq[1];
 	a = put(&t, NULL, 100);
-	fe_desc(v, 0, a, 12, VHU_DESC_F_NEXT, 1);
-	fe_desc(v, 1, a + 12, 50, VHU_DESC_F_NEXT, 0);
+	fe_desc(v, 0, a, 12, VRING_DESC_F_NEXT, 1);
+	fe_desc(v, 1, a + 12, 50, VRING_DESC_F_NEXT, 0);
 	TRY(tx_inject(&t, 0));
 	CHECK(ev_wait(VHU_EVENT_QUEUE_FAULT, 0, VHU_DEQ, 1, 2000), "no fault");
 	/* The front-end stops the ring, skips the bad chain and restarts. */

@@ -409,7 +409,7 @@ case_migrate_log(void)
 	/* Three RX buffers at chosen pages: one page, two pages, the last
 	 * page of the guest (bit 511, the last bit of the log). */
 	for (i = 0; i < 3; i++) {
-		fe_desc(rx, (uint16_t)i, bufs[i], 2048, VHU_DESC_F_WRITE, 0);
+		fe_desc(rx, (uint16_t)i, bufs[i], 2048, VRING_DESC_F_WRITE, 0);
 		rx->chain[i].n = 1;
 		rx->chain[i].gpa[0] = bufs[i];
 		rx->chain[i].len[0] = 2048;

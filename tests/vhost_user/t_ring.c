@@ -130,8 +130,8 @@ case_tx_chains(void)
 	d = fe_alloc(&t.fe, 200, 64);
 	memset(fe_va(&t.fe, h), 0, 12);
 	memcpy(fe_va(&t.fe, d), f, 200);
-	fe_desc(v, 100, h, 12, VHU_DESC_F_NEXT, 101);
-	fe_desc(v, 101, d + 50, 0, VHU_DESC_F_NEXT, 102);
+	fe_desc(v, 100, h, 12, VRING_DESC_F_NEXT, 101);
+	fe_desc(v, 101, d + 50, 0, VRING_DESC_F_NEXT, 102);
 	fe_desc(v, 102, d, 200, 0, 0);
 	fe_avail_add(v, 100);
 	fe_avail_publish(v);
@@ -406,7 +406,7 @@ case_no_interrupt(void)
 	t.o.features &= ~BIT(VHU_F_RING_EVENT_IDX);
 	TRY(tb_start(&t));
 	v = &t.fe.vq[0];
-	v->avail->flags = VHU_AVAIL_F_NO_INTERRUPT;
+	v->avail->flags = VRING_AVAIL_F_NO_INTERRUPT;
 	TRY(rx_roundtrip(&t, 0, 80));
 	TRY(rx_roundtrip(&t, 0, 80));
 	v->avail->flags = 0;
@@ -416,8 +416,8 @@ case_no_interrupt(void)
 		(unsigned long)s.notify_sent, (unsigned long)s.notify_suppressed);
 	CHECK(fe_eventfd_read(v->callfd) == 1, "eventfd");
 	/* Polling: the back-end asked the guest not to kick. */
-	CHECK(t.fe.vq[1].used->flags == VHU_USED_F_NO_NOTIFY &&
-		v->used->flags == VHU_USED_F_NO_NOTIFY, "NO_NOTIFY not set");
+	CHECK(t.fe.vq[1].used->flags == VRING_USED_F_NO_NOTIFY &&
+		v->used->flags == VRING_USED_F_NO_NOTIFY, "NO_NOTIFY not set");
 	tb_destroy(&t);
 	return tb_check_fds(&t);
 }
@@ -468,7 +468,7 @@ case_region_crossing(void)
 		rte_pktmbuf_free(m[0]);
 		/* RX buffer across the boundary. */
 		b = 2 * MiB - 300;
-		fe_desc(rx, 0, b, 2048, VHU_DESC_F_WRITE, 0);
+		fe_desc(rx, 0, b, 2048, VRING_DESC_F_WRITE, 0);
 		fe_avail_add(rx, 0);
 		fe_avail_publish(rx);
 		TRY(enq_one(&t, 0, t_mp, f, 1000, &r));
@@ -527,7 +527,7 @@ case_notify_enable(void)
 			"pending work did not signal the kick fd");
 		CHECK(vhu_queue_notify(t.dev, 0, false) == 0, "disable");
 		if (k == 0)
-			CHECK(v->used->flags == VHU_USED_F_NO_NOTIFY, "flags");
+			CHECK(v->used->flags == VRING_USED_F_NO_NOTIFY, "flags");
 		CHECK(vhu_queue_notify(t.dev, 5, true) < 0, "bad queue");
 		tb_destroy(&t);
 		TRY(tb_check_fds(&t));

@@ -7,7 +7,8 @@
  * touched):
  *
  * - DPDK's pdump framework: dpdk-dumpcap and dpdk-pdump, secondary
- *   processes, ask vmlink to copy a port's frames into their ring.
+ *   processes, ask vmlink to copy a port's frames into their ring
+ *   (pdump.c answers them).
  * - A built-in capture, started and stopped at run time through telemetry
  *   (vmlinkctl capture ...): the callbacks run the BPF filter, copy up to
  *   snaplen bytes of each accepted frame into a capture pool and enqueue
@@ -35,7 +36,6 @@
 #include <rte_malloc.h>
 #include <rte_mbuf.h>
 #include <rte_mbuf_dyn.h>
-#include <rte_pdump.h>
 #include <rte_ring.h>
 
 #include "capture.h"
@@ -96,7 +96,6 @@ struct cap_session {
 static int meta_offset = -1;
 static unsigned int generation;
 static struct cap_session *current;	/* running, or the last one */
-static bool pdump_on;
 
 static inline struct cap_meta *
 meta(struct rte_mbuf *m)
@@ -582,25 +581,10 @@ capture_status(struct rte_tel_data *d)
 		__atomic_load_n(&s->over_limit, __ATOMIC_RELAXED));
 }
 
-int
-capture_init(void)
-{
-	/* No multi-process (--in-memory, --no-shconf): no secondary can
-	 * attach, and rte_pdump_init has nothing to do. */
-	if (rte_pdump_init() == 0)
-		pdump_on = true;
-	else if (rte_errno != ENOTSUP)
-		return -1;
-	return 0;
-}
-
 void
 capture_fini(struct vmlink *vm)
 {
 	capture_stop(vm, "exit", false);
 	cap_free(current);
 	current = NULL;
-	if (pdump_on)
-		rte_pdump_uninit();
-	pdump_on = false;
 }

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: BSD-3-Clause
  * Copyright(c) 2026 vmlink authors
  *
- * Packet capture: DPDK's pdump framework for dpdk-dumpcap and dpdk-pdump,
- * and a built-in capture to a pcap file, started and stopped at run time.
+ * Packet capture: a built-in capture to a pcap file, started and stopped
+ * at run time (DPDK's pdump requests: pdump.c).
  */
 
 #ifndef VMLINK_CAPTURE_H
@@ -30,10 +30,6 @@ struct capture_spec {
 	char filter[CAPTURE_FILTER_MAX];	/* pcap filter syntax; "": all */
 };
 
-/* pdump for secondary processes; an error only if EAL has multi-process
- * and pdump still cannot serve it. */
-int capture_init(void);
-
 /* Start a capture (one at a time). On error ERR says why. */
 int capture_start(struct vmlink *vm, const struct capture_spec *spec,
 		char *err, size_t errlen);
@@ -50,7 +46,7 @@ const char *capture_limit_reached(void);
 /* The running (or last) capture as a telemetry dictionary. */
 void capture_status(struct rte_tel_data *d);
 
-/* At exit, after the workers stopped: stop the capture, pdump off. */
+/* At exit, after the workers stopped: stop the capture. */
 void capture_fini(struct vmlink *vm);
 
 #endif /* VMLINK_CAPTURE_H */

@@ -26,6 +26,7 @@
 
 #include <rte_cycles.h>
 #include <rte_ethdev.h>
+#include <rte_launch.h>
 #include <rte_log.h>
 #include <rte_telemetry.h>
 
@@ -94,9 +95,10 @@ post_request(struct vmlink *vm, uint32_t reset)
 	for (i = 0; i < vm->n_workers; i++) {
 		struct worker *w = vm->worker[i];
 
-		while (__atomic_load_n(&w->ctl_ack, __ATOMIC_ACQUIRE) != w->ctl_seq) {
-			if (rte_get_tsc_cycles() > end ||
-					__atomic_load_n(&vmlink_quit, __ATOMIC_RELAXED))
+		/* A worker whose loop has returned runs no callback either. */
+		while (__atomic_load_n(&w->ctl_ack, __ATOMIC_ACQUIRE) != w->ctl_seq &&
+				rte_eal_get_lcore_state(w->lcore_id) == RUNNING) {
+			if (rte_get_tsc_cycles() > end)
 				return -ETIMEDOUT;
 			rte_delay_us_sleep(1000);
 		}
@@ -109,6 +111,18 @@ int
 control_quiesce(struct vmlink *vm)
 {
 	return post_request(vm, 0);
+}
+
+int
+control_wait_workers(struct vmlink *vm)
+{
+	int ret = 0;
+
+	pthread_mutex_lock(&ctl_lock);
+	if (!ctl_closed)	/* closed: the workers have returned */
+		ret = post_request(vm, 0);
+	pthread_mutex_unlock(&ctl_lock);
+	return ret;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -593,7 +607,7 @@ control_init(struct vmlink *vm)
 			w->txq_planned[p] = w->txq[p];
 	}
 	ctl_vm = vm;
-	if (capture_init() != 0)
+	if (pdump_init(vm) != 0)
 		fprintf(stderr, "vmlink: pdump not available: dpdk-dumpcap and "
 			"dpdk-pdump cannot attach\n");
 	for (i = 0; i < RTE_DIM(commands); i++)
@@ -626,4 +640,7 @@ control_fini(struct vmlink *vm)
 	ctl_closed = true;
 	capture_fini(vm);
 	pthread_mutex_unlock(&ctl_lock);
+	/* Not under ctl_lock: a capture client's request may be waiting
+	 * for it (control_wait_workers) while holding the pdump lock. */
+	pdump_fini();
 }

@@ -141,6 +141,14 @@ void control_apply(struct vmlink *vm, struct worker *w) __rte_cold;	/* worker */
 /* Wait until every worker has come round its loop once (so none is
  * inside a callback removed before the call); -ETIMEDOUT otherwise. */
 int control_quiesce(struct vmlink *vm);
+/* The same from any thread, serialised with the control actions; 0 also
+ * once the workers have stopped. */
+int control_wait_workers(struct vmlink *vm);
+
+/* pdump.c: dpdk-dumpcap / dpdk-pdump requests, answered so that a
+ * capture client frees nothing a worker still uses. */
+int pdump_init(struct vmlink *vm);
+void pdump_fini(void);	/* after the workers stopped */
 
 /* stats.c */
 void stats_port_totals(const struct vmlink *vm, unsigned int port,

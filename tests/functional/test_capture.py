@@ -59,10 +59,11 @@ class CaptureCase(VmlinkTestCase):
     def status(self, prefix):
         return json.loads(self.ctl(prefix, "--json", "capture").stdout)
 
-    def start(self, ports, prefix):
+    def start(self, ports, prefix, env=None):
         cfg = self.write_config(eal_section(prefix, memory=512) +
                                 "[vmlink]\nstats-interval = 0\n" + ports)
-        p = self.start_vmlink(["-c", cfg, "--stats-json", self.path("s.json")])
+        p = self.start_vmlink(["-c", cfg, "--stats-json", self.path("s.json")],
+                              env)
         self.addCleanup(lambda: stop(p))
         ok = wait_for(lambda: self.ready(prefix), 30)
         self.assertTrue(ok, "vmlink did not come up")
@@ -210,6 +211,33 @@ class Dumpcap(CaptureCase):
             self.assertGreaterEqual(len(got), 100, r.stderr)
             self.assertLess(len(got), 100 + 64)
             self.assertEqual({len(fr) for fr in got}, {size})
+            # the counters dumpcap reads back are the ones vmlink keeps
+            self.assertRegex(r.stderr, r"Packets received/dropped on "
+                             r"interface '%s': \d{3,}/\d+" % dev)
+        self.finish(p)
+
+    def test_dumpcap_leaves_while_a_worker_is_in_its_callback(self):
+        """dpdk-dumpcap frees its ring and mempool as soon as vmlink
+        answers its disable request; a worker preempted inside the
+        capture callback still holds copies from that pool. vmlink must
+        answer only once every worker has left the callback. The test
+        hook makes each worker stall 300 ms there, between taking copies
+        and handing them to the ring: answered first, the worker frees
+        the copies into freed (zeroed) memory and vmlink dies of SIGSEGV."""
+        prefix = self.prefix("dcs")
+        p = self.start(
+            "[port gen]\ntype = ethdev\ndevice = net_null0,size=1514\n"
+            "peer = sink\n"
+            "[port sink]\ntype = ethdev\ndevice = net_null1\n"
+            "rx-queues = 0\n", prefix,
+            env={"VMLINK_TEST_PDUMP_STALL_US": "300000"})
+        for dev in ("net_null0", "net_null1", "net_null0"):
+            out = self.path("stall.pcapng")
+            r = self.ctl(prefix, "dumpcap", "-i", dev, "-c", "10", "-q",
+                         "-w", out)
+            self.assertGreaterEqual(len(tcpdump(out)), 10, r.stderr)
+            time.sleep(0.5)     # a worker stalled in the callback resumes
+            self.assertIsNone(p.poll(), "vmlink died as dumpcap left")
         self.finish(p)
 
 

@@ -154,10 +154,12 @@ class VmlinkTestCase(unittest.TestCase):
                 data = json.load(f)
         return Result(p.returncode, p.stdout, p.stderr, data)
 
-    def start_vmlink(self, args):
+    def start_vmlink(self, args, env=None):
+        """vmlink with ARGS; ENV: variables to add to the environment."""
         return subprocess.Popen([VMLINK] + list(args), stdout=subprocess.PIPE,
                                 stderr=subprocess.STDOUT,
-                                universal_newlines=True)
+                                universal_newlines=True,
+                                env=dict(os.environ, **(env or {})))
 
     def assertConserved(self, stats):
         """received + frames made by software segmentation = transmitted +

@@ -11,6 +11,10 @@ import subprocess
 import time
 
 PROMPT = "testpmd> "
+# testpmd reports port events as they happen, also right after a prompt
+# (a peer's link coming up while we asked for the port's info): the output
+# then ends with "Port 0: link state change event", not with the prompt.
+EVENTS_AFTER_PROMPT_RE = re.compile(r"(?:\s*Port \d+: [^\n]* event\n)*\s*")
 
 # One port's block of "stop": RX and TX lines, possibly with "RX-error:" or
 # "RX-nombufs:" lines between them when those counters are not zero.
@@ -98,14 +102,20 @@ class Testpmd:
             else:
                 pos = self.out.find(after, start)
                 pos = -1 if pos < 0 else pos + len(after)
-            if pos >= 0 and self.out.endswith(PROMPT) and \
-                    self.out.find(PROMPT, pos) >= 0 and len(self.out) > start:
+            if pos >= 0 and self._at_prompt(pos):
                 return self.out[start:]
             got = self._read(0.2)
             if got is None:
                 raise TestpmdError("testpmd exited:\n" + self.out[-3000:])
         raise TestpmdError("no testpmd prompt within %ds:\n%s" % (
             timeout, self.out[-3000:]))
+
+    def _at_prompt(self, pos):
+        """True when the output shows a prompt at or after POS, followed
+        by nothing but event lines."""
+        last = self.out.rfind(PROMPT)
+        return last >= pos and EVENTS_AFTER_PROMPT_RE.fullmatch(
+            self.out, last + len(PROMPT)) is not None
 
     def cmd_(self, line, timeout=30):
         """Send one command line; returns its output."""

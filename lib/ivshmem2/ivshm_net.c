@@ -738,7 +738,9 @@ ivshm_net_rx_wait(struct ivshm_net *n, int timeout_ms)
 	pfd.events = POLLIN;
 	pfd.revents = 0;
 	r = poll(&pfd, 1, timeout_ms);
-	if (r > 0 && read(fd, &cnt, sizeof(cnt)) != sizeof(cnt))
+	/* read only what poll saw: the fd may be blocking (ivshm_sock.c) */
+	if (r > 0 && (!(pfd.revents & POLLIN) ||
+			read(fd, &cnt, sizeof(cnt)) != sizeof(cnt)))
 		r = 0;
 	ivshm_net_rx_intr_disable(n);
 	return r > 0 ? 1 : 0;

@@ -508,13 +508,31 @@ sock_set_oneshot(struct ivshm_dev *dev, bool on)
 	sdev(dev)->oneshot = on;
 }
 
+/*
+ * Take what an own vector's eventfd counted, without ever blocking. The
+ * fd is an open file shared with the server and every other peer, and
+ * O_NONBLOCK belongs to the open file: QEMU clears it on each fd it
+ * receives (its chardev makes SCM_RIGHTS fds blocking), so a read that
+ * trusted the flag could wait forever once an ivshmem-doorbell peer
+ * joined. The control path is the only reader: readable stays readable.
+ */
+static bool
+efd_take(int fd)
+{
+	struct pollfd pfd = { .fd = fd, .events = POLLIN };
+	uint64_t cnt;
+
+	if (poll(&pfd, 1, 0) != 1 || !(pfd.revents & POLLIN))
+		return false;
+	return read(fd, &cnt, sizeof(cnt)) == sizeof(cnt);
+}
+
 static int
 sock_vector_ack(struct ivshm_dev *dev, uint32_t vec)
 {
 	struct sock_dev *s = sdev(dev);
-	uint64_t cnt;
 
-	if (read(dev->vec_fd[vec], &cnt, sizeof(cnt)) != sizeof(cnt))
+	if (!efd_take(dev->vec_fd[vec]))
 		return 0;
 	if (!(__atomic_load_n(&s->int_ctrl, __ATOMIC_ACQUIRE) &
 			IVSHM_INT_ENABLE)) {

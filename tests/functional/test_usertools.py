@@ -28,7 +28,8 @@ class Help(unittest.TestCase):
                 ("vmlink-test", ["usertools/vmlink-test [MESON TEST "
                                  "ARGUMENTS]", "--suite unit",
                                  "VMLINK_BUILD"]),
-                ("vmlink-demo", ["usertools/vmlink-demo [--duration"]),
+                ("vmlink-demo", ["usertools/vmlink-demo [--vm] [--duration",
+                                 "--vm: real VMs"]),
                 ("vmlink-setup", ["usertools/vmlink-setup [--no-build]"])):
             t0 = time.time()
             p = subprocess.run([tool(name), "--help"], stdout=subprocess.PIPE,

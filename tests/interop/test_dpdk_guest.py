@@ -15,7 +15,6 @@ dpdk-testpmd driven from the host through the guest agent.
 
 Skipped (77) only when QEMU cannot run here."""
 
-import os
 import struct
 import sys
 import unittest

@@ -18,11 +18,15 @@ stock dpdk-testpmd with vmlink's PMD (-d) on the PCI device.
   killed (QEMU SIGKILL): vmlink sees the link go down, counts the frames
   it had in flight as dropped, keeps running; the guest boots again and
   traffic resumes; sent = received + counted drops over the whole run.
+- the demo with VMs (usertools/vmlink-demo --vm, minus setup): every
+  frame VM A sent over its ivshmem2 link is accounted for at VM B, and
+  nothing is left behind.
 
 Skipped (77) only when QEMU cannot run here."""
 
 import os
 import re
+import subprocess
 import sys
 import time
 import unittest
@@ -32,7 +36,8 @@ import qemu_guest
 from dpdk_guest import DpdkGuest, GUEST_PMD, IVSHMEM_ID, image
 from interop_util import (InteropCase, VmlinkSwitch, exchange, guest_args,
                           vhost_port, virtio_user_vdev, wait_still)
-from proc import cpu_seconds, wait_for
+from proc import cpu_seconds, eal_leftovers, wait_for
+from vmlink_testlib import SOURCE
 
 # 4 MiB region (QEMU's BAR2 is a power of two): 2 x 0x1ff000 sections
 SECTION = "0x1ff000"
@@ -103,16 +108,16 @@ class IvshmVm(InteropCase):
             vm.port(p)["link"] == "up" for p in ("link", "vu")), 20),
             vm.describe())
         res = exchange(self, VmlinkSwitch(vm), tg, th, sizes=(64, 1518),
-                       ports=("link", "vu"), seconds=2.0)
+                       ports=("link", "vu"), seconds=1.0)
         for r in res:
             print("  %s" % r, flush=True)
         # interrupts the guest kernel took for the device so far
         _, irqs = g.side_agent().run("cat /proc/interrupts")
         gx = tg.xstats(0)
-        for k, v in gx.items():
-            if k.startswith("violation_"):
-                self.assertEqual(v, 0, k)
-        vx = vm.xstats("link")
+        for side, xs in (("guest", gx), ("vmlink", vm.xstats("link"))):
+            for k, v in xs.items():
+                if k.startswith("violation_"):
+                    self.assertEqual(v, 0, "%s: %s" % (side, k))
         self.assertEqual(vm.stop(), 0, vm.describe())
         t = vm.stats["totals"]
         self.assertEqual(t["rx_packets"], t["tx_packets"] + t["drops"],
@@ -149,7 +154,7 @@ class IvshmVm(InteropCase):
             for tx, rx in ((ta, tb), (tb, ta)):
                 self.one_way(srv, tx, rx, size)
 
-    def one_way(self, srv, tx, rx, size, seconds=2.0):
+    def one_way(self, srv, tx, rx, size, seconds=1.0):
         """TX sends SIZE-byte frames to RX for SECONDS; every frame its
         PMD accepted arrives; the server, the only host process on the
         link, uses no CPU meanwhile."""
@@ -202,7 +207,7 @@ class IvshmVm(InteropCase):
             self.assertEqual(t.port_stats(0)["ipackets"], got)
             return t, got
 
-        t1, rx1 = receive(2.0)
+        t1, rx1 = receive(1.0)
         # it no longer consumes: vmlink fills the ring and keeps trying
         x = vm.xstats("link")
         self.assertTrue(wait_for(lambda: vm.xstats("link")["tx_frames"] >
@@ -219,7 +224,7 @@ class IvshmVm(InteropCase):
         self.assertGreater(down["tx_dropped_peer_gone"], 0, down)
 
         self.start_guest(g)                      # the same VM boots again
-        t2, rx2 = receive(2.0)
+        t2, rx2 = receive(1.0)
         self.assertEqual(t2.quit(), 0, t2.describe())
         self.assertTrue(wait_for(lambda: vm.port("link")["link"] ==
                                  "down", 20), vm.describe())
@@ -236,6 +241,30 @@ class IvshmVm(InteropCase):
         t = vm.stats["totals"]
         self.assertEqual(t["rx_packets"], t["tx_packets"] + t["drops"],
                          vm.stats)
+
+
+    # -- the demo ------------------------------------------------------------
+
+    def test_demo_vm(self):
+        p = subprocess.run(
+            [sys.executable, os.path.join(SOURCE, "usertools", "pylib",
+                                          "demo.py"), "--vm",
+             "--duration", "1"],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+            universal_newlines=True, timeout=240)
+        self.assertEqual(p.returncode, 0, p.stdout[-4000:])
+        self.assertIn("vmlink: port vm-a link up", p.stdout)
+        m = re.search(r"VM B received\s+(\d+)", p.stdout)
+        self.assertIsNotNone(m, p.stdout[-2000:])
+        self.assertGreater(int(m.group(1)), 0)
+        self.assertRegex(p.stdout, r"sent = received \+ counted drops: "
+                                   r"(\d+) = \d+ \+ \d+  OK")
+        m = re.search(r"run directory (/run/(vmlink-demo-vm-\S+))", p.stdout)
+        self.assertIsNotNone(m, p.stdout[:2000])
+        self.assertFalse(os.path.exists(m.group(1)),
+                         "run directory left behind")
+        self.assertEqual(eal_leftovers(m.group(2)), [],
+                         "EAL files left behind")
 
 
 if __name__ == "__main__":

@@ -40,17 +40,17 @@ SHM = "/vmlink-demo-%d" % os.getpid()
 VM_EAL_EXTRA = ["--single-file-segments"]  # virtio-user shares its memory
 
 
-def demo_config(run, prefix):
-    """config/demo.ini with its paths in RUN and its EAL file prefix
-    PREFIX, written to RUN/demo.ini."""
-    with open(DEMO_INI) as f:
+def demo_config(run, prefix, ini=DEMO_INI):
+    """INI (config/demo.ini) with its paths in RUN and its EAL file prefix
+    PREFIX, written to RUN under its own name."""
+    with open(ini) as f:
         text = f.read()
     if INI_RUN not in text or INI_PREFIX not in text:
         raise RuntimeError("%s no longer names %s and %s" % (
-            DEMO_INI, INI_RUN, INI_PREFIX.strip()))
+            ini, INI_RUN, INI_PREFIX.strip()))
     text = text.replace(INI_RUN, run).replace(
         INI_PREFIX, "file-prefix = %s\n" % prefix)
-    path = os.path.join(run, "demo.ini")
+    path = os.path.join(run, os.path.basename(ini))
     with open(path, "w") as f:
         f.write(text)
     return path
@@ -83,7 +83,13 @@ def main():
     ap.add_argument("--keep", action="store_true",
                     help="keep the run directory (logs, sockets' folder, "
                     "vmlink.json) after a successful run too")
+    ap.add_argument("--vm", action="store_true",
+                    help="real VMs instead: QEMU guest A on an ivshmem v2 "
+                    "link, guest B on a vhost-user port (config/demo-vm.ini)")
     args = ap.parse_args()
+    if args.vm:
+        import demo_vm
+        return demo_vm.main(args)
 
     run = tempfile.mkdtemp(prefix="vmlink-demo-", dir="/run")
     os.chmod(run, 0o755)

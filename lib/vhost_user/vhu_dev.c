@@ -183,6 +183,15 @@ vq_link_ok(const struct vhu_dev *dev, const struct vhu_vq *vq)
 	return vq->started && enabled;
 }
 
+/* The link is what queue pair 0 can do: both rings started, enabled and
+ * not stopped by a fault (a port that says up must move frames). */
+static bool
+vq_link_up(const struct vhu_dev *dev, const struct vhu_vq *vq)
+{
+	return vq_link_ok(dev, vq) &&
+		__atomic_load_n(&vq->fault, __ATOMIC_RELAXED) == 0;
+}
+
 static void
 signal_err(struct vhu_vq *vq)
 {
@@ -252,7 +261,7 @@ void
 vhu_update_events(struct vhu_dev *dev)
 {
 	bool link = dev->connfd >= 0 && dev->mt != NULL &&
-		vq_link_ok(dev, &dev->vqs[0]) && vq_link_ok(dev, &dev->vqs[1]);
+		vq_link_up(dev, &dev->vqs[0]) && vq_link_up(dev, &dev->vqs[1]);
 	uint16_t i;
 
 	if (!link && dev->link_reported) {
@@ -349,6 +358,34 @@ vq_map(struct vhu_dev *dev, struct vhu_vq *vq)
 	vq->mapped = true;
 }
 
+/*
+ * At ring start: the base the front-end gave must lie between the ring's
+ * used index and its avail index. A front-end that lost track (DPDK's
+ * virtio-user in server mode reconnecting to a restarted back-end sends
+ * 0 while its ring is far ahead) would otherwise have its first avail
+ * index taken for a jump and the queue stopped: resume from the used
+ * index instead, as QEMU does after a back-end crash. Chains taken but
+ * never completed are then processed again (a guest TX frame may be sent
+ * twice, guest RX buffers are reused). The jump check stays for indexes
+ * that move while the ring runs.
+ */
+static void
+vq_reconcile_base(struct vhu_dev *dev, struct vhu_vq *vq)
+{
+	uint16_t used = __atomic_load_n(&vq->used->idx, __ATOMIC_ACQUIRE);
+	uint16_t avail = __atomic_load_n(&vq->avail->idx, __ATOMIC_ACQUIRE);
+	uint16_t base = vq->last_avail;
+
+	if ((uint16_t)(base - used) <= (uint16_t)(avail - used))
+		return;
+	VHU_LOG(WARNING, dev, "queue %u: the front-end's base %u is not between "
+		"the ring's used index %u and avail index %u: resuming from %u "
+		"(frames in flight may be sent again)", vq->index, base, used,
+		avail, used);
+	vq->last_avail = used;
+	vq->last_used = used;
+}
+
 void
 vhu_vq_resume(struct vhu_dev *dev, struct vhu_vq *vq)
 {
@@ -375,6 +412,7 @@ vhu_vq_resume(struct vhu_dev *dev, struct vhu_vq *vq)
 	if (vq->mem_hint >= dev->mt->n)
 		vq->mem_hint = 0;
 	if (vq->notify_init) {
+		vq_reconcile_base(dev, vq);
 		vhu_vq_ring_init_notify(vq);
 		vq->notify_init = false;
 	}

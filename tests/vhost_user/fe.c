@@ -42,6 +42,7 @@ fe_init(struct fe *fe)
 	memset(fe, 0, sizeof(*fe));
 	fe->sock = -1;
 	fe->prefer_huge = true;
+	fe->base_override = -1;
 	for (i = 0; i < FE_MAX_VQ; i++) {
 		fe->vq[i].kickfd = -1;
 		fe->vq[i].callfd = -1;
@@ -499,7 +500,8 @@ fe_vring_start(struct fe *fe, unsigned int idx, bool kick_nofd,
 
 	if (fe_request_state(fe, VHU_REQ_SET_VRING_NUM, idx, v->size) != 0 ||
 			fe_request_state(fe, VHU_REQ_SET_VRING_BASE, idx,
-				v->avail_idx) != 0 ||
+				fe->base_override >= 0 ?
+				(uint32_t)fe->base_override : v->avail_idx) != 0 ||
 			fe_vring_addr(fe, idx, 0, 0) != 0 ||
 			vring_fd(fe, VHU_REQ_SET_VRING_CALL, idx, &v->callfd,
 				call_nofd) != 0 ||
@@ -552,7 +554,8 @@ fe_start(struct fe *fe, const struct fe_opts *o)
 	if (fe_set_mem_table(fe) != 0)
 		return -1;
 	for (i = 0; i < 2 * o->nqp; i++) {
-		if (fe_vring_alloc(fe, i, o->ring_size) != 0 ||
+		if ((!o->keep_rings &&
+				fe_vring_alloc(fe, i, o->ring_size) != 0) ||
 				fe_vring_start(fe, i, o->kick_nofd,
 					o->call_nofd) != 0)
 			return -1;

@@ -65,6 +65,7 @@ struct fe {
 	uint64_t alloc_next;	/* bump allocator for rings/buffers */
 	uint64_t alloc_end;
 	bool prefer_huge;
+	int32_t base_override;	/* SET_VRING_BASE value; -1: avail_idx */
 };
 
 struct fe_opts {
@@ -77,6 +78,7 @@ struct fe_opts {
 	bool kick_nofd;
 	bool call_nofd;
 	uint64_t mem_size;	/* region 0 size (default 4 MiB) */
+	bool keep_rings;	/* reconnect: rings and memory as they are */
 };
 
 void fe_opts_default(struct fe_opts *o);

@@ -77,6 +77,7 @@
 	X(mem_shrunk) \
 	X(log_rate_limit) \
 	X(lifecycle_log) \
+	X(base_reconcile) \
 	X(throughput) \
 
 #define VHU_CASE_DECL(name) int case_ ## name(void);

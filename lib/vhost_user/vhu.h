@@ -125,6 +125,25 @@ uint64_t vhu_supported_features(void);
 /** Features acked by the front-end (0 when not connected). */
 uint64_t vhu_negotiated_features(const struct vhu_dev *dev);
 
+/**
+ * Offloads (VIRTIO_NET_F_CSUM, GUEST_CSUM, HOST_TSO4/6, GUEST_TSO4/6,
+ * offered unless vhu_config.features leaves them out). @p deq_flags: the
+ * mbuf flags (RTE_MBUF_F_TX_TCP_CKSUM, _UDP_CKSUM, _TCP_SEG) dequeued
+ * frames may carry, for the consumer to complete: a guest's partial
+ * checksum or TSO frame goes on as it is, with l2/l3/l4_len and
+ * tso_segsz; CSUM is offered only with a checksum flag, HOST_TSO only
+ * with TCP_SEG too (from the next negotiation; a checksum the consumer
+ * does not take is completed on dequeue, a TSO frame it does not take is
+ * dropped and counted). @p enq_flags: the mbuf TX flags (_TCP_CKSUM,
+ * _UDP_CKSUM, _IP_CKSUM, _TCP_SEG) enqueue acts on; others are ignored.
+ * The guest gets an offloaded frame as it is when it negotiated the
+ * offload, else completed (checksum filled in, TSO frame cut into
+ * MSS-sized frames). Until called, both are all of them. Returns 0 or
+ * -EINVAL.
+ */
+int vhu_offloads_set(struct vhu_dev *dev, uint64_t deq_flags,
+	uint64_t enq_flags);
+
 /** True while a front-end is connected. */
 bool vhu_connected(const struct vhu_dev *dev);
 

@@ -8,7 +8,10 @@
  *   deq_fetch()   fetch + translate: the chain's descriptors read once,
  *                 its buffers as host segments, its virtio-net header
  *                 checked; a malformed chain stops the queue here, before
- *                 any frame of the batch is copied
+ *                 any frame of the batch is copied; a header asking for
+ *                 an offload is parsed against its frame (vhu_offload.h),
+ *                 and one that does not fit is a counted drop of that
+ *                 frame alone
  *   deq_frame()   copy or zero-copy (the one decision: deq_zero_copy()),
  *                 and the used entry of a copied chain
  *   vhu_ring_publish()  once per burst, then the guest's notification
@@ -17,6 +20,7 @@
  * (vhu_zc.c); the next burst starts by returning those.
  */
 
+#include "vhu_offload.h"
 #include "vhu_ring.h"
 #include "vhu_zc.h"
 
@@ -28,11 +32,14 @@ struct deq_chain {
 	uint16_t data_seg;	/* the frame starts after the header, here */
 	uint16_t data_off;
 	uint32_t len;		/* frame bytes, without the header */
+	int8_t bad;		/* VHU_OFL_OK, or why its header is dropped */
+	struct vhu_ofl_tx ofl;	/* kind NONE: no offload asked */
 };
 
 /* What a burst did, counted once at its end. */
 struct deq_sum {
 	uint16_t used;		/* used entries written (copied chains) */
+	uint32_t dropped;	/* chains returned unread: bad offload header */
 	uint32_t zc;
 	uint32_t copied;
 	uint64_t bytes;
@@ -40,26 +47,68 @@ struct deq_sum {
 
 /* ---- translate: the header ---- */
 
-/*
- * Check a TX virtio-net header (its first 10 bytes; each field read once,
- * from guest memory or from the caller's copy). Returns WALK_OK or the
- * malformed reason.
- */
-static __rte_always_inline int
-tx_hdr_check(const uint8_t *h, uint32_t frame_len)
-{
-	uint8_t flags = h[0], gso_type = h[1];
-	uint16_t csum_start, csum_offset;
+/* deq_chain.bad: dropped, but no fault of the guest (mbufs too small
+ * for the header bytes an offload rewrites) */
+#define DEQ_DROP_ROOM	VHU_MAL_NUM
 
-	if (unlikely((gso_type & ~VHU_NET_HDR_GSO_ECN) != VHU_NET_HDR_GSO_NONE))
-		return VHU_MAL_HDR_FIELDS;
-	if (flags & VHU_NET_HDR_F_NEEDS_CSUM) {
-		memcpy(&csum_start, h + 6, 2);
-		memcpy(&csum_offset, h + 8, 2);
-		if ((uint32_t)csum_start + csum_offset + 2 > frame_len)
-			return VHU_MAL_CSUM;
+/*
+ * A header asking for an offload (@p hdr, a local copy): parsed against
+ * the first bytes of its frame, copied out once (the guest may still
+ * write them). Its result, or the reason to drop the frame, in @p c.
+ * Offloads the application does not take (vq->ofl_deq) are undone:
+ * a checksum is completed when the frame is copied, a TSO frame is
+ * dropped (the front-end negotiated it before the application said).
+ */
+static void __rte_noinline
+deq_offload(const struct vhu_vq *vq, struct deq_chain *c,
+	const struct vhu_net_hdr *hdr)
+{
+	struct vhu_seg_cursor src = {
+		.seg = &vq->segs[c->seg0 + c->data_seg], .off = c->data_off,
+	};
+	uint8_t frame[VHU_OFL_HDR_MAX];
+	uint32_t seen = RTE_MIN(c->len, VHU_OFL_HDR_MAX);
+	uint64_t take = __atomic_load_n(&vq->ofl_deq, __ATOMIC_RELAXED), l4;
+	int rc;
+
+	vhu_gather(&src, frame, seen);
+	rc = vhu_ofl_tx_parse(hdr, frame, seen, c->len, vq->ofl_features,
+		&c->ofl);
+	if (rc == VHU_OFL_OK && (c->ofl.ol_flags & RTE_MBUF_F_TX_TCP_SEG) &&
+			!(take & RTE_MBUF_F_TX_TCP_SEG))
+		rc = VHU_MAL_HDR_FIELDS;
+	l4 = c->ofl.ol_flags & RTE_MBUF_F_TX_L4_MASK;
+	if (rc == VHU_OFL_OK && c->ofl.kind == VHU_OFL_TX_L4 &&
+			(take & l4) != l4) {
+		c->ofl.kind = VHU_OFL_TX_SW_CSUM;
+		c->ofl.csum_start = hdr->csum_start;
+		c->ofl.csum_offset = hdr->csum_offset;
+		c->ofl.priv_len = (uint16_t)(hdr->csum_start +
+			hdr->csum_offset + 2);
 	}
-	return WALK_OK;
+	/* the bytes rewritten must be in the first mbuf */
+	if (rc == VHU_OFL_OK && c->ofl.priv_len > vq->deq_room)
+		rc = DEQ_DROP_ROOM;
+	c->bad = (int8_t)rc;
+}
+
+/*
+ * Check a TX virtio-net header (its first 10 bytes, read once, from
+ * guest memory or from the caller's copy). Nearly every frame asks for
+ * nothing; the others go to deq_offload().
+ */
+static __rte_always_inline void
+tx_hdr_check(const struct vhu_vq *vq, struct deq_chain *c, const uint8_t *h)
+{
+	struct vhu_net_hdr hdr;
+
+	memcpy(&hdr, h, VHU_NET_HDR_LEN_LEGACY);
+	c->bad = VHU_OFL_OK;
+	c->ofl.kind = VHU_OFL_TX_NONE;
+	if (likely(!(hdr.flags & VHU_NET_HDR_F_NEEDS_CSUM) &&
+			hdr.gso_type == VHU_NET_HDR_GSO_NONE))
+		return;
+	deq_offload(vq, c, &hdr);
 }
 
 /* A header over two segments: gathered once into @p buf; where the frame
@@ -102,7 +151,8 @@ deq_header(const struct vhu_vq *vq, struct deq_chain *c, uint64_t total)
 		c->data_seg++;
 		c->data_off = 0;
 	}
-	return tx_hdr_check(h, c->len);
+	tx_hdr_check(vq, c, h);
+	return WALK_OK;
 }
 
 /* ---- fetch + translate ---- */
@@ -226,7 +276,9 @@ deq_copy(const struct vhu_vq *vq, struct rte_mempool *mp,
 static __rte_always_inline bool
 deq_zero_copy(struct vhu_vq *vq, const struct deq_chain *c, uint32_t *pieces)
 {
-	if (!vq->zc || c->len < vq->copy_threshold)
+	/* an offload rewrites header bytes: in memory of our own */
+	if (!vq->zc || c->len < vq->copy_threshold ||
+			c->ofl.kind != VHU_OFL_TX_NONE)
 		return false;
 	if (vq->nfree == 0) {
 		VHU_STAT_ADD(vq, zc_budget_copies, 1);
@@ -256,6 +308,8 @@ deq_frame(struct vhu_vq *vq, struct rte_mempool *mp, const struct deq_chain *c,
 			return false;
 		ring_used(vq, sum->used++, c->id, 0);
 		sum->copied++;
+		if (unlikely(c->ofl.kind != VHU_OFL_TX_NONE))
+			vhu_ofl_tx_apply(m, &c->ofl);
 	}
 	sum->bytes += c->len;
 	return true;
@@ -288,21 +342,33 @@ deq_batch(struct vhu_vq *vq, struct rte_mempool *mp, struct rte_mbuf **pkts,
 	uint16_t n, struct deq_sum *sum)
 {
 	struct deq_chain ch[VHU_BATCH];
-	uint16_t nb, i;
+	uint16_t nb, nm, i, k = 0;
 
 	nb = deq_fetch(vq, ch, n);
 	if (nb == 0)
 		return 0;
-	nb = deq_alloc(vq, mp, pkts, nb);
-	for (i = 0; i < nb; i++)
-		if (unlikely(!deq_frame(vq, mp, &ch[i], pkts[i], sum)))
+	nm = deq_alloc(vq, mp, pkts, nb);
+	for (i = 0; i < nb; i++) {
+		if (unlikely(ch[i].bad != VHU_OFL_OK)) {
+			/* the chain goes back unread; its frame is dropped */
+			ring_used(vq, sum->used++, ch[i].id, 0);
+			if (ch[i].bad != DEQ_DROP_ROOM)
+				VHU_STAT_ADD(vq, malformed[ch[i].bad], 1);
+			sum->dropped++;
+			continue;
+		}
+		if (k == nm)
+			break;	/* deq_alloc() counted it */
+		if (unlikely(!deq_frame(vq, mp, &ch[i], pkts[k], sum))) {
+			VHU_STAT_ADD(vq, mbuf_alloc_failed, 1);
 			break;
-	if (unlikely(i < nb)) {
-		VHU_STAT_ADD(vq, mbuf_alloc_failed, 1);
-		rte_pktmbuf_free_bulk(&pkts[i], nb - i);
+		}
+		k++;
 	}
+	if (unlikely(k < nm))
+		rte_pktmbuf_free_bulk(&pkts[k], nm - k);
 	vq->last_avail += i;
-	return i;
+	return k;
 }
 
 static void
@@ -358,6 +424,8 @@ deq_finish(struct vhu_vq *vq, const struct deq_sum *sum)
 {
 	if (sum->used > 0)
 		vhu_ring_publish(vq, sum->used);
+	if (unlikely(sum->dropped > 0))
+		VHU_STAT_ADD(vq, drops, sum->dropped);
 	if (sum->zc > 0)
 		__atomic_fetch_add(&((struct vhu_memtab *)(uintptr_t)vq->mt)->zc_refs,
 			sum->zc, __ATOMIC_RELAXED);
@@ -386,6 +454,8 @@ vhu_dequeue_burst(struct vhu_dev *dev, uint16_t queue_pair,
 	vq = &dev->vqs[2 * queue_pair + 1];
 	if (!vq_enter(vq))
 		return 0;
+	vq->deq_room = RTE_MAX(rte_pktmbuf_data_room_size(mp),
+		(uint16_t)RTE_PKTMBUF_HEADROOM) - RTE_PKTMBUF_HEADROOM;
 	if (vq->cring != NULL && zc_completion_waiting(vq))
 		vhu_vq_zc_drain(vq, true);
 	if (queue_pair == 0 && n > 0)

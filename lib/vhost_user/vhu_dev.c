@@ -23,6 +23,7 @@
 #include <rte_malloc.h>
 
 #include "vhu_internal.h"
+#include "vhu_offload.h"
 
 RTE_LOG_REGISTER(vhu_logtype, lib.vmlink.vhost_user, INFO);
 
@@ -109,7 +110,8 @@ vhu_supported_features(void)
 		(1ull << VHU_F_NET_CTRL_VQ) |
 		(1ull << VHU_F_PROTOCOL_FEATURES) |
 		(1ull << VHU_F_IN_ORDER) |
-		(1ull << VHU_F_LOG_ALL);
+		(1ull << VHU_F_LOG_ALL) |
+		VHU_OFL_FEATURES;
 }
 
 static uint64_t
@@ -129,6 +131,41 @@ vhu_negotiated_features(const struct vhu_dev *dev)
 {
 	return dev == NULL ? 0 :
 		__atomic_load_n(&dev->features, __ATOMIC_RELAXED);
+}
+
+int
+vhu_offloads_set(struct vhu_dev *dev, uint64_t deq_flags, uint64_t enq_flags)
+{
+	const uint64_t host_tso = (1ull << VHU_F_NET_HOST_TSO4) |
+		(1ull << VHU_F_NET_HOST_TSO6);
+	uint64_t offer;
+	uint16_t i;
+
+	if (dev == NULL)
+		return -EINVAL;
+	deq_flags &= VHU_OFL_TX_FLAGS;
+	enq_flags &= VHU_OFL_TX_FLAGS;
+	/* The guest may leave undone only what the application takes; what
+	 * it may be handed undone is completed here when it did not
+	 * negotiate it, so the GUEST_ offloads stay offered. */
+	offer = dev->ofl_offerable;
+	if (!(deq_flags & RTE_MBUF_F_TX_L4_MASK))
+		offer &= ~((1ull << VHU_F_NET_CSUM) | host_tso);
+	if (!(deq_flags & RTE_MBUF_F_TX_TCP_SEG))
+		offer &= ~host_tso;
+	pthread_mutex_lock(&dev->lock);
+	dev->ofl_deq = deq_flags;
+	dev->ofl_enq = enq_flags;
+	dev->offered_features = (dev->offered_features & ~VHU_OFL_FEATURES) |
+		offer;
+	for (i = 0; i < dev->nr_vq; i++) {
+		__atomic_store_n(&dev->vqs[i].ofl_deq, deq_flags,
+			__ATOMIC_RELAXED);
+		__atomic_store_n(&dev->vqs[i].ofl_enq, enq_flags,
+			__ATOMIC_RELAXED);
+	}
+	pthread_mutex_unlock(&dev->lock);
+	return 0;
 }
 
 bool
@@ -408,6 +445,9 @@ vhu_vq_resume(struct vhu_dev *dev, struct vhu_vq *vq)
 	vq->indirect = !!(f & (1ull << VHU_F_RING_INDIRECT_DESC));
 	vq->zc = (vq->index & 1) && vq->cring != NULL && !log_all;
 	vq->copy_threshold = dev->cfg.copy_threshold;
+	vq->ofl_features = f & VHU_OFL_FEATURES;
+	__atomic_store_n(&vq->ofl_deq, dev->ofl_deq, __ATOMIC_RELAXED);
+	__atomic_store_n(&vq->ofl_enq, dev->ofl_enq, __ATOMIC_RELAXED);
 	vq->mt = dev->mt;
 	if (vq->mem_hint >= dev->mt->n)
 		vq->mem_hint = 0;
@@ -991,6 +1031,9 @@ vhu_create(const struct vhu_config *cfg)
 	if (cfg->zero_copy)
 		dev->offered_features &= ~(1ull << VHU_F_IN_ORDER);
 	dev->proto_offered = supported_protocol_features();
+	dev->ofl_offerable = dev->offered_features & VHU_OFL_FEATURES;
+	dev->ofl_deq = VHU_OFL_TX_FLAGS;
+	dev->ofl_enq = VHU_OFL_TX_FLAGS;
 
 	dev->evq_cap = 4u * dev->nr_vq + 16;
 	dev->evq = calloc(dev->evq_cap, sizeof(*dev->evq));

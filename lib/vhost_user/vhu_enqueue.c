@@ -13,9 +13,15 @@
  *   enq_publish() the used entries (one per buffer chain)
  *   vhu_ring_publish()  once per burst, then the guest's notification
  *
+ * A frame asking for an offload the application enabled (an mbuf TX
+ * flag in vq->ofl_enq) ends the batch and goes alone through
+ * enq_offload(): the header the guest gets, or the work done for it
+ * (vhu_offload.h), then the same reserve, copy and publish stages.
+ *
  * Every copy is dirty-logged while the front-end migrates.
  */
 
+#include "vhu_offload.h"
 #include "vhu_ring.h"
 
 /* enq_reserve() results besides WALK_OK and the malformed reasons */
@@ -46,6 +52,7 @@ struct enq_sum {
 	uint32_t drops;
 	uint64_t bytes;
 	bool full;
+	bool at_offload;	/* the batch stopped at a frame for enq_offload() */
 };
 
 /* ---- fetch + translate ---- */
@@ -111,14 +118,14 @@ enq_reserve_chains(struct vhu_vq *vq, uint32_t need, uint16_t head,
 	return WALK_OK;
 }
 
-/* Reserve the guest buffers for frame @p m: WALK_OK, a RES_ value or the
- * malformed reason. The common case, one buffer that holds the header
- * and the whole frame, is done here. */
+/* Reserve the guest buffers for a frame of @p plen bytes: WALK_OK, a RES_
+ * value or the malformed reason. The common case, one buffer that holds
+ * the header and the whole frame, is done here. */
 static __rte_always_inline int
-enq_reserve(struct vhu_vq *vq, const struct rte_mbuf *m, struct enq_frame *f,
+enq_reserve_len(struct vhu_vq *vq, uint32_t plen, struct enq_frame *f,
 	struct enq_cursor *cur)
 {
-	uint32_t plen = m->pkt_len, need = vq->hdr_len + plen;
+	uint32_t need = vq->hdr_len + plen;
 	struct vhu_seg *s = &vq->segs[cur->nsegs];
 	struct vring_desc d;
 	uint16_t head;
@@ -143,7 +150,6 @@ enq_reserve(struct vhu_vq *vq, const struct rte_mbuf *m, struct enq_frame *f,
 	s->head = f->head0;
 	vq->heads[f->head0] = (struct vhu_head){ .id = head, .cap = d.len };
 	prefetch_w(s->hva);
-	rte_prefetch0(rte_pktmbuf_mtod(m, const void *));
 	f->nheads = 1;
 	f->seg_end = f->seg0 + 1;
 	cur->nheads++;
@@ -152,18 +158,35 @@ enq_reserve(struct vhu_vq *vq, const struct rte_mbuf *m, struct enq_frame *f,
 	return WALK_OK;
 }
 
+/* Reserve the guest buffers for frame @p m (enq_reserve_len()). */
+static __rte_always_inline int
+enq_reserve(struct vhu_vq *vq, const struct rte_mbuf *m, struct enq_frame *f,
+	struct enq_cursor *cur)
+{
+	int rc = enq_reserve_len(vq, m->pkt_len, f, cur);
+
+	if (likely(rc == WALK_OK))
+		rte_prefetch0(rte_pktmbuf_mtod(m, const void *));
+	return rc;
+}
+
 /* Reserve buffers for up to @p n frames. Stops at a ring without buffers
  * (sum->full), at a malformed chain (the queue stops; the frames before
  * it still go) or when the scratch arrays are used up. Returns how many
  * frames are consumed (reserved or dropped). */
 static uint16_t
 enq_fetch(struct vhu_vq *vq, struct rte_mbuf *const *pkts, uint16_t n,
-	struct enq_frame *fr, struct enq_cursor *cur, struct enq_sum *sum)
+	uint64_t ofl, struct enq_frame *fr, struct enq_cursor *cur,
+	struct enq_sum *sum)
 {
 	int rc = WALK_OK;
 	uint16_t i;
 
 	for (i = 0; i < n; i++) {
+		if (unlikely(pkts[i]->ol_flags & ofl)) {
+			sum->at_offload = true;
+			break;
+		}
 		rc = enq_reserve(vq, pkts[i], &fr[i], cur);
 		if (unlikely(rc == RES_DROP)) {
 			fr[i].nheads = 0;
@@ -224,6 +247,27 @@ scatter(struct vhu_vq *vq, struct vhu_seg_cursor *dst,
 		src += n;
 		len -= n;
 		dst->off += n;
+	}
+}
+
+/* Write @p len bytes of mbuf chain @p m from offset @p off. */
+static void
+scatter_mbuf(struct vhu_vq *vq, struct vhu_seg_cursor *dst,
+	const struct vhu_seg *end, const struct rte_mbuf *m, uint32_t off,
+	uint32_t len)
+{
+	for (; m != NULL && len > 0; m = m->next) {
+		uint32_t n = m->data_len;
+
+		if (off >= n) {
+			off -= n;
+			continue;
+		}
+		n = RTE_MIN(n - off, len);
+		scatter(vq, dst, end,
+			rte_pktmbuf_mtod_offset(m, const uint8_t *, off), n);
+		off = 0;
+		len -= n;
 	}
 }
 
@@ -289,13 +333,13 @@ enq_publish(struct vhu_vq *vq, uint32_t nheads, struct enq_sum *sum)
  * many it consumed. */
 static uint16_t
 enq_batch(struct vhu_vq *vq, struct rte_mbuf *const *pkts, uint16_t n,
-	uint16_t *pending, struct enq_sum *sum)
+	uint64_t ofl, uint16_t *pending, struct enq_sum *sum)
 {
 	struct enq_frame fr[VHU_BATCH];
 	struct enq_cursor cur = { .pending = *pending };
 	uint16_t nb, i;
 
-	nb = enq_fetch(vq, pkts, n, fr, &cur, sum);
+	nb = enq_fetch(vq, pkts, n, ofl, fr, &cur, sum);
 	for (i = 0; i < nb; i++) {
 		if (fr[i].nheads == 0)
 			continue;
@@ -307,6 +351,86 @@ enq_batch(struct vhu_vq *vq, struct rte_mbuf *const *pkts, uint16_t n,
 	vq->last_avail += cur.taken;
 	*pending -= cur.taken;
 	return nb;
+}
+
+/* ---- offloads ---- */
+
+/*
+ * Frame @p k of @p plan into its own guest buffers: reserve, copy (the
+ * guest's header, the plan's header run, the mbuf's bytes), publish.
+ * Returns WALK_OK, a RES_ value or the malformed reason.
+ */
+static int
+enq_plan_frame(struct vhu_vq *vq, const struct rte_mbuf *m,
+	const struct vhu_ofl_rx *plan, uint32_t k, uint16_t *pending,
+	struct enq_sum *sum)
+{
+	struct enq_cursor cur = { .pending = *pending };
+	struct vhu_seg_cursor dst;
+	uint8_t hdrs[VHU_OFL_HDR_MAX];
+	struct vhu_net_hdr hdr = plan->hdr;
+	struct enq_frame f;
+	uint32_t flen, off, len;
+	int rc;
+
+	flen = vhu_ofl_rx_frame(m, plan, k, hdrs, &off, &len);
+	rc = enq_reserve_len(vq, flen, &f, &cur);
+	if (rc != WALK_OK)
+		return rc;
+	dst = (struct vhu_seg_cursor){ .seg = &vq->segs[f.seg0] };
+	hdr.num_buffers = vq->mrg ? f.nheads : 1;
+	scatter(vq, &dst, &vq->segs[f.seg_end], (const uint8_t *)&hdr,
+		vq->hdr_len);
+	scatter(vq, &dst, &vq->segs[f.seg_end], hdrs, plan->hdr_bytes);
+	scatter_mbuf(vq, &dst, &vq->segs[f.seg_end], m, off, len);
+	enq_publish(vq, cur.nheads, sum);
+	vq->last_avail += cur.taken;
+	*pending -= cur.taken;
+	return WALK_OK;
+}
+
+/*
+ * Frame @p m, which asks for an offload (mbuf flags in @p honoured), to
+ * the guest: as it is with the header saying what is left to do when
+ * the guest negotiated it, else completed or cut into MSS-sized frames.
+ * Returns false when the ring lacks the buffers (not consumed); metadata
+ * that does not fit the frame is a counted drop.
+ */
+static bool __rte_noinline
+enq_offload(struct vhu_vq *vq, const struct rte_mbuf *m, uint64_t honoured,
+	uint16_t *pending, struct enq_sum *sum)
+{
+	struct vhu_ofl_rx plan;
+	uint32_t k;
+	int rc;
+
+	/* the IP version flags come with any offload */
+	rc = vhu_ofl_rx_plan(m, vq->ofl_features, honoured |
+		RTE_MBUF_F_TX_IPV4 | RTE_MBUF_F_TX_IPV6, vq->size, &plan);
+	if (rc != VHU_OFL_OK) {
+		sum->drops++;
+		return true;
+	}
+	/* each frame takes at least one chain: all of them, or none */
+	if (vhu_ofl_rx_frames(&plan) > *pending) {
+		sum->full = true;
+		return false;
+	}
+	for (k = 0; k < vhu_ofl_rx_frames(&plan); k++) {
+		rc = enq_plan_frame(vq, m, &plan, k, pending, sum);
+		if (rc == WALK_OK)
+			continue;
+		if (rc >= 0)
+			vhu_vq_fault(vq, (enum vhu_malformed)rc);
+		else if (rc == RES_FULL)
+			sum->full = true;
+		/* the rest of the frame is lost: not one frame delivered */
+		sum->drops++;
+		return true;
+	}
+	sum->delivered++;
+	sum->bytes += m->pkt_len;
+	return true;
 }
 
 /* Count the burst; publish its used entries. */
@@ -333,6 +457,7 @@ vhu_enqueue_burst(struct vhu_dev *dev, uint16_t queue_pair,
 	struct enq_sum sum = {0};
 	struct vhu_vq *vq;
 	uint16_t done = 0, pending, want, got;
+	uint64_t ofl;
 
 	if (unlikely(dev == NULL || queue_pair >= dev->nr_qp || pkts == NULL ||
 			n == 0))
@@ -341,12 +466,27 @@ vhu_enqueue_burst(struct vhu_dev *dev, uint16_t queue_pair,
 	if (!vq_enter(vq))
 		return 0;
 	pending = ring_avail(vq, UINT16_MAX);
+	ofl = __atomic_load_n(&vq->ofl_enq, __ATOMIC_RELAXED);
 	if (likely(__atomic_load_n(&vq->ready, __ATOMIC_RELAXED))) {
-		do {
+		while (done < n) {
+			if (unlikely(pkts[done]->ol_flags & ofl)) {
+				if (!enq_offload(vq, pkts[done], ofl, &pending,
+						&sum))
+					break;
+				done++;
+				if (sum.full || __atomic_load_n(&vq->fault,
+						__ATOMIC_RELAXED) != 0)
+					break;
+				continue;
+			}
 			want = RTE_MIN((uint16_t)(n - done), (uint16_t)VHU_BATCH);
-			got = enq_batch(vq, &pkts[done], want, &pending, &sum);
+			sum.at_offload = false;
+			got = enq_batch(vq, &pkts[done], want, ofl, &pending,
+				&sum);
 			done += got;
-		} while (got == want && done < n);
+			if (got < want && !sum.at_offload)
+				break;
+		}
 	}
 	enq_finish(vq, &sum);
 	vq_leave(vq);

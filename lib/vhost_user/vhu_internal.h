@@ -179,6 +179,10 @@ struct vhu_vq {
 	int callfd;
 	uint32_t copy_threshold;
 	uint32_t mem_hint;
+	uint64_t ofl_features;	/* negotiated offload features (VHU_OFL_FEATURES) */
+	uint64_t ofl_deq;	/* atomic: dev->ofl_deq (mbuf TX flags the app takes) */
+	uint64_t ofl_enq;	/* atomic: dev->ofl_enq (mbuf TX flags honoured) */
+	uint32_t deq_room;	/* dequeue: data room of this burst's mbufs */
 
 	/* Zero-copy (dequeue queues only). */
 	struct vhu_zc_slot *slots;
@@ -238,6 +242,13 @@ struct vhu_dev {
 	int listenfd;
 	int connfd;
 	bool connected;		/* atomic */
+
+	/* Offloads: what the configuration allows to offer, and what the
+	 * application takes on dequeue / asks for on enqueue (mbuf TX
+	 * flags; vhu_offloads_set()). */
+	uint64_t ofl_offerable;
+	uint64_t ofl_deq;
+	uint64_t ofl_enq;
 
 	/* ctl: negotiated state of the current session */
 	uint64_t offered_features;

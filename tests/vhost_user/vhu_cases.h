@@ -9,6 +9,8 @@
 
 #define VHU_CASES(X) \
 	X(handshake) \
+	X(offload_dequeue) \
+	X(offload_enqueue) \
 	X(read_guest_memory) \
 	X(ring_enable_protocol) \
 	X(ring_enable_legacy) \

@@ -265,10 +265,59 @@ vv_rx_intr_disable(struct rte_eth_dev *dev, uint16_t qid)
 /* ------------------------------------------------------------------------ */
 /* Control */
 
-static int
-vv_configure(struct rte_eth_dev *dev __rte_unused)
+/* Offloads: what the guest may leave undone reaches the application
+ * only if it enabled the rx offload (the frame's mbuf then carries the
+ * TX flags, RTE_MBUF_F_RX_L4_CKSUM_NONE and, for TSO, RTE_MBUF_F_RX_LRO);
+ * what the application leaves undone is done for a guest that did not
+ * negotiate it. */
+#define VV_RX_OFFLOADS (RTE_ETH_RX_OFFLOAD_TCP_CKSUM | \
+	RTE_ETH_RX_OFFLOAD_UDP_CKSUM | RTE_ETH_RX_OFFLOAD_TCP_LRO)
+#define VV_TX_OFFLOADS (RTE_ETH_TX_OFFLOAD_TCP_CKSUM | \
+	RTE_ETH_TX_OFFLOAD_UDP_CKSUM | RTE_ETH_TX_OFFLOAD_IPV4_CKSUM | \
+	RTE_ETH_TX_OFFLOAD_TCP_TSO)
+
+/* The mbuf TX flags dequeued frames may carry, from the rx offloads.
+ * The L4 flag is a 2-bit value (TCP 01, UDP 11): UDP only with TCP. */
+static uint64_t
+vv_deq_flags(uint64_t rx)
 {
-	return 0;
+	uint64_t fl = 0;
+
+	if (!(rx & RTE_ETH_RX_OFFLOAD_TCP_CKSUM))
+		return 0;
+	fl |= RTE_MBUF_F_TX_TCP_CKSUM;
+	if (rx & RTE_ETH_RX_OFFLOAD_UDP_CKSUM)
+		fl |= RTE_MBUF_F_TX_UDP_CKSUM;
+	if (rx & RTE_ETH_RX_OFFLOAD_TCP_LRO)
+		fl |= RTE_MBUF_F_TX_TCP_SEG;
+	return fl;
+}
+
+/* The mbuf TX flags enqueue acts on, from the tx offloads. */
+static uint64_t
+vv_enq_flags(uint64_t tx)
+{
+	uint64_t fl = 0;
+
+	if (tx & (RTE_ETH_TX_OFFLOAD_TCP_CKSUM | RTE_ETH_TX_OFFLOAD_UDP_CKSUM))
+		fl |= RTE_MBUF_F_TX_L4_MASK;
+	if (tx & RTE_ETH_TX_OFFLOAD_IPV4_CKSUM)
+		fl |= RTE_MBUF_F_TX_IP_CKSUM;
+	if (tx & RTE_ETH_TX_OFFLOAD_TCP_TSO)
+		fl |= RTE_MBUF_F_TX_TCP_SEG;
+	return fl;
+}
+
+static int
+vv_configure(struct rte_eth_dev *dev)
+{
+	struct vv_private *priv = dev->data->dev_private;
+	const struct rte_eth_conf *conf = &dev->data->dev_conf;
+
+	if (rte_eal_process_type() != RTE_PROC_PRIMARY)
+		return 0;
+	return vhu_offloads_set(priv->vhu, vv_deq_flags(conf->rxmode.offloads),
+		vv_enq_flags(conf->txmode.offloads));
 }
 
 static int
@@ -335,8 +384,9 @@ vv_info(struct rte_eth_dev *dev, struct rte_eth_dev_info *info)
 	info->max_tx_queues = priv->queue_pairs;
 	info->min_rx_bufsize = 0;
 	/* Frames larger than an mbuf arrive as chains; chains go out. */
-	info->rx_offload_capa = RTE_ETH_RX_OFFLOAD_SCATTER;
-	info->tx_offload_capa = RTE_ETH_TX_OFFLOAD_MULTI_SEGS;
+	info->rx_offload_capa = RTE_ETH_RX_OFFLOAD_SCATTER | VV_RX_OFFLOADS;
+	info->tx_offload_capa = RTE_ETH_TX_OFFLOAD_MULTI_SEGS | VV_TX_OFFLOADS;
+	info->max_lro_pkt_size = VHU_MAX_FRAME_LEN;
 	info->speed_capa = RTE_ETH_LINK_SPEED_10G;
 	return 0;
 }

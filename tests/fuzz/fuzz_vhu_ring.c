@@ -8,7 +8,12 @@
  * writes descriptors, avail entries and indices, event indices and raw
  * guest memory, and interleaves dequeue and enqueue bursts (copy and
  * zero-copy, mbufs held and freed late) with memory-table replacement and
- * dirty logging switched on and off.
+ * dirty logging switched on and off. Offloads: TX frames may carry a
+ * virtio-net header from the input (checksum and GSO fields, on frames
+ * with real Ethernet/IP/TCP headers or not), RX mbufs offload metadata
+ * from the input, and the application's offload set changes mid-stream;
+ * such frames may be completed, segmented or dropped, so they turn the
+ * byte oracle off like raw writes do.
  *
  * Oracle: while the input has only published well-formed frames (no raw
  * writes), every frame dequeued is, byte for byte, the next frame the
@@ -30,6 +35,7 @@
 #include <sys/mman.h>
 
 #include "fuzz_vhu.h"
+#include "vhu_offload.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerInitialize(int *argc, char ***argv);
@@ -101,7 +107,7 @@ fifo_pop(struct fifo *q, struct expect *e)
 
 struct ring_model {
 	int (*publish_tx)(struct ring_state *s, unsigned int qp, uint32_t len,
-		uint8_t seed, uint8_t shape);
+		uint8_t seed, uint8_t shape, const struct vhu_net_hdr *hdr);
 	int (*post_rx)(struct ring_state *s, unsigned int qp, uint8_t shape);
 	int (*take_rx_used)(struct ring_state *s, unsigned int qp,
 		uint16_t *head, uint32_t *len);
@@ -109,9 +115,53 @@ struct ring_model {
 	void (*scribble)(struct ring_state *s, struct fz *f);
 };
 
+/* Ethernet + IPv4 (or IPv6) + TCP headers at the start of @p p (@p len
+ * bytes, at least 14), as far as they fit: offload headers then point at
+ * something real. */
+static void
+put_l3l4(uint8_t *p, uint32_t len, bool v6)
+{
+	uint8_t h[14 + 40 + 20];
+	uint32_t l3 = v6 ? 40 : 20, n;
+
+	memset(h, 0, sizeof(h));
+	h[12] = v6 ? 0x86 : 0x08;
+	h[13] = v6 ? 0xdd : 0x00;
+	if (v6) {
+		h[14] = 0x60;
+		h[14 + 4] = (uint8_t)((len - 54) >> 8);
+		h[14 + 5] = (uint8_t)(len - 54);
+		h[14 + 6] = 6;
+	} else {
+		h[14] = 0x45;
+		h[14 + 2] = (uint8_t)((len - 14) >> 8);
+		h[14 + 3] = (uint8_t)(len - 14);
+		h[14 + 9] = 6;
+	}
+	h[14 + l3 + 12] = 0x50;
+	n = len < 14 + l3 + 20 ? len : 14 + l3 + 20;
+	memcpy(p, h, n);
+}
+
+/* A virtio-net header from the input (the offload fields). */
+static void
+fuzz_hdr(struct fz *f, struct vhu_net_hdr *h, uint32_t len)
+{
+	uint8_t sel = fz_u8(f);
+
+	memset(h, 0, sizeof(*h));
+	h->flags = (sel & 1) ? VHU_NET_HDR_F_NEEDS_CSUM : fz_u8(f);
+	h->gso_type = (sel & 2) ? ((sel & 4) ? VHU_NET_HDR_GSO_TCPV6 :
+		VHU_NET_HDR_GSO_TCPV4) | (sel & 0x80) : fz_u8(f) & sel;
+	h->gso_size = (sel & 8) ? fz_u16(f) : 536 + fz_u8(f);
+	h->csum_start = (sel & 0x10) ? fz_u16(f) : (uint16_t)((sel & 4) ? 54 : 34);
+	h->csum_offset = (sel & 0x20) ? fz_u16(f) : 16;
+	h->hdr_len = (sel & 0x40) ? fz_u16(f) : (uint16_t)(len < 74 ? len : 74);
+}
+
 static int
 split_publish_tx(struct ring_state *s, unsigned int qp, uint32_t len,
-	uint8_t seed, uint8_t shape)
+	uint8_t seed, uint8_t shape, const struct vhu_net_hdr *hdr)
 {
 	struct fe_vring *vr = &s->v.fe.vq[2 * qp + 1];
 	uint8_t frame[FRAME_MAX];
@@ -123,7 +173,9 @@ split_publish_tx(struct ring_state *s, unsigned int qp, uint32_t len,
 	if (s->tx_inflight[qp] + need > vr->size)
 		return -1;	/* the guest waits for completions */
 	fill(frame, len, seed);
-	head = fe_tx_frame(&s->v.fe, 2 * qp + 1, NULL, s->hdr_len, frame, len,
+	if (hdr != NULL && (shape & 0x20))
+		put_l3l4(frame, len, shape & 0x40);
+	head = fe_tx_frame(&s->v.fe, 2 * qp + 1, hdr, s->hdr_len, frame, len,
 		nseg, hdr_sep, indirect);
 	if (head < 0)
 		return -1;
@@ -312,6 +364,29 @@ check_log(struct ring_state *s, uint64_t gpa, uint32_t len)
 	checked_log++;
 }
 
+/* Offload metadata from the input on mbuf @p m (its frame given real
+ * headers or not); the frame may reach the guest changed or cut. */
+static void
+fuzz_meta(struct fz *f, struct rte_mbuf *m, bool *dirty)
+{
+	static const uint64_t l4[4] = { 0, RTE_MBUF_F_TX_TCP_CKSUM,
+		RTE_MBUF_F_TX_UDP_CKSUM, RTE_MBUF_F_TX_SCTP_CKSUM };
+	uint8_t sel = fz_u8(f);
+	bool v6 = sel & 1;
+
+	if (sel & 2)
+		put_l3l4(rte_pktmbuf_mtod(m, uint8_t *), m->pkt_len, v6);
+	m->ol_flags = l4[(sel >> 2) & 3] |
+		((sel & 0x10) ? RTE_MBUF_F_TX_TCP_SEG : 0) |
+		((sel & 0x20) ? RTE_MBUF_F_TX_IP_CKSUM : 0) |
+		((sel & 0x40) ? 0 : v6 ? RTE_MBUF_F_TX_IPV6 : RTE_MBUF_F_TX_IPV4);
+	m->l2_len = (sel & 0x80) ? fz_u8(f) : 14;
+	m->l3_len = (sel & 0x80) ? fz_u16(f) : (v6 ? 40 : 20);
+	m->l4_len = (sel & 0x80) ? fz_u8(f) : 20;
+	m->tso_segsz = fz_u16(f);
+	*dirty = true;
+}
+
 static void
 enqueue(struct ring_state *s, const struct ring_model *rm, unsigned int qp,
 	struct fz *f)
@@ -333,6 +408,8 @@ enqueue(struct ring_state *s, const struct ring_model *rm, unsigned int qp,
 		fill(rte_pktmbuf_mtod(m[i], uint8_t *), l, seed);
 		m[i]->data_len = (uint16_t)l;
 		m[i]->pkt_len = l;
+		if (seed & 0x80)
+			fuzz_meta(f, m[i], &s->dirty);
 	}
 	n = i;
 	done = vhu_enqueue_burst(s->v.dev, (uint16_t)qp, m, (uint16_t)n);
@@ -474,11 +551,19 @@ run(struct ring_state *s, const struct ring_model *rm, struct fz *f)
 			uint32_t len = 14 + fz_u16(f) % (FRAME_MAX - 13);
 			uint8_t seed = fz_u8(f), shape = fz_u8(f);
 
+			struct vhu_net_hdr h;
+			bool ofl = shape & 0x10;
+
 			if (!(s->v.fe.features &
 					(1ull << VHU_F_RING_INDIRECT_DESC)))
 				shape &= ~8;
-			if (rm->publish_tx(s, qp, len, seed, shape) == 0 &&
-					!fifo_push(&s->tx[qp], len, seed))
+			if (ofl)
+				fuzz_hdr(f, &h, len);
+			if (rm->publish_tx(s, qp, len, seed, shape,
+					ofl ? &h : NULL) != 0)
+				break;
+			/* an offloaded frame may change or be dropped */
+			if (ofl || !fifo_push(&s->tx[qp], len, seed))
 				s->dirty = true;
 			break;
 		}
@@ -505,7 +590,12 @@ run(struct ring_state *s, const struct ring_model *rm, struct fz *f)
 				(void)fe_set_mem_table(&s->v.fe);
 			break;
 		case 8:
-			toggle_log(s);
+			if (op & 0x40)
+				(void)vhu_offloads_set(s->v.dev,
+					(uint64_t)fz_u8(f) << 50 & VHU_OFL_TX_FLAGS,
+					(uint64_t)fz_u8(f) << 50 & VHU_OFL_TX_FLAGS);
+			else
+				toggle_log(s);
 			break;
 		default:
 			(void)vhu_queue_notify(s->v.dev, (uint16_t)qp,

@@ -349,6 +349,45 @@ srv_write_hdr(struct server *s)
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);
 }
 
+/*
+ * Bind and listen under a temporary name, then rename it to the real path:
+ * whoever sees the socket file (a script, QEMU, a test) can connect at
+ * once, never in the window between bind() and listen(). A path too long
+ * for the temporary suffix is bound directly.
+ */
+static int
+bind_listening(int fd, struct sockaddr_un *sa)
+{
+	struct sockaddr_un tmp = *sa;
+	const char *path = sa->sun_path;
+	int n;
+
+	n = snprintf(tmp.sun_path, sizeof(tmp.sun_path), "%s.%d", path,
+		(int)getpid());
+	if (n < 0 || (size_t)n >= sizeof(tmp.sun_path))
+		tmp = *sa;
+	else
+		unlink(tmp.sun_path);	/* a leftover of a crashed server */
+	if (bind(fd, (struct sockaddr *)&tmp, sizeof(tmp)) != 0) {
+		srv_err("cannot bind %s: %s", tmp.sun_path, strerror(errno));
+		return -1;
+	}
+	if (listen(fd, LISTEN_BACKLOG) != 0) {
+		srv_err("cannot listen on %s: %s", tmp.sun_path,
+			strerror(errno));
+		unlink(tmp.sun_path);
+		return -1;
+	}
+	if (strcmp(tmp.sun_path, path) != 0 &&
+			rename(tmp.sun_path, path) != 0) {
+		srv_err("cannot rename %s to %s: %s", tmp.sun_path, path,
+			strerror(errno));
+		unlink(tmp.sun_path);
+		return -1;
+	}
+	return 0;
+}
+
 static int
 open_listener(struct server *s, struct listener *l)
 {
@@ -393,17 +432,11 @@ open_listener(struct server *s, struct listener *l)
 		srv_err("socket: %s", strerror(errno));
 		return -1;
 	}
-	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
-		srv_err("cannot bind %s: %s", path, strerror(errno));
+	if (bind_listening(fd, &sa) != 0) {
 		close(fd);
 		return -1;
 	}
 	l->bound = true;
-	if (listen(fd, LISTEN_BACKLOG) != 0) {
-		srv_err("cannot listen on %s: %s", path, strerror(errno));
-		close(fd);
-		return -1;
-	}
 	l->fd = fd;
 	return 0;
 }

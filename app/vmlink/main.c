@@ -264,7 +264,10 @@ run_main_lcore(struct vmlink *vm, unsigned int duration, unsigned int interval,
 		}
 		control_poll(vm);
 		if (interval != 0 && now - last >= interval * hz) {
-			printf("--- %.1f s\n", (double)(now - vm->start_tsc) / hz);
+			printf("--- %.1f s: rates over the last %.1f s, totals since "
+				"the start (or a reset)\n",
+				(double)(now - vm->start_tsc) / hz,
+				(double)(now - last) / hz);
 			stats_print_line(vm, (double)(now - last) / hz, prev);
 			last = now;
 		}

@@ -5,8 +5,10 @@
  * final summary, a JSON file and DPDK telemetry commands (/vmlink/...).
  */
 
+#include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <rte_ethdev.h>
@@ -55,6 +57,8 @@ link_state(uint16_t port_id)
 	return link.link_status == RTE_ETH_LINK_UP ? "up" : "down";
 }
 
+/* Rates over the last interval, then totals since the start (or since
+ * the last reset): which is which is said on every line. */
 void
 stats_print_line(const struct vmlink *vm, double interval_s,
 	struct port_totals *prev)
@@ -69,12 +73,12 @@ stats_print_line(const struct vmlink *vm, double interval_s,
 		rx_pps = (double)(t.rx_pkts - prev[p].rx_pkts) / interval_s;
 		tx_pps = (double)(t.tx_pkts - prev[p].tx_pkts) / interval_s;
 		rx_bps = (double)(t.rx_bytes - prev[p].rx_bytes) * 8 / interval_s;
-		printf("%-12s link %-4s rx %9.3f Mpps %8.3f Gbit/s  tx %9.3f Mpps"
-			"  drops tx-full %" PRIu64 " no-route %" PRIu64
-			" offload %" PRIu64 "\n",
-			vm->cfg->port[p].name, link_state(vm->port[p].port_id),
-			rx_pps / 1e6, rx_bps / 1e9, tx_pps / 1e6,
-			t.drop_tx_full, t.drop_no_route, t.drop_offload);
+		printf("%-12s link %-4s rate: rx %8.3f Mpps %7.3f Gbit/s, tx %8.3f "
+			"Mpps | total: rx %" PRIu64 ", tx %" PRIu64 ", dropped "
+			"tx-full %" PRIu64 ", no-route %" PRIu64 ", offload %" PRIu64
+			"\n", vm->cfg->port[p].name, link_state(vm->port[p].port_id),
+			rx_pps / 1e6, rx_bps / 1e9, tx_pps / 1e6, t.rx_pkts,
+			t.tx_pkts, t.drop_tx_full, t.drop_no_route, t.drop_offload);
 		prev[p] = t;
 	}
 	fflush(stdout);
@@ -141,6 +145,219 @@ stats_print_summary(const struct vmlink *vm, double elapsed_s)
 	fflush(stdout);
 }
 
+/* ------------------------------------------------------------------------ */
+/* The device's own counters (ethdev xstats) in the JSON file: per queue,
+ * by malformed-input reason, and the rest. The names are the drivers';
+ * vmlink keeps no list of them (docs/stats-json.md). */
+
+struct dev_xstats {
+	int n;
+	struct rte_eth_xstat_name *names;
+	struct rte_eth_xstat *values;
+};
+
+static void
+dev_xstats_free(struct dev_xstats *x)
+{
+	free(x->names);
+	free(x->values);
+	memset(x, 0, sizeof(*x));
+}
+
+/* Names and values of PORT_ID's xstats; none when the device has none
+ * or changes their number between the calls. */
+static void
+dev_xstats_get(uint16_t port_id, struct dev_xstats *x)
+{
+	int n = rte_eth_xstats_get_names(port_id, NULL, 0);
+
+	memset(x, 0, sizeof(*x));
+	if (n <= 0)
+		return;
+	x->names = calloc((size_t)n, sizeof(*x->names));
+	x->values = calloc((size_t)n, sizeof(*x->values));
+	if (x->names == NULL || x->values == NULL ||
+			rte_eth_xstats_get_names(port_id, x->names, (unsigned int)n) != n ||
+			rte_eth_xstats_get(port_id, x->values, (unsigned int)n) != n) {
+		dev_xstats_free(x);
+		return;
+	}
+	for (x->n = 0; x->n < n; x->n++)
+		x->names[x->n].name[sizeof(x->names[0].name) - 1] = '\0';
+}
+
+/* "rx_q3_bytes": DIR "rx", queue 3, counter "bytes" (ethdev's naming of
+ * per-queue xstats, which both vmlink PMDs follow). */
+static bool
+queue_xstat(const char *name, char dir, unsigned long *queue,
+	const char **counter)
+{
+	char *end;
+
+	if (name[0] != dir || strncmp(name + 1, "x_q", 3) != 0 ||
+			name[4] < '0' || name[4] > '9')
+		return false;
+	*queue = strtoul(name + 4, &end, 10);
+	if (*end != '_' || end[1] == '\0')
+		return false;
+	*counter = end + 1;
+	return true;
+}
+
+/* The reason a counter of malformed input counts, or NULL. Prefixes:
+ * vhost-user's per-queue "malformed_<reason>", ivshmem2's link-wide
+ * "violation_<reason>". */
+static const char *
+malformed_reason(const char *counter)
+{
+	static const char *const prefix[] = {"malformed_", "violation_"};
+	unsigned int i;
+
+	for (i = 0; i < RTE_DIM(prefix); i++)
+		if (strncmp(counter, prefix[i], strlen(prefix[i])) == 0)
+			return counter + strlen(prefix[i]);
+	return NULL;
+}
+
+/* The counter part of xstat I (past a queue prefix). */
+static const char *
+xstat_counter(const struct dev_xstats *x, int i, bool *per_queue)
+{
+	const char *name = x->names[i].name, *counter;
+	unsigned long q;
+
+	*per_queue = queue_xstat(name, 'r', &q, &counter) ||
+		queue_xstat(name, 't', &q, &counter);
+	return *per_queue ? counter : name;
+}
+
+/* NAME as a JSON string: xstat names are the drivers', not ours. */
+static void
+json_string(FILE *f, const char *name)
+{
+	const unsigned char *c;
+
+	fputc('"', f);
+	for (c = (const unsigned char *)name; *c != '\0'; c++) {
+		if (*c == '"' || *c == '\\')
+			fprintf(f, "\\%c", *c);
+		else if (*c < 0x20 || *c >= 0x7f)
+			fprintf(f, "\\u%04x", *c);
+		else
+			fputc(*c, f);
+	}
+	fputc('"', f);
+}
+
+/* "rx": {"0": {"packets": N, ...}, ...}: DIR's queues in order. */
+static void
+json_queues(FILE *f, const struct dev_xstats *x, char dir)
+{
+	unsigned long q, n_queues = 0, k;
+	const char *counter;
+	bool first_q = true;
+	int i;
+
+	for (i = 0; i < x->n; i++)
+		if (queue_xstat(x->names[i].name, dir, &q, &counter) && q < 65536)
+			n_queues = RTE_MAX(n_queues, q + 1);
+	fprintf(f, "\"%cx\": {", dir);
+	for (k = 0; k < n_queues; k++) {
+		bool first = true;
+
+		for (i = 0; i < x->n; i++) {
+			if (!queue_xstat(x->names[i].name, dir, &q, &counter) ||
+					q != k)
+				continue;
+			fprintf(f, "%s", first ? (first_q ? "" : ", ") : ", ");
+			if (first)
+				fprintf(f, "\"%lu\": {", k);
+			json_string(f, counter);
+			fprintf(f, ": %" PRIu64, x->values[i].value);
+			first = first_q = false;
+		}
+		if (!first)
+			fputc('}', f);
+	}
+	fputc('}', f);
+}
+
+/* "malformed": {reason: count summed over the queues}, in the order
+ * the device lists them. */
+static void
+json_malformed(FILE *f, const struct dev_xstats *x)
+{
+	const char *first = "";
+	bool pq;
+	int i, j;
+
+	fprintf(f, "\"malformed\": {");
+	for (i = 0; i < x->n; i++) {
+		const char *reason = malformed_reason(xstat_counter(x, i, &pq));
+		uint64_t sum = 0;
+
+		if (reason == NULL)
+			continue;
+		for (j = 0; j < i; j++) {
+			const char *r = malformed_reason(xstat_counter(x, j, &pq));
+
+			if (r != NULL && strcmp(r, reason) == 0)
+				break;
+		}
+		if (j < i)
+			continue;	/* counted with its first queue */
+		for (j = i; j < x->n; j++) {
+			const char *r = malformed_reason(xstat_counter(x, j, &pq));
+
+			if (r != NULL && strcmp(r, reason) == 0)
+				sum += x->values[j].value;
+		}
+		fprintf(f, "%s", first);
+		json_string(f, reason);
+		fprintf(f, ": %" PRIu64, sum);
+		first = ", ";
+	}
+	fputc('}', f);
+}
+
+/* "device_xstats": the xstats neither per queue nor in "malformed". */
+static void
+json_other_xstats(FILE *f, const struct dev_xstats *x)
+{
+	const char *first = "";
+	bool pq;
+	int i;
+
+	fprintf(f, "\"device_xstats\": {");
+	for (i = 0; i < x->n; i++) {
+		if (malformed_reason(xstat_counter(x, i, &pq)) != NULL || pq)
+			continue;
+		fprintf(f, "%s", first);
+		json_string(f, x->names[i].name);
+		fprintf(f, ": %" PRIu64, x->values[i].value);
+		first = ", ";
+	}
+	fputc('}', f);
+}
+
+/* "queues", "malformed", "device_xstats" of PORT_ID (docs/stats-json.md) */
+static void
+json_device_counters(FILE *f, uint16_t port_id)
+{
+	struct dev_xstats x;
+
+	dev_xstats_get(port_id, &x);
+	fprintf(f, "\"queues\": {");
+	json_queues(f, &x, 'r');
+	fprintf(f, ", ");
+	json_queues(f, &x, 't');
+	fprintf(f, "},\n      ");
+	json_malformed(f, &x);
+	fprintf(f, ",\n      ");
+	json_other_xstats(f, &x);
+	dev_xstats_free(&x);
+}
+
 int
 stats_write_json(const struct vmlink *vm, const char *path, double elapsed_s)
 {
@@ -167,12 +384,14 @@ stats_write_json(const struct vmlink *vm, const char *path, double elapsed_s)
 			PRIu64 ", \"gso_segments\": %" PRIu64 "}, \"device\": {"
 			"\"ipackets\": %" PRIu64 ", \"opackets\": %" PRIu64
 			", \"imissed\": %" PRIu64 ", \"ierrors\": %" PRIu64
-			", \"oerrors\": %" PRIu64 ", \"rx_nombuf\": %" PRIu64 "}}",
-			p == 0 ? "" : ",", vm->cfg->port[p].name, t.rx_pkts,
+			", \"oerrors\": %" PRIu64 ", \"rx_nombuf\": %" PRIu64 "},\n"
+			"      ", p == 0 ? "" : ",", vm->cfg->port[p].name, t.rx_pkts,
 			t.rx_bytes, t.tx_pkts, t.tx_bytes, t.drop_tx_full,
 			t.drop_no_route, t.drop_offload, t.sw_csum, t.sw_gso_frames,
 			t.sw_gso_segments, es.ipackets, es.opackets, es.imissed,
 			es.ierrors, es.oerrors, es.rx_nombuf);
+		json_device_counters(f, vm->port[p].port_id);
+		fputc('}', f);
 		rx += t.rx_pkts;
 		tx += t.tx_pkts;
 		drops += port_drops(&t);

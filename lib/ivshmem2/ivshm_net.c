@@ -397,7 +397,7 @@ ivshm_net_tx_burst(struct ivshm_net *n, struct rte_mbuf **pkts, uint16_t nb)
 
 		if (unlikely(len == 0 || len > n->max_frame)) {
 			STAT_ADD(q->st.tx_oversize, 1);
-			continue;	/* consumed: freed below */
+			continue;	/* consumed: the caller frees it */
 		}
 		if (unlikely(inflight >= n->lay.num))
 			break;
@@ -436,8 +436,6 @@ ivshm_net_tx_burst(struct ivshm_net *n, struct rte_mbuf **pkts, uint16_t nb)
 	if (i < nb)
 		STAT_ADD(q->st.tx_full, 1);
 	q_leave(&q->busy);
-	if (i != 0)
-		rte_pktmbuf_free_bulk(pkts, i);
 	return i;
 }
 

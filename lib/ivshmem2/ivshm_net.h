@@ -171,11 +171,15 @@ int ivshm_net_ctrl_fds(const struct ivshm_net *n, int fds[2]);
 void ivshm_net_link_get(const struct ivshm_net *n, struct ivshm_net_link *l);
 
 /*
- * Data path. tx: copies the frames (multi-segment allowed) into the own
- * data area, publishes them with one avail update, rings the peer only if
- * its event index asks for it, frees the mbufs it consumed; frames longer
- * than ivshm_net_max_frame() are dropped (counted) and consumed. Returns
- * how many mbufs were consumed (0 when the link is down).
+ * Data path, under the mbuf contract of both vmlink transport libraries
+ * (docs/mbufs.md): tx never frees nor changes an mbuf, the caller frees
+ * the ones consumed; rx sets port (conf.port_id), data_len, pkt_len,
+ * nb_segs and next, and hands the mbufs over to the caller.
+ * tx: copies the frames (multi-segment allowed) into the own data area,
+ * publishes them with one avail update, rings the peer only if its event
+ * index asks for it; frames longer than ivshm_net_max_frame() are dropped
+ * (counted) and consumed. Returns how many mbufs were consumed, the first
+ * ones of tx_pkts (0 when the link is down).
  * rx: validates and copies frames out into mbufs of the rx mempool
  * (chained when a frame exceeds one mbuf), or attaches them zero-copy;
  * completes in order; returns the number of mbufs stored in rx_pkts.

@@ -95,6 +95,7 @@ struct vhu_config {
 	uint64_t features;		/**< virtio features to offer; 0 = all supported */
 	uint32_t quiesce_timeout_ms;	/**< wait for zero-copy buffers (default 2000) */
 	int numa_node;			/**< for queue memory (default SOCKET_ID_ANY) */
+	uint16_t port_id;		/**< stored in every dequeued mbuf's port field (default 0) */
 	vhu_event_cb_t event_cb;	/**< may be NULL */
 	void *event_arg;
 };
@@ -158,7 +159,9 @@ uint16_t vhu_max_queue_pairs(const struct vhu_dev *dev);
  * every segment has been freed (from any thread). Other frames are copied
  * into mbufs from @p mp, chained when larger than its data room.
  * Zero-copy mbufs have no IOVA (RTE_BAD_IOVA): they are for software
- * consumers, not for DMA by a NIC.
+ * consumers, not for DMA by a NIC. Every frame's port is cfg.port_id; the
+ * caller owns the mbufs (the mbuf contract of both transport libraries,
+ * docs/mbufs.md).
  */
 uint16_t vhu_dequeue_burst(struct vhu_dev *dev, uint16_t queue_pair,
 	struct rte_mempool *mp, struct rte_mbuf **pkts, uint16_t n);
@@ -166,8 +169,9 @@ uint16_t vhu_dequeue_burst(struct vhu_dev *dev, uint16_t queue_pair,
 /**
  * Host -> guest RX. Copies up to @p n frames into the guest's receive
  * buffers (merging buffers with MRG_RXBUF) and returns how many were
- * consumed. The caller keeps ownership of every mbuf: it frees the first
- * <return value> ones itself and may retry the rest. A consumed frame that
+ * consumed. The library never frees nor changes an mbuf: the caller keeps
+ * ownership of every one, frees the first <return value> ones itself and
+ * may retry the rest (docs/mbufs.md). A consumed frame that
  * could not be delivered (longer than VHU_MAX_FRAME_LEN or than any guest
  * buffer without MRG_RXBUF) is counted in the queue's drops.
  */

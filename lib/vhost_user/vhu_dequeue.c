@@ -311,6 +311,7 @@ deq_frame(struct vhu_vq *vq, struct rte_mempool *mp, const struct deq_chain *c,
 		if (unlikely(c->ofl.kind != VHU_OFL_TX_NONE))
 			vhu_ofl_tx_apply(m, &c->ofl);
 	}
+	m->port = vq->mbuf_port;
 	sum->bytes += c->len;
 	return true;
 }
@@ -413,6 +414,7 @@ deq_rarp(struct vhu_dev *dev, struct vhu_vq *vq, struct rte_mempool *mp,
 		return 0;
 	}
 	build_rarp(m, dev->rarp_mac);
+	m->port = vq->mbuf_port;
 	*out = m;
 	VHU_STAT_ADD(vq, rarp_sent, 1);
 	return 1;

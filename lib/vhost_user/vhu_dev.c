@@ -448,6 +448,7 @@ vhu_vq_resume(struct vhu_dev *dev, struct vhu_vq *vq)
 	vq->ofl_features = f & VHU_OFL_FEATURES;
 	__atomic_store_n(&vq->ofl_deq, dev->ofl_deq, __ATOMIC_RELAXED);
 	__atomic_store_n(&vq->ofl_enq, dev->ofl_enq, __ATOMIC_RELAXED);
+	vq->mbuf_port = dev->cfg.port_id;
 	vq->mt = dev->mt;
 	if (vq->mem_hint >= dev->mt->n)
 		vq->mem_hint = 0;

@@ -183,6 +183,7 @@ struct vhu_vq {
 	uint64_t ofl_deq;	/* atomic: dev->ofl_deq (mbuf TX flags the app takes) */
 	uint64_t ofl_enq;	/* atomic: dev->ofl_enq (mbuf TX flags honoured) */
 	uint32_t deq_room;	/* dequeue: data room of this burst's mbufs */
+	uint16_t mbuf_port;	/* dequeue: cfg.port_id, into every mbuf */
 
 	/* Zero-copy (dequeue queues only). */
 	struct vhu_zc_slot *slots;

@@ -312,7 +312,7 @@ tx(struct ivshm_net *n, struct fz *f)
 	k = i;
 	sent = ivshm_net_tx_burst(n, pkts, (uint16_t)k);
 	FZ_CHECK(sent <= k);
-	for (i = sent; i < k; i++)
+	for (i = 0; i < k; i++)
 		rte_pktmbuf_free(pkts[i]);
 }
 

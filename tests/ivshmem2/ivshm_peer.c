@@ -422,7 +422,7 @@ traffic(void)
 			for (i = 0; i < sent; i++)
 				tx_bytes += frame_size(tx_seq + i, o.min, o.max);
 			tx_seq += sent;
-			for (i = sent; i < n; i++)
+			for (i = 0; i < n; i++)
 				rte_pktmbuf_free(pkts[i]);
 			sent_in_group += sent;
 			if (o.gap_every && sent_in_group >= o.gap_every) {
@@ -675,8 +675,7 @@ hostile(void)
 				frame_size(tx_seq + k, o.min, o.max));
 		k = ivshm_net_tx_burst(net, m, 4);
 		tx_seq += k;
-		while (k < 4)
-			rte_pktmbuf_free(m[k++]);
+		rte_pktmbuf_free_bulk(m, 4);
 		r = corrupt(name);
 		rounds++;
 		if (r != 0) {
@@ -742,8 +741,7 @@ bench(void)
 			}
 			n = ivshm_net_tx_burst(net, pkts, BURST);
 			frames += n;
-			if (n < BURST)
-				rte_pktmbuf_free_bulk(&pkts[n], BURST - n);
+			rte_pktmbuf_free_bulk(pkts, BURST);
 		} else {
 			n = ivshm_net_rx_burst(net, pkts, BURST);
 			frames += n;

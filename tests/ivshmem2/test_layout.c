@@ -240,7 +240,9 @@ test_bytes(struct rte_mempool *mp, const char *out, uint32_t exp_num,
 		uint32_t exp_v)
 {
 	static const uint32_t lens[3] = { 60, 1000, 64 };
-	struct ivshm_net_conf conf = { .socket_id = SOCKET_ID_ANY };
+	/* rx mbufs carry port_id (docs/mbufs.md) */
+	struct ivshm_net_conf conf = { .socket_id = SOCKET_ID_ANY,
+		.port_id = 5 };
 	struct ivshm_net *a, *b;
 	struct ivshm_net_stats st;
 	const struct ivshm_net_layout *l;
@@ -277,6 +279,7 @@ test_bytes(struct rte_mempool *mp, const char *out, uint32_t exp_num,
 	for (i = 0; i < 3; i++)
 		m[i] = frame(mp, lens[i], (uint8_t)(i * 50));
 	CHECK_EQ(ivshm_net_tx_burst(a, m, 3), 3);
+	rte_pktmbuf_free_bulk(m, 3);	/* copied: ours to free */
 	/* a's TX queue in a's section */
 	off = exp_v;
 	for (i = 0; i < 3; i++) {
@@ -306,6 +309,7 @@ test_bytes(struct rte_mempool *mp, const char *out, uint32_t exp_num,
 	CHECK_EQ(ivshm_net_rx_burst(b, m, 8), 3);
 	for (i = 0; i < 3; i++) {
 		CHECK_EQ(m[i]->pkt_len, lens[i]);
+		CHECK_EQ(m[i]->port, 5);
 		CHECK_EQ(*rte_pktmbuf_mtod_offset(m[i], uint8_t *, 5),
 			(uint8_t)(i * 50 + 5));
 		CHECK_EQ(rd32(sb, U + 4 + 8 * i), i);		/* used id */
@@ -346,6 +350,7 @@ test_bytes(struct rte_mempool *mp, const char *out, uint32_t exp_num,
 		m[1] = frame(mp, 100, 1);
 		m[1]->pkt_len = max + 1;	/* claims too much: dropped */
 		CHECK_EQ(ivshm_net_tx_burst(a, m, 2), 2);
+		rte_pktmbuf_free_bulk(m, 2);
 		ivshm_net_stats_get(a, &st);
 		CHECK_EQ(st.tx_frames, 4);
 		CHECK_EQ(st.tx_oversize, 1);

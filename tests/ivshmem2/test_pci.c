@@ -847,6 +847,7 @@ test_net_over_v1(struct rte_mempool *mp)
 		memset(rte_pktmbuf_append(tx[i], 60 + i), 0xa0 + i, 60 + i);
 	}
 	CHECK_EQ(ivshm_net_tx_burst(a, tx, 8), 8);
+	rte_pktmbuf_free_bulk(tx, 8);
 	for (tries = 0; tries < 100 && got < 8; tries++)
 		got += ivshm_net_rx_burst(b, rx + got, 8 - got);
 	CHECK_EQ(got, 8);

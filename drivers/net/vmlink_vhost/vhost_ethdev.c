@@ -53,7 +53,6 @@ struct vv_rxq {
 	struct vhu_dev *vhu;
 	struct rte_mempool *mp;
 	uint16_t qp;
-	uint16_t port_id;
 };
 
 struct vv_txq {
@@ -85,12 +84,9 @@ static uint16_t
 vv_rx_burst(void *q, struct rte_mbuf **pkts, uint16_t n)
 {
 	struct vv_rxq *rxq = q;
-	uint16_t got, i;
 
-	got = vhu_dequeue_burst(rxq->vhu, rxq->qp, rxq->mp, pkts, n);
-	for (i = 0; i < got; i++)
-		pkts[i]->port = rxq->port_id;
-	return got;
+	/* The library sets port (cfg.port_id, docs/mbufs.md). */
+	return vhu_dequeue_burst(rxq->vhu, rxq->qp, rxq->mp, pkts, n);
 }
 
 static uint16_t
@@ -99,7 +95,8 @@ vv_tx_burst(void *q, struct rte_mbuf **pkts, uint16_t n)
 	struct vv_txq *txq = q;
 	uint16_t done;
 
-	/* The library copies and leaves the mbufs to us; what it did not
+	/* The library copies and leaves the mbufs to us (docs/mbufs.md);
+	 * what it did not
 	 * consume stays with the caller, as tx_burst requires. */
 	done = vhu_enqueue_burst(txq->vhu, txq->qp, pkts, n);
 	rte_pktmbuf_free_bulk(pkts, done);
@@ -402,7 +399,6 @@ vv_rxq_setup(struct rte_eth_dev *dev, uint16_t qid, uint16_t nb_desc __rte_unuse
 	rxq->vhu = priv->vhu;
 	rxq->qp = qid;
 	rxq->mp = mp;
-	rxq->port_id = dev->data->port_id;
 	dev->data->rx_queues[qid] = rxq;
 	return 0;
 }
@@ -715,6 +711,7 @@ vv_probe(struct rte_vdev_device *vdev)
 	args.cfg.numa_node = rte_socket_id();
 	args.cfg.event_cb = vv_event;
 	args.cfg.event_arg = priv;
+	args.cfg.port_id = dev->data->port_id;
 	priv->vhu = vhu_create(&args.cfg);
 	if (priv->vhu == NULL) {
 		ret = -rte_errno;

@@ -1112,15 +1112,9 @@ ivshm_net_stats_reset(struct ivshm_net *n)
 }
 
 static const char *const viol_names[IVSHM_NET_V_MAX] = {
-	[IVSHM_NET_V_AVAIL_IDX] = "avail_idx",
-	[IVSHM_NET_V_DESC_ID] = "desc_id",
-	[IVSHM_NET_V_DESC_FLAGS] = "desc_flags",
-	[IVSHM_NET_V_DESC_ADDR] = "desc_addr",
-	[IVSHM_NET_V_DESC_LEN] = "desc_len",
-	[IVSHM_NET_V_USED_IDX] = "used_idx",
-	[IVSHM_NET_V_USED_ID] = "used_id",
-	[IVSHM_NET_V_USED_LEN] = "used_len",
-	[IVSHM_NET_V_PEER_STATE] = "peer_state",
+#define VIOL_NAME(id, name, help) [IVSHM_NET_V_##id] = name,
+	IVSHM_NET_VIOLATION_LIST(VIOL_NAME)
+#undef VIOL_NAME
 };
 
 const char *
@@ -1129,19 +1123,14 @@ ivshm_net_violation_name(enum ivshm_net_violation v)
 	return (unsigned int)v < IVSHM_NET_V_MAX ? viol_names[v] : "unknown";
 }
 
-static const char *const stat_names[] = {
-	"rx_frames", "rx_bytes", "rx_nombuf", "rx_runts", "rx_oversize",
-	"rx_zc_frames", "rx_zc_budget_copies", "rx_kicks",
-	"rx_kicks_suppressed", "rx_intr_arms", "rx_intr_rechecks",
-	"rx_wakeups", "tx_frames", "tx_bytes", "tx_oversize", "tx_full",
-	"tx_link_down", "tx_kicks", "tx_kicks_suppressed",
-	"tx_dropped_peer_gone", "link_up", "link_down", "link_resets",
-	"violation_avail_idx", "violation_desc_id", "violation_desc_flags",
-	"violation_desc_addr", "violation_desc_len", "violation_used_idx",
-	"violation_used_id", "violation_used_len", "violation_peer_state",
+static const char *const stat_names[NSTAT] = {
+#define STAT_NAME(field, name, help) name,
+	IVSHM_NET_STATS_LIST(STAT_NAME)
+#undef STAT_NAME
+#define VIOL_STAT_NAME(id, name, help) "violation_" name,
+	IVSHM_NET_VIOLATION_LIST(VIOL_STAT_NAME)
+#undef VIOL_STAT_NAME
 };
-
-_Static_assert(RTE_DIM(stat_names) == NSTAT, "one name per counter");
 
 unsigned int
 ivshm_net_xstats_count(void)

@@ -81,44 +81,61 @@ struct ivshm_net_conf {
 	int socket_id;		/* NUMA node for allocations (SOCKET_ID_ANY) */
 };
 
+/*
+ * The counters are lists, X(field or id, "name", "help"): the enum, the
+ * struct, the xstats names and docs/ivshmem2.md's table come from them
+ * (tests/unit checks the docs).
+ */
+
 /* Why the link was reset: peer section content that failed a check. */
+#define IVSHM_NET_VIOLATION_LIST(X) \
+	X(AVAIL_IDX, "avail_idx", "avail idx more than N ahead of used, or back") \
+	X(DESC_ID, "desc_id", "avail ring entry >= N") \
+	X(DESC_FLAGS, "desc_flags", "descriptor flags != 0") \
+	X(DESC_ADDR, "desc_addr", "offset outside [data start, section end)") \
+	X(DESC_LEN, "desc_len", "length runs past the section end") \
+	X(USED_IDX, "used_idx", "more completions than frames in flight") \
+	X(USED_ID, "used_id", "completion out of order (wrong id)") \
+	X(USED_LEN, "used_len", "completion len != 1") \
+	X(PEER_STATE, "peer_state", "peer state not in 0..3")
+
 enum ivshm_net_violation {
-	IVSHM_NET_V_AVAIL_IDX,	/* avail idx more than N ahead of used, or back */
-	IVSHM_NET_V_DESC_ID,	/* avail ring entry >= N */
-	IVSHM_NET_V_DESC_FLAGS,	/* descriptor flags != 0 */
-	IVSHM_NET_V_DESC_ADDR,	/* offset outside [data start, section end) */
-	IVSHM_NET_V_DESC_LEN,	/* length runs past the section end */
-	IVSHM_NET_V_USED_IDX,	/* more completions than frames in flight */
-	IVSHM_NET_V_USED_ID,	/* completion out of order (wrong id) */
-	IVSHM_NET_V_USED_LEN,	/* completion len != 1 */
-	IVSHM_NET_V_PEER_STATE,	/* peer state not in 0..3 */
+#define IVSHM_NET_V_ENUM(id, name, help) IVSHM_NET_V_##id,
+	IVSHM_NET_VIOLATION_LIST(IVSHM_NET_V_ENUM)
+#undef IVSHM_NET_V_ENUM
 	IVSHM_NET_V_MAX
 };
 
+/* Link counters, then one "violation_<name>" per violation. */
+#define IVSHM_NET_STATS_LIST(X) \
+	X(rx_frames, "rx_frames", "frames delivered") \
+	X(rx_bytes, "rx_bytes", "bytes delivered") \
+	X(rx_nombuf, "rx_nombuf", "frames left in the ring: no mbuf") \
+	X(rx_runts, "rx_runts", "dropped: < 14 bytes") \
+	X(rx_oversize, "rx_oversize", "dropped: > IVSHM_NET_MAX_FRAME") \
+	X(rx_zc_frames, "rx_zc_frames", "delivered zero-copy") \
+	X(rx_zc_budget_copies, "rx_zc_budget_copies", "copied: zero-copy budget used up") \
+	X(rx_kicks, "rx_kicks", "completion doorbells sent to the peer") \
+	X(rx_kicks_suppressed, "rx_kicks_suppressed", "completions the peer did not ask for") \
+	X(rx_intr_arms, "rx_intr_arms", "rx_intr_enable with the link running") \
+	X(rx_intr_rechecks, "rx_intr_rechecks", "frames found while arming: self-wake") \
+	X(rx_wakeups, "rx_wakeups", "rx_intr_disable after an arm") \
+	X(tx_frames, "tx_frames", "frames published") \
+	X(tx_bytes, "tx_bytes", "bytes published") \
+	X(tx_oversize, "tx_oversize", "dropped: longer than max frame / 0") \
+	X(tx_full, "tx_full", "bursts cut short: ring or data full") \
+	X(tx_link_down, "tx_link_down", "bursts refused: link down") \
+	X(tx_kicks, "tx_kicks", "doorbells after publishing frames") \
+	X(tx_kicks_suppressed, "tx_kicks_suppressed", "batches the peer did not ask for") \
+	X(tx_dropped_peer_gone, "tx_dropped_peer_gone", "in flight when the link reset") \
+	X(link_up, "link_up", "link-up transitions") \
+	X(link_down, "link_down", "link-down transitions") \
+	X(link_resets, "link_resets", "resets of the own state to RESET")
+
 struct ivshm_net_stats {
-	uint64_t rx_frames;
-	uint64_t rx_bytes;
-	uint64_t rx_nombuf;		/* frames left in the ring: no mbuf */
-	uint64_t rx_runts;		/* dropped: < 14 bytes */
-	uint64_t rx_oversize;		/* dropped: > IVSHM_NET_MAX_FRAME */
-	uint64_t rx_zc_frames;		/* delivered zero-copy */
-	uint64_t rx_zc_budget_copies;	/* copied: zero-copy budget used up */
-	uint64_t rx_kicks;		/* completion doorbells sent to the peer */
-	uint64_t rx_kicks_suppressed;	/* completions the peer did not ask for */
-	uint64_t rx_intr_arms;		/* rx_intr_enable with the link running */
-	uint64_t rx_intr_rechecks;	/* frames found while arming: self-wake */
-	uint64_t rx_wakeups;		/* rx_intr_disable after an arm */
-	uint64_t tx_frames;
-	uint64_t tx_bytes;
-	uint64_t tx_oversize;		/* dropped: longer than max frame / 0 */
-	uint64_t tx_full;		/* bursts cut short: ring or data full */
-	uint64_t tx_link_down;		/* bursts refused: link down */
-	uint64_t tx_kicks;		/* doorbells after publishing frames */
-	uint64_t tx_kicks_suppressed;	/* batches the peer did not ask for */
-	uint64_t tx_dropped_peer_gone;	/* in flight when the link reset */
-	uint64_t link_up;		/* link-up transitions */
-	uint64_t link_down;		/* link-down transitions */
-	uint64_t link_resets;		/* resets of the own state to RESET */
+#define IVSHM_NET_STAT_FIELD(field, name, help) uint64_t field;
+	IVSHM_NET_STATS_LIST(IVSHM_NET_STAT_FIELD)
+#undef IVSHM_NET_STAT_FIELD
 	uint64_t violations[IVSHM_NET_V_MAX];
 };
 

@@ -196,44 +196,61 @@ int vhu_queue_kickfd(struct vhu_dev *dev, uint16_t queue_pair);
  */
 int vhu_queue_notify(struct vhu_dev *dev, uint16_t queue_pair, bool enable);
 
+/*
+ * The counters are lists, X(field or id, "name", "help"): the struct, the
+ * enum, the name tables, the PMD's xstats and docs/vhost-user.md's tables
+ * all come from them (tests/unit checks the docs).
+ */
+
 /** Reasons a descriptor chain is rejected (each stops its queue). */
+#define VHU_MALFORMED_LIST(X) \
+	X(AVAIL_IDX, "avail_idx_jump", "avail idx moved by more than the ring size") \
+	X(HEAD_INDEX, "head_index", "avail ring entry >= ring size") \
+	X(NEXT_INDEX, "next_index", "next >= ring (or indirect table) size") \
+	X(LOOP, "desc_loop", "chain longer than its table: a loop") \
+	X(CHAIN_LONG, "chain_too_long", "more than VHU_MAX_SEGS buffer segments") \
+	X(ADDR, "addr_outside_memory", "buffer not inside guest memory") \
+	X(ZERO_LEN, "zero_len_bad_addr", "zero-length descriptor, address outside memory") \
+	X(DIRECTION, "wrong_direction", "writable buffer in TX / read-only in RX") \
+	X(HDR_SPLIT, "hdr_split", "virtio-net header over 3+ descriptors") \
+	X(CHAIN_SHORT, "chain_short", "chain not longer than the header") \
+	X(HDR_FIELDS, "hdr_fields", "gso_type without GSO negotiated") \
+	X(CSUM, "csum_offset", "csum_start/csum_offset past the frame") \
+	X(FRAME_LEN, "frame_too_long", "TX frame longer than VHU_MAX_FRAME_LEN") \
+	X(INDIRECT_FLAGS, "indirect_flags", "INDIRECT not negotiated, with NEXT, or not at head") \
+	X(INDIRECT_LEN, "indirect_len", "table empty, not 16*n, or longer than the ring") \
+	X(INDIRECT_ALIGN, "indirect_align", "table address not 16-byte aligned") \
+	X(INDIRECT_NESTED, "indirect_nested", "INDIRECT inside an indirect table") \
+	X(INDIRECT_SPAN, "indirect_span", "table outside memory or across regions")
+
 enum vhu_malformed {
-	VHU_MAL_AVAIL_IDX,	/**< avail idx moved by more than the ring size */
-	VHU_MAL_HEAD_INDEX,	/**< avail ring entry >= ring size */
-	VHU_MAL_NEXT_INDEX,	/**< next >= ring (or indirect table) size */
-	VHU_MAL_LOOP,		/**< chain longer than its table: a loop */
-	VHU_MAL_CHAIN_LONG,	/**< more than VHU_MAX_SEGS buffer segments */
-	VHU_MAL_ADDR,		/**< buffer not inside guest memory */
-	VHU_MAL_ZERO_LEN,	/**< zero-length descriptor, address outside memory */
-	VHU_MAL_DIRECTION,	/**< writable buffer in TX / read-only in RX */
-	VHU_MAL_HDR_SPLIT,	/**< virtio-net header over 3+ descriptors */
-	VHU_MAL_CHAIN_SHORT,	/**< chain not longer than the header */
-	VHU_MAL_HDR_FIELDS,	/**< gso_type without GSO negotiated */
-	VHU_MAL_CSUM,		/**< csum_start/csum_offset past the frame */
-	VHU_MAL_FRAME_LEN,	/**< TX frame longer than VHU_MAX_FRAME_LEN */
-	VHU_MAL_INDIRECT_FLAGS,	/**< INDIRECT not negotiated, with NEXT, or not at head */
-	VHU_MAL_INDIRECT_LEN,	/**< table empty, not 16*n, or longer than the ring */
-	VHU_MAL_INDIRECT_ALIGN,	/**< table address not 16-byte aligned */
-	VHU_MAL_INDIRECT_NESTED,/**< INDIRECT inside an indirect table */
-	VHU_MAL_INDIRECT_SPAN,	/**< table outside memory or across regions */
+#define VHU_MAL_ENUM(id, name, help) VHU_MAL_##id,
+	VHU_MALFORMED_LIST(VHU_MAL_ENUM)
+#undef VHU_MAL_ENUM
 	VHU_MAL_NUM
 };
 
-/** Per-virtqueue counters. All fields are uint64_t (see the name table). */
+/** Per-virtqueue counters, then one "malformed_<reason>" per reason. */
+#define VHU_QUEUE_STATS_LIST(X) \
+	X(packets, "packets", "frames dequeued / delivered") \
+	X(bytes, "bytes", "frame bytes (no virtio-net header)") \
+	X(zc_packets, "zc_packets", "dequeue: attached in place") \
+	X(copied_packets, "copied_packets", "frames copied") \
+	X(zc_budget_copies, "zc_budget_copies", "copied because the in-flight budget was full") \
+	X(zc_completed, "zc_completed", "zero-copy chains returned to the guest") \
+	X(drops, "drops", "enqueue: frames consumed but not delivered") \
+	X(ring_full, "ring_full", "enqueue: bursts cut short by lack of buffers") \
+	X(mbuf_alloc_failed, "mbuf_alloc_failed", "dequeue: bursts cut short by the mempool") \
+	X(notify_sent, "notify_sent", "call eventfd written") \
+	X(notify_suppressed, "notify_suppressed", "guest did not ask (EVENT_IDX/NO_INTERRUPT)") \
+	X(rarp_sent, "rarp_sent", "RARP frames injected after SEND_RARP") \
+	X(faults, "faults", "times the queue was stopped by a fault")
+
+/** All fields are uint64_t (see the name table). */
 struct vhu_queue_stats {
-	uint64_t packets;		/**< frames dequeued / delivered */
-	uint64_t bytes;			/**< frame bytes (no virtio-net header) */
-	uint64_t zc_packets;		/**< dequeue: attached in place */
-	uint64_t copied_packets;	/**< frames copied */
-	uint64_t zc_budget_copies;	/**< copied because the in-flight budget was full */
-	uint64_t zc_completed;		/**< zero-copy chains returned to the guest */
-	uint64_t drops;			/**< enqueue: frames consumed but not delivered */
-	uint64_t ring_full;		/**< enqueue: bursts cut short by lack of buffers */
-	uint64_t mbuf_alloc_failed;	/**< dequeue: bursts cut short by the mempool */
-	uint64_t notify_sent;		/**< call eventfd written */
-	uint64_t notify_suppressed;	/**< guest did not ask (EVENT_IDX/NO_INTERRUPT) */
-	uint64_t rarp_sent;		/**< RARP frames injected after SEND_RARP */
-	uint64_t faults;		/**< times the queue was stopped by a fault */
+#define VHU_STAT_FIELD(field, name, help) uint64_t field;
+	VHU_QUEUE_STATS_LIST(VHU_STAT_FIELD)
+#undef VHU_STAT_FIELD
 	uint64_t malformed[VHU_MAL_NUM];	/**< by enum vhu_malformed */
 };
 

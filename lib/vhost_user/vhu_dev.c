@@ -1147,40 +1147,18 @@ vhu_destroy(struct vhu_dev *dev)
 /* ---- counters ---- */
 
 static const char *const malformed_names[VHU_MAL_NUM] = {
-	[VHU_MAL_AVAIL_IDX] = "avail_idx_jump",
-	[VHU_MAL_HEAD_INDEX] = "head_index",
-	[VHU_MAL_NEXT_INDEX] = "next_index",
-	[VHU_MAL_LOOP] = "desc_loop",
-	[VHU_MAL_CHAIN_LONG] = "chain_too_long",
-	[VHU_MAL_ADDR] = "addr_outside_memory",
-	[VHU_MAL_ZERO_LEN] = "zero_len_bad_addr",
-	[VHU_MAL_DIRECTION] = "wrong_direction",
-	[VHU_MAL_HDR_SPLIT] = "hdr_split",
-	[VHU_MAL_CHAIN_SHORT] = "chain_short",
-	[VHU_MAL_HDR_FIELDS] = "hdr_fields",
-	[VHU_MAL_CSUM] = "csum_offset",
-	[VHU_MAL_FRAME_LEN] = "frame_too_long",
-	[VHU_MAL_INDIRECT_FLAGS] = "indirect_flags",
-	[VHU_MAL_INDIRECT_LEN] = "indirect_len",
-	[VHU_MAL_INDIRECT_ALIGN] = "indirect_align",
-	[VHU_MAL_INDIRECT_NESTED] = "indirect_nested",
-	[VHU_MAL_INDIRECT_SPAN] = "indirect_span",
+#define MAL_NAME(id, name, help) [VHU_MAL_##id] = name,
+	VHU_MALFORMED_LIST(MAL_NAME)
+#undef MAL_NAME
 };
 
 static const char *const stat_names[VHU_QUEUE_STATS_NUM] = {
-	"packets", "bytes", "zc_packets", "copied_packets",
-	"zc_budget_copies", "zc_completed", "drops", "ring_full",
-	"mbuf_alloc_failed", "notify_sent", "notify_suppressed",
-	"rarp_sent", "faults",
-	"malformed_avail_idx_jump", "malformed_head_index",
-	"malformed_next_index", "malformed_desc_loop",
-	"malformed_chain_too_long", "malformed_addr_outside_memory",
-	"malformed_zero_len_bad_addr", "malformed_wrong_direction",
-	"malformed_hdr_split", "malformed_chain_short",
-	"malformed_hdr_fields", "malformed_csum_offset",
-	"malformed_frame_too_long", "malformed_indirect_flags",
-	"malformed_indirect_len", "malformed_indirect_align",
-	"malformed_indirect_nested", "malformed_indirect_span",
+#define STAT_NAME(field, name, help) name,
+	VHU_QUEUE_STATS_LIST(STAT_NAME)
+#undef STAT_NAME
+#define MAL_STAT_NAME(id, name, help) "malformed_" name,
+	VHU_MALFORMED_LIST(MAL_STAT_NAME)
+#undef MAL_STAT_NAME
 };
 
 const char *
@@ -1194,9 +1172,6 @@ vhu_malformed_name(enum vhu_malformed reason)
 const char *
 vhu_queue_stat_name(unsigned int i)
 {
-	RTE_BUILD_BUG_ON(offsetof(struct vhu_queue_stats, malformed) !=
-		13 * sizeof(uint64_t));
-	RTE_BUILD_BUG_ON(VHU_QUEUE_STATS_NUM != 13 + VHU_MAL_NUM);
 	return i < VHU_QUEUE_STATS_NUM ? stat_names[i] : NULL;
 }
 

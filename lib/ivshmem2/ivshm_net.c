@@ -198,10 +198,23 @@ violation(struct ivshm_net *n, struct ivshm_net_stats *st,
 		ivshm_vector_raise_local(n->dev, IVSHM_NET_VEC_STATE);
 }
 
-static void
-kick_peer(struct ivshm_net *n)
+/* After publishing entries old..new_idx of a ring: ring the peer if its
+ * event index @p evt asks for it (virtio's event-index test), counting
+ * the doorbell in *kicks or its absence in *suppressed. The fence orders
+ * the publishing store before the read of the peer's request. */
+static inline void
+notify_peer(struct ivshm_net *n, const volatile uint16_t *evt,
+		uint16_t new_idx, uint16_t old, uint64_t *kicks,
+		uint64_t *suppressed)
 {
-	ivshm_doorbell(n->dev, n->peer, n->txrx_vec);
+	rte_atomic_thread_fence(__ATOMIC_SEQ_CST);
+	if (vring_need_event(__atomic_load_n(evt, __ATOMIC_RELAXED), new_idx,
+			old)) {
+		ivshm_doorbell(n->dev, n->peer, n->txrx_vec);
+		STAT_ADD(*kicks, 1);
+	} else {
+		STAT_ADD(*suppressed, 1);
+	}
 }
 
 /* ---- zero-copy sessions ---- */
@@ -358,85 +371,120 @@ copy_from_mbuf(uint8_t *dst, const struct rte_mbuf *m, uint32_t len)
 	}
 }
 
-uint16_t
-ivshm_net_tx_burst(struct ivshm_net *n, struct rte_mbuf **pkts, uint16_t nb)
-{
-	struct txq *q = &n->tx;
-	uint16_t mask, old, i;
-	uint32_t size, data_off;
-	uint64_t bytes = 0;
+/*
+ * tx burst, as stages: enter (link, completions, event index) -> per frame
+ * reserve (ring slot and data-area buffer) -> copy -> descriptor; then one
+ * publish of the avail index and the peer's doorbell if it asked (notify).
+ */
 
-	if (unlikely(!__atomic_load_n(&n->link_up, __ATOMIC_RELAXED))) {
+/* Enter the tx queue: link running, completions taken, used_event parked
+ * (we never want completion doorbells). False: nothing can be sent. */
+static inline bool
+tx_enter(struct ivshm_net *n, struct txq *q)
+{
+	if (unlikely(!__atomic_load_n(&n->link_up, __ATOMIC_RELAXED) ||
+			!q_enter(n, &q->busy))) {
 		STAT_ADD(q->st.tx_link_down, 1);
-		return 0;
-	}
-	if (unlikely(!q_enter(n, &q->busy))) {
-		STAT_ADD(q->st.tx_link_down, 1);
-		return 0;
+		return false;
 	}
 	if (unlikely(tx_reclaim(n, q) != 0)) {
 		q_leave(&q->busy);
-		return 0;
+		return false;
 	}
-	/* never ask the peer for completion doorbells */
 	if ((uint16_t)(q->used_event - q->last_used) < EV_REFRESH) {
 		q->used_event = (uint16_t)(q->last_used + EV_FAR);
 		__atomic_store_n(n->own_vq.used_event, q->used_event,
 			__ATOMIC_RELAXED);
 	}
-	mask = (uint16_t)(n->lay.num - 1);
-	size = (uint32_t)n->lay.data_size;
-	data_off = n->lay.data_off;
-	old = q->avail_idx;
+	return true;
+}
+
+/* Reserve a ring slot and a data-area buffer for @p len bytes: the
+ * buffer's offset in the data area, or -1 when either is full. */
+static inline int64_t
+tx_reserve(struct ivshm_net *n, struct txq *q, uint32_t len)
+{
+	uint16_t inflight = (uint16_t)(q->avail_idx - q->last_used);
+
+	if (unlikely(inflight >= n->lay.num))
+		return -1;
+	return tx_alloc(q, (uint32_t)n->lay.data_size,
+		(uint32_t)IVSHM_NET_FRAME_SLOT(len), inflight);
+}
+
+/* The descriptor of the next frame: its buffer at data-area offset @p off.
+ * Descriptor i carries frame number i mod N (completions are checked
+ * against that). */
+static inline void
+tx_desc(struct ivshm_net *n, struct txq *q, int64_t off, uint32_t len)
+{
+	uint16_t d = q->avail_idx & (uint16_t)(n->lay.num - 1);
+
+	n->own_vq.desc[d].addr = n->lay.data_off + (uint64_t)off;
+	n->own_vq.desc[d].len = len;
+	n->own_vq.desc[d].flags = 0;
+	n->own_vq.desc[d].next = 0;
+	n->own_vq.avail_ring[d] = d;
+	q->shadow[d].end = q->head;
+	q->avail_idx++;
+}
+
+/* Copy frames into the data area until the ring or the data area is full;
+ * returns how many mbufs were consumed (oversize ones dropped, counted). */
+static inline uint16_t
+tx_frames(struct ivshm_net *n, struct txq *q, struct rte_mbuf **pkts,
+		uint16_t nb, uint64_t *bytes)
+{
+	uint16_t i;
+
 	for (i = 0; i < nb; i++) {
-		struct rte_mbuf *m = pkts[i];
+		const struct rte_mbuf *m = pkts[i];
 		uint32_t len = m->pkt_len;
-		uint16_t inflight = (uint16_t)(q->avail_idx - q->last_used);
-		uint16_t d;
 		int64_t off;
 
 		if (unlikely(len == 0 || len > n->max_frame)) {
 			STAT_ADD(q->st.tx_oversize, 1);
 			continue;	/* consumed: the caller frees it */
 		}
-		if (unlikely(inflight >= n->lay.num))
-			break;
-		off = tx_alloc(q, size, (uint32_t)IVSHM_NET_FRAME_SLOT(len),
-			inflight);
+		off = tx_reserve(n, q, len);
 		if (unlikely(off < 0))
 			break;
-		copy_from_mbuf(n->own + data_off + off, m, len);
-		d = q->avail_idx & mask;
-		n->own_vq.desc[d].addr = data_off + (uint64_t)off;
-		n->own_vq.desc[d].len = len;
-		n->own_vq.desc[d].flags = 0;
-		n->own_vq.desc[d].next = 0;
-		n->own_vq.avail_ring[d] = d;
-		q->shadow[d].end = q->head;
-		q->avail_idx++;
-		bytes += len;
+		copy_from_mbuf(n->own + n->lay.data_off + off, m, len);
+		tx_desc(n, q, off, len);
+		*bytes += len;
 	}
-	if (q->avail_idx != old) {
-		uint16_t evt;
+	return i;
+}
 
-		__atomic_store_n(n->own_vq.avail_idx, q->avail_idx,
-			__ATOMIC_RELEASE);
-		STAT_ADD(q->st.tx_frames, (uint16_t)(q->avail_idx - old));
-		STAT_ADD(q->st.tx_bytes, bytes);
-		/* publish before reading the peer's event index */
-		rte_atomic_thread_fence(__ATOMIC_SEQ_CST);
-		evt = __atomic_load_n(n->peer_vq.avail_event, __ATOMIC_RELAXED);
-		if (vring_need_event(evt, q->avail_idx, old)) {
-			kick_peer(n);
-			STAT_ADD(q->st.tx_kicks, 1);
-		} else {
-			STAT_ADD(q->st.tx_kicks_suppressed, 1);
-		}
-	}
-	if (i < nb)
+/* Publish frames old..avail_idx with one store; ring the peer if its
+ * event index asks for it. */
+static inline void
+tx_publish(struct ivshm_net *n, struct txq *q, uint16_t old, uint64_t bytes)
+{
+	__atomic_store_n(n->own_vq.avail_idx, q->avail_idx, __ATOMIC_RELEASE);
+	STAT_ADD(q->st.tx_frames, (uint16_t)(q->avail_idx - old));
+	STAT_ADD(q->st.tx_bytes, bytes);
+	notify_peer(n, n->peer_vq.avail_event, q->avail_idx, old,
+		&q->st.tx_kicks, &q->st.tx_kicks_suppressed);
+}
+
+uint16_t
+ivshm_net_tx_burst(struct ivshm_net *n, struct rte_mbuf **pkts, uint16_t nb)
+{
+	struct txq *q = &n->tx;
+	uint64_t bytes = 0;
+	uint16_t old, done;
+
+	if (unlikely(!tx_enter(n, q)))
+		return 0;
+	old = q->avail_idx;
+	done = tx_frames(n, q, pkts, nb, &bytes);
+	if (q->avail_idx != old)
+		tx_publish(n, q, old, bytes);
+	if (done < nb)
 		STAT_ADD(q->st.tx_full, 1);
 	q_leave(&q->busy);
-	return i;
+	return done;
 }
 
 uint32_t
@@ -455,12 +503,13 @@ ivshm_net_tx_inflight(struct ivshm_net *n)
 
 /* ---- rx ---- */
 
-/* Publish completions that are ready, in order; ring the peer if asked. */
-static inline void
-rx_complete(struct ivshm_net *n, struct rxq *q)
+/* Publish: the completions that are ready, in order (a zero-copy frame's
+ * once its mbuf was freed); returns the used index before. */
+static inline uint16_t
+rx_publish(struct ivshm_net *n, struct rxq *q)
 {
 	uint16_t mask = (uint16_t)(n->lay.num - 1);
-	uint16_t idx = q->used_idx, old = idx, evt;
+	uint16_t idx = q->used_idx, old = idx;
 
 	while (idx != q->last_avail) {
 		uint16_t slot = idx & mask;
@@ -472,18 +521,22 @@ rx_complete(struct ivshm_net *n, struct rxq *q)
 		n->own_vq.used_ring[slot].len = 1;
 		idx++;
 	}
-	if (idx == old)
-		return;
-	__atomic_store_n(n->own_vq.used_idx, idx, __ATOMIC_RELEASE);
-	q->used_idx = idx;
-	rte_atomic_thread_fence(__ATOMIC_SEQ_CST);
-	evt = __atomic_load_n(n->peer_vq.used_event, __ATOMIC_RELAXED);
-	if (vring_need_event(evt, idx, old)) {
-		kick_peer(n);
-		STAT_ADD(q->st.rx_kicks, 1);
-	} else {
-		STAT_ADD(q->st.rx_kicks_suppressed, 1);
+	if (idx != old) {
+		__atomic_store_n(n->own_vq.used_idx, idx, __ATOMIC_RELEASE);
+		q->used_idx = idx;
 	}
+	return old;
+}
+
+/* Publish, then notify: the peer's used_event asks about old..used_idx. */
+static inline void
+rx_complete(struct ivshm_net *n, struct rxq *q)
+{
+	uint16_t old = rx_publish(n, q);
+
+	if (old != q->used_idx)
+		notify_peer(n, n->peer_vq.used_event, q->used_idx, old,
+			&q->st.rx_kicks, &q->st.rx_kicks_suppressed);
 }
 
 /* Copy a frame into m (chained if needed); -1 if no mbuf for a segment. */
@@ -542,128 +595,198 @@ park_avail_event(struct ivshm_net *n, struct rxq *q)
 	}
 }
 
-uint16_t
-ivshm_net_rx_burst(struct ivshm_net *n, struct rte_mbuf **pkts, uint16_t nb)
-{
-	struct rxq *q = &n->rx;
-	uint16_t mask, avail, cnt, k, got = 0;
-	uint64_t data_off, sec_len, bytes = 0;
-	uint32_t budget = n->conf.zc_budget;
+/*
+ * rx burst, as stages: fetch (the peer's avail index, checked) -> per
+ * frame translate (its descriptor read once and checked) -> copy or
+ * zero-copy (rx_deliver, the one decision) -> publish (completions, in
+ * order) -> notify (notify_peer: the doorbell if the peer asked).
+ */
 
-	if (unlikely(!q_enter(n, &q->busy)))
-		return 0;
-	if (q->used_idx != q->last_avail)
-		rx_complete(n, q);	/* zero-copy frees since last time */
-	avail = __atomic_load_n(n->peer_vq.avail_idx, __ATOMIC_ACQUIRE);
+/* A peer frame, translated. */
+struct rx_frame {
+	const uint8_t *src;	/* in the peer's section */
+	uint32_t len;
+	uint16_t slot;		/* ring slot: pend[] and zero-copy slot */
+};
+
+enum rx_verdict {
+	RX_FRAME,		/* deliver it */
+	RX_DROP,		/* completed and counted, not delivered */
+	RX_STOP,		/* a violation: stop the burst */
+};
+
+/* Fetch: how many frames to take, at most @p nb; -1 on a violation. */
+static inline int
+rx_fetch(struct ivshm_net *n, struct rxq *q, uint16_t nb)
+{
+	uint16_t avail = __atomic_load_n(n->peer_vq.avail_idx,
+		__ATOMIC_ACQUIRE);
+	uint16_t ahead = (uint16_t)(avail - q->used_idx);
+
 	/* The peer may only publish forward, and at most N frames past the
 	 * last completion: avail in [last_avail, used_idx + N]. An index
 	 * moving back behind last_avail (frames consumed but not completed
 	 * yet, e.g. zero-copy mbufs still out) would redeliver them and reuse
 	 * their slots while their mbufs are out. */
-	if (unlikely((uint16_t)(avail - q->used_idx) > n->lay.num ||
-			(uint16_t)(avail - q->used_idx) <
-			(uint16_t)(q->last_avail - q->used_idx))) {
+	if (unlikely(ahead > n->lay.num ||
+			ahead < (uint16_t)(q->last_avail - q->used_idx))) {
 		violation(n, &q->st, IVSHM_NET_V_AVAIL_IDX);
-		goto out;
+		return -1;
 	}
-	cnt = (uint16_t)(avail - q->last_avail);
-	if (cnt > nb)
-		cnt = nb;
-	if (cnt == 0)
-		goto done;
+	return RTE_MIN((uint16_t)(avail - q->last_avail), nb);
+}
+
+/* Translate the next frame: its descriptor, one read of each field (the
+ * peer may rewrite them), checked; a valid one is consumed (completed at
+ * the next publish, unless zero-copy holds it). */
+static inline enum rx_verdict
+rx_translate(struct ivshm_net *n, struct rxq *q, struct rx_frame *f)
+{
+	uint16_t slot = q->last_avail & (uint16_t)(n->lay.num - 1);
+	uint16_t id = n->peer_vq.avail_ring[slot];
+	uint64_t addr;
+	uint32_t len;
+
+	if (unlikely(id >= n->lay.num)) {
+		violation(n, &q->st, IVSHM_NET_V_DESC_ID);
+		return RX_STOP;
+	}
+	addr = n->peer_vq.desc[id].addr;
+	len = n->peer_vq.desc[id].len;
+	if (unlikely(n->peer_vq.desc[id].flags != 0)) {
+		violation(n, &q->st, IVSHM_NET_V_DESC_FLAGS);
+		return RX_STOP;
+	}
+	if (unlikely(addr < n->lay.data_off || addr >= n->lay.section_size)) {
+		violation(n, &q->st, IVSHM_NET_V_DESC_ADDR);
+		return RX_STOP;
+	}
+	if (unlikely(len > n->lay.section_size - addr)) {
+		violation(n, &q->st, IVSHM_NET_V_DESC_LEN);
+		return RX_STOP;
+	}
+	q->pend[slot].id = id;
+	q->pend[slot].zc = 0;
+	q->last_avail++;
+	if (unlikely(len < IVSHM_NET_MIN_FRAME)) {
+		STAT_ADD(q->st.rx_runts, 1);
+		return RX_DROP;
+	}
+	if (unlikely(len > IVSHM_NET_MAX_FRAME)) {
+		STAT_ADD(q->st.rx_oversize, 1);
+		return RX_DROP;
+	}
+	f->src = n->peer_sec + addr;
+	f->len = len;
+	f->slot = slot;
+	return RX_FRAME;
+}
+
+/* The one zero-copy-or-copy decision: zero-copy when enabled, the frame
+ * is long enough, fits one mbuf and the budget has room. */
+static inline bool
+rx_zero_copy(struct ivshm_net *n, struct rxq *q, uint32_t len)
+{
+	if (q->zc == NULL || len < n->conf.zc_min_len || len > UINT16_MAX)
+		return false;
+	if (__atomic_load_n(&q->zc->outstanding, __ATOMIC_RELAXED) <
+			n->conf.zc_budget)
+		return true;
+	STAT_ADD(q->st.rx_zc_budget_copies, 1);
+	return false;
+}
+
+/* Zero-copy: @p m points at the frame in the peer's section; its slot is
+ * completed once the mbuf is freed. */
+static inline void
+rx_attach(struct ivshm_net *n, struct rxq *q, struct rte_mbuf *m,
+		const struct rx_frame *f)
+{
+	struct zc_slot *zs = &q->zc->slot[f->slot];
+	void *va = (void *)(uintptr_t)f->src;
+
+	zs->done = 0;
+	rte_mbuf_ext_refcnt_set(&zs->shinfo, 1);
+	__atomic_add_fetch(&q->zc->refcnt, 1, __ATOMIC_RELAXED);
+	__atomic_add_fetch(&q->zc->outstanding, 1, __ATOMIC_RELAXED);
+	rte_pktmbuf_attach_extbuf(m, va, n->iova_va ? (rte_iova_t)(uintptr_t)va :
+		RTE_BAD_IOVA, (uint16_t)f->len, &zs->shinfo);
+	m->data_len = (uint16_t)f->len;
+	m->pkt_len = f->len;
+	q->pend[f->slot].zc = 1;
+	STAT_ADD(q->st.rx_zc_frames, 1);
+}
+
+/* Copy or zero-copy @p f into @p m; false when no mbuf was left for a
+ * segment of a long frame. */
+static inline bool
+rx_deliver(struct ivshm_net *n, struct rxq *q, struct rte_mbuf *m,
+		const struct rx_frame *f)
+{
+	if (rx_zero_copy(n, q, f->len))
+		rx_attach(n, q, m, f);
+	else if (unlikely(copy_to_mbuf(q, m, f->src, f->len) != 0))
+		return false;
+	m->port = n->conf.port_id;
+	return true;
+}
+
+/* @p cnt frames into fresh mbufs of @p pkts; returns how many. */
+static inline uint16_t
+rx_frames(struct ivshm_net *n, struct rxq *q, struct rte_mbuf **pkts,
+		uint16_t cnt)
+{
+	uint64_t bytes = 0;
+	uint16_t k, got = 0;
+	struct rx_frame f;
+
 	if (unlikely(rte_pktmbuf_alloc_bulk(q->mp, pkts, cnt) != 0)) {
 		STAT_ADD(q->st.rx_nombuf, cnt);
-		goto done;
+		return 0;
 	}
-	mask = (uint16_t)(n->lay.num - 1);
-	data_off = n->lay.data_off;
-	sec_len = n->lay.section_size;
 	for (k = 0; k < cnt; k++) {
-		uint16_t slot = q->last_avail & mask, id, flags;
-		struct rte_mbuf *m = pkts[got];
-		uint64_t addr;
-		uint32_t len;
-		const uint8_t *src;
+		enum rx_verdict v = rx_translate(n, q, &f);
 
-		/* one read of each field: the peer may rewrite them */
-		id = n->peer_vq.avail_ring[slot];
-		if (unlikely(id >= n->lay.num)) {
-			violation(n, &q->st, IVSHM_NET_V_DESC_ID);
+		if (v == RX_STOP)
 			break;
-		}
-		addr = n->peer_vq.desc[id].addr;
-		len = n->peer_vq.desc[id].len;
-		flags = n->peer_vq.desc[id].flags;
-		if (unlikely(flags != 0)) {
-			violation(n, &q->st, IVSHM_NET_V_DESC_FLAGS);
-			break;
-		}
-		if (unlikely(addr < data_off || addr >= sec_len)) {
-			violation(n, &q->st, IVSHM_NET_V_DESC_ADDR);
-			break;
-		}
-		if (unlikely(len > sec_len - addr)) {
-			violation(n, &q->st, IVSHM_NET_V_DESC_LEN);
-			break;
-		}
-		q->pend[slot].id = id;
-		q->pend[slot].zc = 0;
-		q->last_avail++;
-		if (unlikely(len < IVSHM_NET_MIN_FRAME)) {
-			STAT_ADD(q->st.rx_runts, 1);
+		if (v == RX_DROP)
 			continue;
-		}
-		if (unlikely(len > IVSHM_NET_MAX_FRAME)) {
-			STAT_ADD(q->st.rx_oversize, 1);
-			continue;
-		}
-		src = n->peer_sec + addr;
-		if (q->zc != NULL && len >= n->conf.zc_min_len &&
-				len <= UINT16_MAX) {
-			if (__atomic_load_n(&q->zc->outstanding,
-					__ATOMIC_RELAXED) < budget) {
-				struct zc_slot *zs = &q->zc->slot[slot];
-
-				zs->done = 0;
-				rte_mbuf_ext_refcnt_set(&zs->shinfo, 1);
-				__atomic_add_fetch(&q->zc->refcnt, 1,
-					__ATOMIC_RELAXED);
-				__atomic_add_fetch(&q->zc->outstanding, 1,
-					__ATOMIC_RELAXED);
-				rte_pktmbuf_attach_extbuf(m,
-					(void *)(uintptr_t)src,
-					n->iova_va ? (rte_iova_t)(uintptr_t)src :
-					RTE_BAD_IOVA, (uint16_t)len,
-					&zs->shinfo);
-				m->data_len = (uint16_t)len;
-				m->pkt_len = len;
-				q->pend[slot].zc = 1;
-				STAT_ADD(q->st.rx_zc_frames, 1);
-				goto deliver;
-			}
-			STAT_ADD(q->st.rx_zc_budget_copies, 1);
-		}
-		if (unlikely(copy_to_mbuf(q, m, src, len) != 0)) {
-			/* no mbuf for a segment: the frame stays in the
-			 * ring for a later burst, as when the bulk
-			 * allocation fails (never a silent drop) */
+		if (unlikely(!rx_deliver(n, q, pkts[got], &f))) {
+			/* the frame stays in the ring for a later burst, as
+			 * when the bulk allocation fails (never a silent
+			 * drop) */
 			q->last_avail--;
 			STAT_ADD(q->st.rx_nombuf, 1);
 			break;
 		}
-deliver:
-		m->port = n->conf.port_id;
-		bytes += len;
+		bytes += f.len;
 		got++;
 	}
 	if (got < cnt)
 		rte_pktmbuf_free_bulk(&pkts[got], cnt - got);
 	STAT_ADD(q->st.rx_frames, got);
 	STAT_ADD(q->st.rx_bytes, bytes);
-done:
-	rx_complete(n, q);
-	park_avail_event(n, q);
-out:
+	return got;
+}
+
+uint16_t
+ivshm_net_rx_burst(struct ivshm_net *n, struct rte_mbuf **pkts, uint16_t nb)
+{
+	struct rxq *q = &n->rx;
+	uint16_t got = 0;
+	int cnt;
+
+	if (unlikely(!q_enter(n, &q->busy)))
+		return 0;
+	if (q->used_idx != q->last_avail)
+		rx_complete(n, q);	/* zero-copy frees since last time */
+	cnt = rx_fetch(n, q, nb);
+	if (likely(cnt >= 0)) {
+		if (cnt > 0)
+			got = rx_frames(n, q, pkts, (uint16_t)cnt);
+		rx_complete(n, q);
+		park_avail_event(n, q);
+	}
 	q_leave(&q->busy);
 	return got;
 }

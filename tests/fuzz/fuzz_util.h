@@ -68,14 +68,27 @@ void fz_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2),
 		fz_fail("%s:%d: check '%s' failed", __FILE__, __LINE__, #cond); \
 } while (0)
 
-/* Open fds of the process, and mappings whose line contains NEEDLE (all
- * when NULL). Every harness counts both before and after an input. */
+/* Open fds of the process, and mappings whose line in /proc/self/maps
+ * contains NEEDLE (all when NULL). */
 int fz_count_fds(void);
 int fz_count_maps(const char *needle);
 
+/*
+ * The leak checks around each input. fds: the process's open fds, counted
+ * before and after. Mappings (when MAP_NEEDLE is not NULL): every mmap,
+ * munmap and mremap made by the code linked into the harness (the
+ * libraries under test, the test front-end, the harness itself; the link
+ * wraps those calls, see meson.build) is tracked page-exactly, and the
+ * set of address ranges they leave mapped must be the same after the
+ * input as before it. Mappings made elsewhere (DPDK's shared libraries)
+ * are caught by a count of the /proc/self/maps lines containing
+ * MAP_NEEDLE, compared with the first input's every FZ_MAPS_FULL_EVERY
+ * inputs (reading that file costs more than most inputs under ASan).
+ */
+#define FZ_MAPS_FULL_EVERY	256
+
 struct fz_leaks {
 	int fds;
-	int maps;
 	const char *needle;
 };
 void fz_leaks_begin(struct fz_leaks *l, const char *map_needle);

@@ -92,6 +92,7 @@ struct vhu_config {
 	uint32_t copy_threshold;	/**< frames shorter than this are copied (default 512) */
 	uint16_t inflight_budget;	/**< zero-copy frames outstanding per queue (default 256) */
 	uint16_t mtu;			/**< offered with VIRTIO_NET_F_MTU if non-zero */
+	uint8_t mac[6];			/**< guest MAC in the config space (GET_CONFIG) */
 	uint64_t features;		/**< virtio features to offer; 0 = all supported */
 	uint32_t quiesce_timeout_ms;	/**< wait for zero-copy buffers (default 2000) */
 	int numa_node;			/**< for queue memory (default SOCKET_ID_ANY) */

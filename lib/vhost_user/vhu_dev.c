@@ -122,6 +122,8 @@ supported_protocol_features(void)
 		(1ull << VHU_PROTO_F_RARP) |
 		(1ull << VHU_PROTO_F_REPLY_ACK) |
 		(1ull << VHU_PROTO_F_MTU) |
+		(1ull << VHU_PROTO_F_CONFIG) |
+		(1ull << VHU_PROTO_F_RESET_DEVICE) |
 		(1ull << VHU_PROTO_F_CONFIGURE_MEM_SLOTS) |
 		(1ull << VHU_PROTO_F_STATUS);
 }
@@ -200,6 +202,18 @@ vhu_event_push(struct vhu_dev *dev, enum vhu_event_type type,
 	ev->value = value;
 }
 
+/* Once a front-end drives the device status (SET_STATUS), rings run
+ * only while DRIVER_OK is set and FAILED / NEEDS_RESET are not: it sends
+ * DRIVER_OK after setting up every ring, and status 0 to reset. A
+ * front-end that never sends SET_STATUS is not gated. */
+static bool
+status_allows_run(const struct vhu_dev *dev)
+{
+	return !dev->status_set ||
+		(dev->status & (VHU_STATUS_DRIVER_OK | VHU_STATUS_FAILED |
+			VHU_STATUS_NEEDS_RESET)) == VHU_STATUS_DRIVER_OK;
+}
+
 bool
 vhu_vq_can_run(const struct vhu_dev *dev, const struct vhu_vq *vq)
 {
@@ -207,6 +221,7 @@ vhu_vq_can_run(const struct vhu_dev *dev, const struct vhu_vq *vq)
 		vq->enable_flag : true;
 
 	return dev->connfd >= 0 && vq->started && enabled &&
+		status_allows_run(dev) &&
 		dev->mt != NULL && vq->mapped &&
 		__atomic_load_n(&vq->fault, __ATOMIC_RELAXED) == 0;
 }
@@ -217,7 +232,7 @@ vq_link_ok(const struct vhu_dev *dev, const struct vhu_vq *vq)
 	bool enabled = (dev->features & (1ull << VHU_F_PROTOCOL_FEATURES)) ?
 		vq->enable_flag : true;
 
-	return vq->started && enabled;
+	return vq->started && enabled && status_allows_run(dev);
 }
 
 /* The link is what queue pair 0 can do: both rings started, enabled and
@@ -608,6 +623,106 @@ vhu_vq_stop(struct vhu_dev *dev, struct vhu_vq *vq)
 	vq->callfd = -1;
 }
 
+/* Stop every running ring, as GET_VRING_BASE does one (RESET_OWNER,
+ * SET_STATUS 0): zero-copy chains waited for (bounded), rings disabled,
+ * the next avail index kept for GET_VRING_BASE. */
+void
+vhu_stop_rings(struct vhu_dev *dev)
+{
+	uint16_t i;
+
+	for (i = 0; i < dev->nr_vq; i++) {
+		struct vhu_vq *vq = &dev->vqs[i];
+
+		vhu_vq_quiesce(dev, vq);
+		if (vq->started)
+			vhu_vq_stop(dev, vq);
+		vq->enable_flag = false;
+	}
+}
+
+/* Quiesce every queue, take the link down and give zero-copy buffers a
+ * chance to come home through the rings (if they are still live). */
+static void
+quiesce_for_reset(struct vhu_dev *dev, bool ring_live)
+{
+	uint16_t i;
+
+	for (i = 0; i < dev->nr_vq; i++)
+		vhu_vq_quiesce(dev, &dev->vqs[i]);
+	if (dev->link_reported) {
+		vhu_event_push(dev, VHU_EVENT_LINK_DOWN, 0, 0);
+		dev->link_reported = false;
+	}
+	if (vhu_wait_zc(dev, NULL, ring_live) != 0)
+		VHU_LOG(ERR, dev, "resetting with zero-copy buffers outstanding: they are orphaned");
+}
+
+/* A quiesced queue back to its state before any ring message. */
+static void
+vq_forget(struct vhu_dev *dev, struct vhu_vq *vq)
+{
+	vq->gen++;	/* whatever is still out is orphaned */
+	if (vq->up_reported) {
+		vhu_event_push(dev, VHU_EVENT_QUEUE_DOWN, vq->index, 0);
+		vq->up_reported = false;
+	}
+	vhu_defer_close(dev, vq->kickfd);
+	__atomic_store_n(&vq->kickfd, -1, __ATOMIC_RELAXED);
+	vhu_close_fd(&vq->callfd);
+	vhu_close_fd(&vq->errfd);
+	vq->started = false;
+	vq->enable_flag = false;
+	vq->num = 0;
+	vq->base = 0;
+	vq->addr_set = false;
+	vq->addr_flags = 0;
+	vq->mapped = false;
+	vq->map_err_logged = false;
+	vq->desc = NULL;
+	vq->avail = NULL;
+	vq->used = NULL;
+	vq->mt = NULL;
+	vq->log = NULL;
+	vq->log_used = false;
+	vq->last_avail = 0;
+	vq->last_used = 0;
+	vq->notify_on = false;
+	vq->notify_init = false;
+	vq->mem_hint = 0;
+	__atomic_store_n(&vq->fault, 0, __ATOMIC_RELAXED);
+	vq->fault_reported = false;
+}
+
+/* Device state negotiated by SET_FEATURES and later messages. */
+static void
+device_forget(struct vhu_dev *dev)
+{
+	vhu_log_unmap(dev->log);
+	dev->log = NULL;
+	vhu_close_fd(&dev->logfd);
+	__atomic_store_n(&dev->features, 0, __ATOMIC_RELAXED);
+	dev->features_set = false;
+	dev->status = 0;
+	dev->status_set = false;
+	memcpy(dev->config_mac, dev->cfg.mac, sizeof(dev->config_mac));
+	__atomic_store_n(&dev->rarp_pending, 0, __ATOMIC_RELAXED);
+}
+
+/* RESET_DEVICE: every ring and the negotiated device state back to their
+ * initial state; the session (owner, protocol features, memory table)
+ * stays, as the front-end sets the device up again. */
+void
+vhu_device_reset(struct vhu_dev *dev)
+{
+	uint16_t i;
+
+	quiesce_for_reset(dev, true);
+	for (i = 0; i < dev->nr_vq; i++)
+		vq_forget(dev, &dev->vqs[i]);
+	device_forget(dev);
+}
+
 void
 vhu_session_reset(struct vhu_dev *dev, bool disconnect)
 {
@@ -615,63 +730,16 @@ vhu_session_reset(struct vhu_dev *dev, bool disconnect)
 
 	if (disconnect)
 		log_never_memtab(dev, true);
+	quiesce_for_reset(dev, !disconnect);
 	for (i = 0; i < dev->nr_vq; i++)
-		vhu_vq_quiesce(dev, &dev->vqs[i]);
-	if (dev->link_reported) {
-		vhu_event_push(dev, VHU_EVENT_LINK_DOWN, 0, 0);
-		dev->link_reported = false;
-	}
-	/* Give zero-copy buffers a chance to come home through the rings. */
-	if (vhu_wait_zc(dev, NULL, !disconnect) != 0) {
-		VHU_LOG(ERR, dev, "resetting with zero-copy buffers outstanding: they are orphaned");
-	}
-	for (i = 0; i < dev->nr_vq; i++) {
-		struct vhu_vq *vq = &dev->vqs[i];
-
-		vq->gen++;	/* whatever is still out is orphaned */
-		if (vq->up_reported) {
-			vhu_event_push(dev, VHU_EVENT_QUEUE_DOWN, i, 0);
-			vq->up_reported = false;
-		}
-		vhu_defer_close(dev, vq->kickfd);
-		__atomic_store_n(&vq->kickfd, -1, __ATOMIC_RELAXED);
-		vhu_close_fd(&vq->callfd);
-		vhu_close_fd(&vq->errfd);
-		vq->started = false;
-		vq->enable_flag = false;
-		vq->num = 0;
-		vq->base = 0;
-		vq->addr_set = false;
-		vq->addr_flags = 0;
-		vq->mapped = false;
-		vq->map_err_logged = false;
-		vq->desc = NULL;
-		vq->avail = NULL;
-		vq->used = NULL;
-		vq->mt = NULL;
-		vq->log = NULL;
-		vq->log_used = false;
-		vq->last_avail = 0;
-		vq->last_used = 0;
-		vq->notify_on = false;
-		vq->notify_init = false;
-		vq->mem_hint = 0;
-		__atomic_store_n(&vq->fault, 0, __ATOMIC_RELAXED);
-		vq->fault_reported = false;
-	}
+		vq_forget(dev, &dev->vqs[i]);
 	vhu_memtab_retire(dev, dev->mt);
 	dev->mt = NULL;
 	/* A memory fault of the session ending here ends with it. */
 	__atomic_store_n(&dev->mem_fault, 0, __ATOMIC_RELEASE);
-	vhu_log_unmap(dev->log);
-	dev->log = NULL;
-	vhu_close_fd(&dev->logfd);
-	__atomic_store_n(&dev->features, 0, __ATOMIC_RELAXED);
-	dev->features_set = false;
+	device_forget(dev);
 	dev->proto_features = 0;
 	dev->owner = false;
-	dev->status = 0;
-	__atomic_store_n(&dev->rarp_pending, 0, __ATOMIC_RELAXED);
 	if (disconnect) {
 		vhu_close_fd(&dev->connfd);
 		__atomic_store_n(&dev->connected, false, __ATOMIC_RELAXED);
@@ -752,6 +820,7 @@ session_start(struct vhu_dev *dev, int fd)
 	dev->had_memtab = false;
 	dev->memtab_logged = false;
 	dev->session_ms = vhu_now_ms();
+	memcpy(dev->config_mac, dev->cfg.mac, sizeof(dev->config_mac));
 	__atomic_store_n(&dev->connected, true, __ATOMIC_RELAXED);
 	vhu_event_push(dev, VHU_EVENT_CONNECTED, 0, 0);
 	VHU_LOG(INFO, dev, "front-end connected");

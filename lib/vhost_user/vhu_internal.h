@@ -259,6 +259,8 @@ struct vhu_dev {
 	uint64_t proto_features;
 	bool owner;
 	uint8_t status;
+	bool status_set;	/* SET_STATUS seen: DRIVER_OK gates the rings */
+	uint8_t config_mac[6];	/* SET_CONFIG may change it */
 	uint16_t mtu;
 	struct vhu_memtab *mt;
 	struct vhu_memtab *retired;
@@ -412,6 +414,8 @@ void vhu_defer_close(struct vhu_dev *dev, int fd);
 void vhu_vq_remap(struct vhu_dev *dev, struct vhu_vq *vq);
 void vhu_vq_stop(struct vhu_dev *dev, struct vhu_vq *vq);
 void vhu_session_reset(struct vhu_dev *dev, bool disconnect);
+void vhu_stop_rings(struct vhu_dev *dev);
+void vhu_device_reset(struct vhu_dev *dev);
 void vhu_update_events(struct vhu_dev *dev);
 bool vhu_vq_can_run(const struct vhu_dev *dev, const struct vhu_vq *vq);
 void vhu_close_fd(int *fd);

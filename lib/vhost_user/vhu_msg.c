@@ -26,6 +26,7 @@ struct vhu_msg {
 		struct vhu_mem_table_desc mem;
 		struct vhu_mem_reg_desc memreg;
 		struct vhu_log_desc log;
+		struct vhu_config_desc config;
 		uint8_t raw[VHU_MSG_MAX_PAYLOAD];
 	} p;
 	int fds[VHU_MAX_MSG_FDS];
@@ -38,13 +39,14 @@ struct vhu_reply {
 	union {
 		uint64_t u64;
 		struct vhu_vring_state state;
+		struct vhu_config_desc config;
 	} p;
 };
 
 typedef int (*vhu_handler_t)(struct vhu_dev *dev, struct vhu_msg *msg,
 	struct vhu_reply *rep, const char **why);
 
-enum { SZ_EXACT, SZ_MEMTABLE };
+enum { SZ_EXACT, SZ_MEMTABLE, SZ_CONFIG };
 enum { REPLY_NONE, REPLY_OWN, REPLY_ALWAYS };
 
 struct vhu_req {
@@ -153,7 +155,7 @@ static int
 send_msg(struct vhu_dev *dev, uint32_t request, const void *payload,
 	uint32_t size)
 {
-	uint8_t buf[VHU_MSG_HDR_SIZE + sizeof(struct vhu_vring_addr)];
+	uint8_t buf[VHU_MSG_HDR_SIZE + sizeof(struct vhu_config_desc)];
 	uint32_t hdr[3] = { request, VHU_FLAG_VERSION | VHU_FLAG_REPLY, size };
 	size_t total = VHU_MSG_HDR_SIZE + size, off = 0;
 	uint64_t start = vhu_now_ms();
@@ -849,16 +851,118 @@ h_net_set_mtu(struct vhu_dev *dev, struct vhu_msg *msg, struct vhu_reply *rep,
 	return 0;
 }
 
+/*
+ * The virtio device status (virtio 1.2, 2.1). 0 resets the device: every
+ * ring stops as with GET_VRING_BASE (which still answers afterwards, as
+ * QEMU sends status 0 before it), zero-copy chains come home first.
+ * Rings run only while DRIVER_OK is set (vhu_vq_can_run()). FEATURES_OK
+ * is kept only after SET_FEATURES: a driver reading the status back sees
+ * the device refuse it otherwise.
+ */
 static int
 h_set_status(struct vhu_dev *dev, struct vhu_msg *msg, struct vhu_reply *rep,
 	const char **why)
 {
+	uint8_t st;
+
 	RTE_SET_USED(rep);
 	if (msg->p.u64 > 0xff) {
 		*why = "status does not fit the virtio status byte";
 		return -1;
 	}
-	dev->status = (uint8_t)msg->p.u64;
+	st = (uint8_t)msg->p.u64;
+	if (st == 0) {
+		vhu_stop_rings(dev);
+		if (dev->status != 0)
+			VHU_LOG(INFO, dev, "device reset by the front-end (status 0)");
+		dev->status = 0;
+		dev->status_set = true;
+		return 0;
+	}
+	if ((st & VHU_STATUS_FEATURES_OK) && !dev->features_set)
+		st &= (uint8_t)~VHU_STATUS_FEATURES_OK;
+	if (vhu_quiesce_all(dev) != 0) {
+		*why = "data path did not leave its burst";
+		return -1;
+	}
+	if ((st ^ dev->status) & VHU_STATUS_DRIVER_OK)
+		VHU_LOG(INFO, dev, "driver %s (status %#x)",
+			(st & VHU_STATUS_DRIVER_OK) ? "ready" : "not ready", st);
+	dev->status = st;
+	dev->status_set = true;
+	vhu_resume_all(dev);
+	return 0;
+}
+
+static int
+h_reset_device(struct vhu_dev *dev, struct vhu_msg *msg,
+	struct vhu_reply *rep, const char **why)
+{
+	RTE_SET_USED(msg);
+	RTE_SET_USED(rep);
+	RTE_SET_USED(why);
+	vhu_device_reset(dev);
+	VHU_LOG(INFO, dev, "device reset (RESET_DEVICE)");
+	return 0;
+}
+
+/* The virtio-net config space as the device shows it. The link is always
+ * up (the switch port exists while the device does); speed and duplex
+ * unknown; the MTU is the one offered with VIRTIO_NET_F_MTU. */
+static void
+net_config_fill(const struct vhu_dev *dev, struct vhu_net_config *c)
+{
+	memset(c, 0, sizeof(*c));
+	memcpy(c->mac, dev->config_mac, sizeof(c->mac));
+	c->status = VHU_NET_S_LINK_UP;
+	c->max_virtqueue_pairs = dev->nr_qp;
+	c->mtu = dev->cfg.mtu;
+	c->speed = UINT32_MAX;
+	c->duplex = 0xff;
+}
+
+/* Bytes of the 256-byte window past the virtio-net fields read as 0. */
+static int
+h_get_config(struct vhu_dev *dev, struct vhu_msg *msg, struct vhu_reply *rep,
+	const char **why)
+{
+	const struct vhu_config_desc *q = &msg->p.config;
+	uint8_t space[VHU_CONFIG_MAX] = { 0 };
+	struct vhu_net_config c;
+
+	if ((uint64_t)q->offset + q->size > VHU_CONFIG_MAX) {
+		*why = "config window past 256 bytes";
+		return -1;
+	}
+	net_config_fill(dev, &c);
+	memcpy(space, &c, sizeof(c));
+	rep->p.config.offset = q->offset;
+	rep->p.config.size = q->size;
+	rep->p.config.flags = q->flags;
+	memcpy(rep->p.config.region, space + q->offset, q->size);
+	rep->size = VHU_CONFIG_HDR_SIZE + q->size;
+	return 0;
+}
+
+/* Only the MAC is writable (legacy drivers set it this way); the other
+ * fields are the device's. */
+static int
+h_set_config(struct vhu_dev *dev, struct vhu_msg *msg, struct vhu_reply *rep,
+	const char **why)
+{
+	const struct vhu_config_desc *q = &msg->p.config;
+
+	RTE_SET_USED(rep);
+	if (q->flags & ~VHU_CONFIG_F_MIGRATION) {
+		*why = "unknown config flags";
+		return -1;
+	}
+	if (q->size == 0 ||
+			(uint64_t)q->offset + q->size > sizeof(dev->config_mac)) {
+		*why = "only the MAC (bytes 0-5) of the config space is writable";
+		return -1;
+	}
+	memcpy(dev->config_mac + q->offset, q->region, q->size);
 	return 0;
 }
 
@@ -924,10 +1028,10 @@ static const struct vhu_req reqs[VHU_REQ_MAX] = {
 		0, 0, 0, VHU_MAX_MSG_FDS, -1, REPLY_NONE },
 	[VHU_REQ_SET_VRING_ENDIAN] = { "SET_VRING_ENDIAN", NULL,
 		0, 0, 0, VHU_MAX_MSG_FDS, -1, REPLY_NONE },
-	[VHU_REQ_GET_CONFIG] = { "GET_CONFIG", NULL,
-		0, 0, 0, VHU_MAX_MSG_FDS, -1, REPLY_NONE },
-	[VHU_REQ_SET_CONFIG] = { "SET_CONFIG", NULL,
-		0, 0, 0, VHU_MAX_MSG_FDS, -1, REPLY_NONE },
+	[VHU_REQ_GET_CONFIG] = { "GET_CONFIG", h_get_config,
+		SZ_CONFIG, 0, 0, 0, VHU_PROTO_F_CONFIG, REPLY_OWN },
+	[VHU_REQ_SET_CONFIG] = { "SET_CONFIG", h_set_config,
+		SZ_CONFIG, 0, 0, 0, VHU_PROTO_F_CONFIG, REPLY_NONE },
 	[VHU_REQ_CREATE_CRYPTO_SESSION] = { "CREATE_CRYPTO_SESSION", NULL,
 		0, 0, 0, VHU_MAX_MSG_FDS, -1, REPLY_NONE },
 	[VHU_REQ_CLOSE_CRYPTO_SESSION] = { "CLOSE_CRYPTO_SESSION", NULL,
@@ -944,8 +1048,8 @@ static const struct vhu_req reqs[VHU_REQ_MAX] = {
 		0, 0, 0, VHU_MAX_MSG_FDS, -1, REPLY_NONE },
 	[VHU_REQ_GPU_SET_SOCKET] = { "GPU_SET_SOCKET", NULL,
 		0, 0, 0, VHU_MAX_MSG_FDS, -1, REPLY_NONE },
-	[VHU_REQ_RESET_DEVICE] = { "RESET_DEVICE", NULL,
-		0, 0, 0, VHU_MAX_MSG_FDS, -1, REPLY_NONE },
+	[VHU_REQ_RESET_DEVICE] = { "RESET_DEVICE", h_reset_device,
+		SZ_EXACT, 0, 0, 0, VHU_PROTO_F_RESET_DEVICE, REPLY_NONE },
 	[VHU_REQ_VRING_KICK] = { "VRING_KICK", NULL,
 		0, 0, 0, VHU_MAX_MSG_FDS, -1, REPLY_NONE },
 	[VHU_REQ_GET_MAX_MEM_SLOTS] = { "GET_MAX_MEM_SLOTS",
@@ -973,6 +1077,8 @@ static const char *const proto_names[] = {
 	[VHU_PROTO_F_LOG_SHMFD] = "LOG_SHMFD",
 	[VHU_PROTO_F_RARP] = "RARP",
 	[VHU_PROTO_F_MTU] = "MTU",
+	[VHU_PROTO_F_CONFIG] = "CONFIG",
+	[VHU_PROTO_F_RESET_DEVICE] = "RESET_DEVICE",
 	[VHU_PROTO_F_CONFIGURE_MEM_SLOTS] = "CONFIGURE_MEM_SLOTS",
 	[VHU_PROTO_F_STATUS] = "STATUS",
 };
@@ -993,6 +1099,11 @@ validate(const struct vhu_dev *dev, const struct vhu_msg *msg,
 			msg->size, r->size);
 		return buf;
 	}
+	if (r->szkind == SZ_CONFIG &&
+			(msg->size < VHU_CONFIG_HDR_SIZE ||
+			 msg->size > VHU_CONFIG_HDR_SIZE + VHU_CONFIG_MAX ||
+			 msg->p.config.size != msg->size - VHU_CONFIG_HDR_SIZE))
+		return "config payload size disagrees with its size field";
 	if (r->szkind == SZ_MEMTABLE) {
 		uint32_t n;
 
@@ -1092,6 +1203,8 @@ vhu_msg_process(struct vhu_dev *dev)
 		return -1;
 	}
 
+	VHU_LOG(DEBUG, dev, "request %u (%s) flags %#x size %u fds %u",
+		msg.request, r->name, msg.flags, msg.size, msg.nfds);
 	if (r->fn == NULL) {
 		why = r == &unknown ? "unknown request" :
 			"request not supported by this back-end";

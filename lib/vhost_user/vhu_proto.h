@@ -174,6 +174,33 @@ struct vhu_log_desc {
 
 #define VHU_MEMTABLE_HDR_SIZE	8u	/* nregions + padding */
 
+/* GET_CONFIG / SET_CONFIG: a window of the device's config space. */
+#define VHU_CONFIG_HDR_SIZE	12u	/* offset + size + flags */
+#define VHU_CONFIG_MAX		256u
+#define VHU_CONFIG_F_MIGRATION	1u	/* SET_CONFIG during migration */
+
+struct vhu_config_desc {
+	uint32_t offset;
+	uint32_t size;
+	uint32_t flags;
+	uint8_t region[VHU_CONFIG_MAX];
+};
+
+/* virtio-net config space (virtio 1.2, 5.1.4), little-endian. */
+struct vhu_net_config {
+	uint8_t mac[6];
+	uint16_t status;		/* VHU_NET_S_LINK_UP */
+	uint16_t max_virtqueue_pairs;
+	uint16_t mtu;
+	uint32_t speed;			/* Mb/s; UINT32_MAX unknown */
+	uint8_t duplex;			/* 0xff unknown */
+	uint8_t rss_max_key_size;
+	uint16_t rss_max_indirection_table_length;
+	uint32_t supported_hash_types;
+} __attribute__((packed));
+
+#define VHU_NET_S_LINK_UP	1u
+
 /* ---- split virtqueue layout: vmlink_vring.h (struct vring_desc, ...) ---- */
 
 /* ---- virtio-net header ---- */
@@ -204,6 +231,7 @@ struct vhu_net_hdr {
 #define VHU_STATUS_DRIVER	2u
 #define VHU_STATUS_DRIVER_OK	4u
 #define VHU_STATUS_FEATURES_OK	8u
+#define VHU_STATUS_NEEDS_RESET	64u
 #define VHU_STATUS_FAILED	128u
 
 #endif /* VMLINK_VHU_PROTO_H */

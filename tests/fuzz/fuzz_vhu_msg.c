@@ -9,7 +9,10 @@
  * and size, with up to 10 fds of any kind attached (memfds of any size for
  * SET_MEM_TABLE / ADD_MEM_REG / SET_LOG_BASE, eventfds, pipes, sockets,
  * directories); structured memory tables and log bases built from the
- * input; a complete well-formed handshake (rings up); guest TX frames and
+ * input; a complete well-formed handshake (rings up); device lifecycle
+ * requests with fields from the input (SET_STATUS, RESET_DEVICE, GET_CONFIG
+ * and SET_CONFIG windows whose size field may disagree with the payload,
+ * replies drained); guest TX frames and
  * RX buffers; data-path bursts interleaved with all of it (zero-copy mbufs
  * held and freed late); disconnect and reconnect; the front-end shrinking
  * a memory file under the back-end's mapping (the library must contain
@@ -129,6 +132,49 @@ send_log_base(struct fzv *v, struct fz *f)
 	(void)fzv_sync(v);
 }
 
+/* SET_STATUS, RESET_DEVICE, GET_CONFIG, SET_CONFIG: values mostly near
+ * the ones a front-end uses, windows and size fields from the input. */
+static void
+lifecycle(struct fzv *v, struct fz *f)
+{
+	static const uint64_t statuses[] = { 0, 0x01, 0x03, 0x0b, 0x0f, 0x07,
+		0x8f, 0x4f, 0x08, 0x100 };
+	struct vhu_config_desc c;
+	uint8_t how = fz_u8(f);
+	uint32_t flags = VHU_FLAG_VERSION | ((how & 0x80) ?
+		VHU_FLAG_NEED_REPLY : 0);
+	uint32_t size = 0;
+	uint64_t st;
+
+	if (!v->connected)
+		return;
+	switch (how % 4) {
+	case 0:
+		st = (how & 0x40) ? fz_u64(f) :
+			statuses[fz_u8(f) % RTE_DIM(statuses)];
+		(void)fe_send(&v->fe, VHU_REQ_SET_STATUS, flags, &st,
+			sizeof(st), NULL, 0);
+		break;
+	case 1:
+		(void)fe_send(&v->fe, VHU_REQ_RESET_DEVICE, flags, NULL, 0,
+			NULL, 0);
+		break;
+	default:
+		memset(&c, 0, sizeof(c));
+		c.offset = (how & 0x40) ? fz_u32(f) : fz_u8(f) % 32;
+		size = fz_u16(f) % (VHU_CONFIG_MAX + 16);
+		c.size = (how & 0x20) ? fz_u32(f) : size;
+		c.flags = (how & 0x10) ? fz_u32(f) : 0;
+		fz_bytes(f, c.region, RTE_MIN(size, VHU_CONFIG_MAX));
+		size = RTE_MIN(size, VHU_CONFIG_MAX);
+		(void)fe_send(&v->fe, (how % 4) == 2 ? VHU_REQ_GET_CONFIG :
+			VHU_REQ_SET_CONFIG, flags, &c,
+			VHU_CONFIG_HDR_SIZE + size, NULL, 0);
+		break;
+	}
+	(void)fzv_sync(v);
+}
+
 static void
 handshake(struct fzv *v, struct fz *f)
 {
@@ -213,7 +259,7 @@ run(struct fzv *v, struct fz *f)
 	while (!fz_empty(f) && ops++ < 64) {
 		uint8_t op = fz_u8(f);
 
-		switch (op % 13) {
+		switch (op % 14) {
 		case 0:
 		case 1:
 			send_raw(v, f);
@@ -265,6 +311,9 @@ run(struct fzv *v, struct fz *f)
 					(off_t)fz_u16(f) << 12);
 				shrunk = true;
 			}
+			break;
+		case 12:
+			lifecycle(v, f);
 			break;
 		default: {
 			uint8_t b[64];

@@ -57,6 +57,7 @@ case_handshake(void)
 	const uint64_t want_proto = BIT(VHU_PROTO_F_MQ) |
 		BIT(VHU_PROTO_F_LOG_SHMFD) | BIT(VHU_PROTO_F_RARP) |
 		BIT(VHU_PROTO_F_REPLY_ACK) | BIT(VHU_PROTO_F_MTU) |
+		BIT(VHU_PROTO_F_CONFIG) | BIT(VHU_PROTO_F_RESET_DEVICE) |
 		BIT(VHU_PROTO_F_CONFIGURE_MEM_SLOTS) | BIT(VHU_PROTO_F_STATUS);
 	struct tb t;
 	uint64_t v;
@@ -565,13 +566,13 @@ case_unknown_request(void)
 	CHECK(fe_request(&t.fe, 0x7fffffff, NULL, 0, NULL, 0) == 1,
 		"request 0x7fffffff acked");
 	CHECK(fe_request(&t.fe, VHU_REQ_SET_CONFIG, cfg, sizeof(cfg), NULL,
-		0) == 1, "SET_CONFIG acked");
+		0) == 1, "empty SET_CONFIG acked");
 	fd = eventfd(0, EFD_CLOEXEC);
 	CHECK(fe_request(&t.fe, VHU_REQ_SET_BACKEND_REQ_FD, NULL, 0, &fd, 1) == 1,
 		"SET_BACKEND_REQ_FD acked");
 	close(fd);
-	CHECK(fe_request(&t.fe, VHU_REQ_RESET_DEVICE, NULL, 0, NULL, 0) == 1,
-		"RESET_DEVICE acked");
+	CHECK(fe_request(&t.fe, VHU_REQ_POSTCOPY_ADVISE, NULL, 0, NULL, 0) == 1,
+		"POSTCOPY_ADVISE acked");
 	/* Wrong version bits. */
 	{
 		uint64_t v = 0;

@@ -76,6 +76,9 @@
 	X(rx_addr_outside) \
 	X(fault_restart) \
 	X(reset_owner) \
+	X(status_driver_ok) \
+	X(reset_device) \
+	X(config_space) \
 	X(mem_shrunk) \
 	X(log_rate_limit) \
 	X(lifecycle_log) \

@@ -57,24 +57,33 @@ vmlink_vring_used_size(uint32_t num)
  * burst (Dekker). vmlink_queue_open() hands the queue back; everything the
  * control path wrote before is visible to the bursts that enter after it.
  * @p open may also be cleared by the data path itself (a fault).
+ *
+ * @p inside counts entries and exits (odd: inside a burst; only the data
+ * path writes it), so the control path can also wait, without closing
+ * the queue, until every burst that may have read something it replaced
+ * is over (a grace period: vmlink_burst_seq(), then vmlink_burst_passed()).
  */
 static inline bool
 vmlink_burst_enter(const uint32_t *open, uint32_t *inside)
 {
+	uint32_t seq;
+
 	if (!__atomic_load_n(open, __ATOMIC_RELAXED))
 		return false;
-	__atomic_store_n(inside, 1, __ATOMIC_RELAXED);
+	seq = __atomic_load_n(inside, __ATOMIC_RELAXED);
+	__atomic_store_n(inside, seq + 1, __ATOMIC_RELAXED);
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);
 	if (__builtin_expect(__atomic_load_n(open, __ATOMIC_ACQUIRE) != 0, 1))
 		return true;
-	__atomic_store_n(inside, 0, __ATOMIC_RELEASE);
+	__atomic_store_n(inside, seq + 2, __ATOMIC_RELEASE);
 	return false;
 }
 
 static inline void
 vmlink_burst_leave(uint32_t *inside)
 {
-	__atomic_store_n(inside, 0, __ATOMIC_RELEASE);
+	__atomic_store_n(inside, __atomic_load_n(inside, __ATOMIC_RELAXED) + 1,
+		__ATOMIC_RELEASE);
 }
 
 static inline void
@@ -87,7 +96,25 @@ vmlink_quiesce_start(uint32_t *open)
 static inline bool
 vmlink_burst_running(const uint32_t *inside)
 {
-	return __atomic_load_n(inside, __ATOMIC_ACQUIRE) != 0;
+	return (__atomic_load_n(inside, __ATOMIC_ACQUIRE) & 1) != 0;
+}
+
+/* Grace period: after the control path published a pointer (release
+ * store, then this fence and load), bursts entering later read the new
+ * one; the burst running now, if any, is over once
+ * vmlink_burst_passed() says so. */
+static inline uint32_t
+vmlink_burst_seq(const uint32_t *inside)
+{
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	return __atomic_load_n(inside, __ATOMIC_ACQUIRE);
+}
+
+static inline bool
+vmlink_burst_passed(const uint32_t *inside, uint32_t seq)
+{
+	return (seq & 1) == 0 ||
+		__atomic_load_n(inside, __ATOMIC_ACQUIRE) != seq;
 }
 
 static inline void

@@ -465,6 +465,7 @@ vhu_vq_resume(struct vhu_dev *dev, struct vhu_vq *vq)
 	__atomic_store_n(&vq->ofl_enq, dev->ofl_enq, __ATOMIC_RELAXED);
 	vq->mbuf_port = dev->cfg.port_id;
 	vq->mt = dev->mt;
+	__atomic_store_n(&vq->mt_pub, dev->mt, __ATOMIC_RELAXED);
 	if (vq->mem_hint >= dev->mt->n)
 		vq->mem_hint = 0;
 	if (vq->notify_init) {
@@ -571,6 +572,80 @@ vhu_wait_memtab(struct vhu_dev *dev, struct vhu_memtab *mt)
 	if (mt == NULL)
 		return 0;
 	return wait_zc(dev, NULL, mt, true);
+}
+
+/* Do the rings of a running queue still translate to the same place
+ * through @p mt? */
+static bool
+vq_rings_kept(const struct vhu_vq *vq, const struct vhu_memtab *mt)
+{
+	return vhu_qva_to_hva(mt, vq->desc_qva,
+			vmlink_vring_desc_size(vq->num)) == (void *)vq->desc &&
+		vhu_qva_to_hva(mt, vq->avail_qva,
+			vmlink_vring_avail_size(vq->num)) == (void *)vq->avail &&
+		vhu_qva_to_hva(mt, vq->used_qva,
+			vmlink_vring_used_size(vq->num)) == (void *)vq->used;
+}
+
+/* Wait until the burst @p vq was in when @p seq was read, if any, is
+ * over. Bursts never block, so this is short unless the data-path thread
+ * is descheduled; it keeps waiting (and says so), as the old table may
+ * still be read. */
+static void
+wait_grace(struct vhu_dev *dev, struct vhu_vq *vq, uint32_t seq)
+{
+	uint64_t start = vhu_now_ms(), warn = start;
+
+	while (!vmlink_burst_passed(&vq->in_burst, seq)) {
+		uint64_t now = vhu_now_ms();
+
+		if (now - warn > VHU_BURST_WAIT_MS) {
+			VHU_LOG(WARNING, dev, "queue %u: data path still inside its burst after %u ms",
+				vq->index, (unsigned int)(now - start));
+			warn = now;
+		}
+		sched_yield();
+	}
+}
+
+/*
+ * Memory hotplug (ADD_MEM_REG, REM_MEM_REG) without stopping the queues,
+ * RCU-style. The new table is published to every queue; a burst reads it
+ * once, when it enters. Only a queue whose rings lived in a removed
+ * region is taken (and stays down until the front-end moves them). The
+ * old table is retired once every queue passed a quiescent point (the
+ * burst it was in, if any, ended), so no burst reads it after the reply;
+ * it stays mapped while zero-copy chains point into it and is unmapped by
+ * the tick after the last comes back: a slow zero-copy consumer delays
+ * the unmap of what its chains hold (at most its in-flight budget), never
+ * the request.
+ */
+void
+vhu_memtab_publish(struct vhu_dev *dev, struct vhu_memtab *nmt)
+{
+	uint32_t seq[2 * VHU_MAX_QUEUE_PAIRS];
+	struct vhu_memtab *old = dev->mt;
+	uint16_t i;
+
+	dev->mt = nmt;
+	for (i = 0; i < dev->nr_vq; i++)
+		__atomic_store_n(&dev->vqs[i].mt_pub, nmt, __ATOMIC_RELEASE);
+	for (i = 0; i < dev->nr_vq; i++)
+		seq[i] = vmlink_burst_seq(&dev->vqs[i].in_burst);
+	for (i = 0; i < dev->nr_vq; i++) {
+		struct vhu_vq *vq = &dev->vqs[i];
+
+		if (vq->mapped && vq_rings_kept(vq, nmt))
+			continue;
+		vhu_vq_quiesce(dev, vq);
+		vq_map(dev, vq);
+		vhu_vq_resume(dev, vq);
+	}
+	for (i = 0; i < dev->nr_vq; i++)
+		wait_grace(dev, &dev->vqs[i], seq[i]);
+	vhu_memtab_retire(dev, old);
+	dev->memtab_why[0] = '\0';
+	dev->had_memtab = true;
 }
 
 /* Retire a memory table: freed now if no zero-copy chain points into it,
@@ -683,6 +758,7 @@ vq_forget(struct vhu_dev *dev, struct vhu_vq *vq)
 	vq->avail = NULL;
 	vq->used = NULL;
 	vq->mt = NULL;
+	__atomic_store_n(&vq->mt_pub, NULL, __ATOMIC_RELAXED);
 	vq->log = NULL;
 	vq->log_used = false;
 	vq->last_avail = 0;

@@ -155,14 +155,15 @@ struct vhu_head {
 struct vhu_vq {
 	/* Synchronisation with the control thread. */
 	uint32_t ready;		/* atomic: data path may use the queue */
-	uint32_t in_burst;	/* atomic: data path is inside */
+	uint32_t in_burst;	/* atomic: bursts entered + left (odd: inside) */
 	uint32_t fault;		/* atomic: 0, or enum vhu_malformed + 1 */
 
 	/* Data-path state: valid while ready. */
 	struct vring_desc *desc;
 	struct vring_avail *avail;
 	struct vring_used *used;
-	const struct vhu_memtab *mt;
+	const struct vhu_memtab *mt;	/* the table of the current burst */
+	const struct vhu_memtab *mt_pub; /* atomic: the table for the next */
 	const struct vhu_log *log;	/* NULL unless LOG_ALL + log base */
 	uint64_t log_used_gpa;
 	uint16_t size;
@@ -409,6 +410,7 @@ int vhu_quiesce_all(struct vhu_dev *dev);
 void vhu_resume_all(struct vhu_dev *dev);
 int vhu_wait_zc(struct vhu_dev *dev, struct vhu_vq *only, bool ring_live);
 int vhu_wait_memtab(struct vhu_dev *dev, struct vhu_memtab *mt);
+void vhu_memtab_publish(struct vhu_dev *dev, struct vhu_memtab *nmt);
 void vhu_memtab_retire(struct vhu_dev *dev, struct vhu_memtab *mt);
 void vhu_defer_close(struct vhu_dev *dev, int fd);
 void vhu_vq_remap(struct vhu_dev *dev, struct vhu_vq *vq);

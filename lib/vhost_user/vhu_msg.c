@@ -480,7 +480,9 @@ h_add_mem_reg(struct vhu_dev *dev, struct vhu_msg *msg, struct vhu_reply *rep,
 		*why = "out of memory";
 		return -1;
 	}
-	return install_memtab(dev, nmt, why);
+	vhu_memtab_publish(dev, nmt);
+	VHU_LOG(DEBUG, dev, "memory table: %u region(s)", nmt->n);
+	return 0;
 }
 
 static int
@@ -521,7 +523,9 @@ h_rem_mem_reg(struct vhu_dev *dev, struct vhu_msg *msg, struct vhu_reply *rep,
 		*why = "out of memory";
 		return -1;
 	}
-	return install_memtab(dev, nmt, why);
+	vhu_memtab_publish(dev, nmt);
+	VHU_LOG(DEBUG, dev, "memory table: %u region(s)", nmt->n);
+	return 0;
 }
 
 static int

@@ -41,7 +41,12 @@
 static __rte_always_inline bool
 vq_enter(struct vhu_vq *vq)
 {
-	return vmlink_burst_enter(&vq->ready, &vq->in_burst);
+	if (!vmlink_burst_enter(&vq->ready, &vq->in_burst))
+		return false;
+	/* The memory table, once per burst: every translation and zero-copy
+	 * reference of the burst uses the same one (vhu_memtab_publish()). */
+	vq->mt = __atomic_load_n(&vq->mt_pub, __ATOMIC_ACQUIRE);
+	return true;
 }
 
 static __rte_always_inline void

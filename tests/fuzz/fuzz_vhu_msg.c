@@ -12,7 +12,8 @@
  * input; a complete well-formed handshake (rings up); device lifecycle
  * requests with fields from the input (SET_STATUS, RESET_DEVICE, GET_CONFIG
  * and SET_CONFIG windows whose size field may disagree with the payload,
- * replies drained); guest TX frames and
+ * replies drained; REM_MEM_REG of the last region added, in the middle of
+ * traffic and held zero-copy buffers); guest TX frames and
  * RX buffers; data-path bursts interleaved with all of it (zero-copy mbufs
  * held and freed late); disconnect and reconnect; the front-end shrinking
  * a memory file under the back-end's mapping (the library must contain
@@ -36,6 +37,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv);
 
 static bool ready;	/* fe_start succeeded on this connection */
 static bool shrunk;	/* guest memory truncated: the guest touches it no more */
+static struct vhu_mem_reg_desc last_add;	/* for REM_MEM_REG */
 
 static void
 send_raw(struct fzv *v, struct fz *f)
@@ -99,6 +101,7 @@ send_memory(struct fzv *v, struct fz *f, bool add)
 		if (add) {
 			memset(&r, 0, sizeof(r));
 			r.region = t.regions[0];
+			last_add = r;
 			(void)fe_send(&v->fe, VHU_REQ_ADD_MEM_REG,
 				VHU_FLAG_VERSION, &r, sizeof(r), fds,
 				fds[0] >= 0);
@@ -148,7 +151,7 @@ lifecycle(struct fzv *v, struct fz *f)
 
 	if (!v->connected)
 		return;
-	switch (how % 4) {
+	switch (how % 5) {
 	case 0:
 		st = (how & 0x40) ? fz_u64(f) :
 			statuses[fz_u8(f) % RTE_DIM(statuses)];
@@ -159,6 +162,10 @@ lifecycle(struct fzv *v, struct fz *f)
 		(void)fe_send(&v->fe, VHU_REQ_RESET_DEVICE, flags, NULL, 0,
 			NULL, 0);
 		break;
+	case 4:	/* hot-unplug the last region added, maybe under traffic */
+		(void)fe_send(&v->fe, VHU_REQ_REM_MEM_REG, flags, &last_add,
+			sizeof(last_add), NULL, 0);
+		break;
 	default:
 		memset(&c, 0, sizeof(c));
 		c.offset = (how & 0x40) ? fz_u32(f) : fz_u8(f) % 32;
@@ -167,7 +174,7 @@ lifecycle(struct fzv *v, struct fz *f)
 		c.flags = (how & 0x10) ? fz_u32(f) : 0;
 		fz_bytes(f, c.region, RTE_MIN(size, VHU_CONFIG_MAX));
 		size = RTE_MIN(size, VHU_CONFIG_MAX);
-		(void)fe_send(&v->fe, (how % 4) == 2 ? VHU_REQ_GET_CONFIG :
+		(void)fe_send(&v->fe, (how % 5) == 2 ? VHU_REQ_GET_CONFIG :
 			VHU_REQ_SET_CONFIG, flags, &c,
 			VHU_CONFIG_HDR_SIZE + size, NULL, 0);
 		break;
@@ -347,6 +354,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	v.cfg.mtu = 1500;
 	ready = false;
 	shrunk = false;
+	memset(&last_add, 0, sizeof(last_add));
 	fzv_begin(&v);
 	run(&v, &f);
 	fzv_end(&v);

@@ -700,6 +700,25 @@ fe_tx_frame(struct fe *fe, unsigned int vqi, const void *hdr,
 }
 
 int
+fe_tx_frame_gpa(struct fe *fe, unsigned int vqi, uint64_t gpa,
+	const uint8_t *data, uint32_t len)
+{
+	struct fe_vring *v = &fe->vq[vqi];
+	uint8_t *p = fe_va(fe, gpa);
+	uint16_t head;
+
+	if (p == NULL)
+		return -1;
+	memset(p, 0, VHU_NET_HDR_LEN);
+	memcpy(p + VHU_NET_HDR_LEN, data, len);
+	head = take_desc(v);
+	fe_desc(v, head, gpa, VHU_NET_HDR_LEN + len, 0, 0);
+	fe_avail_add(v, head);
+	fe_avail_publish(v);
+	return head;
+}
+
+int
 fe_rx_post(struct fe *fe, unsigned int vqi, uint32_t seglen, unsigned int nseg,
 	bool indirect)
 {

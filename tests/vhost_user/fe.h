@@ -14,7 +14,7 @@
 
 #include "vhu_proto.h"
 
-#define FE_MAX_MEM	64
+#define FE_MAX_MEM	512
 #define FE_MAX_VQ	8
 #define FE_MAX_CHAIN	32
 #define FE_RING_MAX	1024
@@ -139,6 +139,10 @@ uint64_t fe_eventfd_read(int fd);
 int fe_tx_frame(struct fe *fe, unsigned int vqi, const void *hdr,
 	uint32_t hdr_len, const uint8_t *data, uint32_t len, unsigned int nseg,
 	bool hdr_sep, bool indirect);
+/* Post a TX frame (zero 12-byte header + data) in one descriptor whose
+ * buffer is at @p gpa, in any region. Returns the head index. */
+int fe_tx_frame_gpa(struct fe *fe, unsigned int vqi, uint64_t gpa,
+	const uint8_t *data, uint32_t len);
 /* Post one writable chain of @p nseg buffers of @p seglen bytes. */
 int fe_rx_post(struct fe *fe, unsigned int vqi, uint32_t seglen,
 	unsigned int nseg, bool indirect);

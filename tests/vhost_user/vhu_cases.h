@@ -79,6 +79,9 @@
 	X(status_driver_ok) \
 	X(reset_device) \
 	X(config_space) \
+	X(hotplug_traffic) \
+	X(hotplug_zc_held) \
+	X(hotplug_509) \
 	X(mem_shrunk) \
 	X(log_rate_limit) \
 	X(lifecycle_log) \

@@ -12,20 +12,9 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "unit_check.h"
 
-static int failures;
-static int checks;
 static char tmpdir[] = "/tmp/vmlink-unit-XXXXXX";
-
-#define CHECK(cond, ...) do { \
-	checks++; \
-	if (!(cond)) { \
-		failures++; \
-		fprintf(stderr, "FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond); \
-		fprintf(stderr, __VA_ARGS__); \
-		fputc('\n', stderr); \
-	} \
-} while (0)
 
 static struct vmlink_cfg cfg;
 static char errbuf[8192];

@@ -20,19 +20,8 @@
 #include "test_frames.h"
 #include "vhu.h"
 #include "vhu_offload.h"
+#include "unit_check.h"
 
-static int failures;
-static int checks;
-
-#define CHECK(cond, ...) do { \
-	checks++; \
-	if (!(cond)) { \
-		failures++; \
-		fprintf(stderr, "FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond); \
-		fprintf(stderr, __VA_ARGS__); \
-		fputc('\n', stderr); \
-	} \
-} while (0)
 
 #define TSO4 (1ull << VHU_F_NET_HOST_TSO4)
 #define TSO6 (1ull << VHU_F_NET_HOST_TSO6)

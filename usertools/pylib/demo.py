@@ -74,6 +74,74 @@ def wait_quiet(prefix, ports, timeout=15):
         time.sleep(0.7)
 
 
+def start_server(run, procs, shm, section, qemu_socket=None):
+    """ivshmem2-server with its host socket in RUN (and QEMU's socket,
+    when given); returns the host socket's path."""
+    sock = run + "/ivshmem2.sock"
+    cmd = [os.path.join(BUILD, "app", "ivshmem2-server"), "-F", "--force",
+           "-S", sock, "-m", shm, "-o", section]
+    sockets = [sock]
+    if qemu_socket:
+        cmd += ["-Q", qemu_socket]
+        sockets.append(qemu_socket)
+    say("ivshmem2-server: " + " ".join(
+        "%s %s" % (o, p) for o, p in zip(("-S", "-Q"), sockets)))
+    procs.append(subprocess.Popen(
+        cmd, stdout=open(run + "/ivshmem2-server.log", "w"),
+        stderr=subprocess.STDOUT))
+    if not all(wait_path(p, 10) for p in sockets):
+        raise RuntimeError("ivshmem2-server did not start: see %s/"
+                           "ivshmem2-server.log" % run)
+    return sock
+
+
+def start_vmlink(run, procs, ini):
+    """vmlink on INI with its JSON stats in RUN; up once vm-b's socket
+    exists."""
+    say("vmlink on config/%s (live stats below)" % os.path.basename(ini))
+    vmlink = subprocess.Popen(
+        [os.path.join(BUILD, "app", "vmlink"), "-c", ini,
+         "--stats-json", run + "/vmlink.json"])
+    procs.append(vmlink)
+    if not wait_path(run + "/vm-b.sock", 30):
+        raise RuntimeError("vmlink did not come up")
+    return vmlink
+
+
+def undeliverable(prefix, port):
+    """Frames vmlink's ethdev port PORT could not hand to its guest."""
+    ethdev = telemetry.vmlink_port_stats(prefix, port)["ethdev_port"]
+    return telemetry.query(prefix, "/ethdev/stats,%d" % ethdev)[
+        "/ethdev/stats"]["oerrors"]
+
+
+def stop_vmlink(vmlink, run):
+    """SIGINT vmlink and return its last JSON stats."""
+    vmlink.send_signal(signal.SIGINT)
+    vmlink.wait(30)
+    with open(run + "/vmlink.json") as f:
+        return json.load(f)
+
+
+def summary(title, rows, sent, received, drops, run, keep):
+    """Print the end-of-run table (ROWS: label, count[, note]) and the accounting line; remove RUN
+    after a balanced run unless KEEP. True when every frame is accounted
+    for and some arrived."""
+    print()
+    say("summary (%s)" % title)
+    for label, value, *note in rows:
+        print(("  %-32s %12d  %s" % (label, value, " ".join(note))).rstrip())
+    balanced = received + drops == sent
+    print("  sent = received + counted drops: %d = %d + %d  %s" % (
+        sent, received, drops, "OK" if balanced else "MISMATCH"))
+    ok = balanced and received > 0
+    if ok and not keep:
+        shutil.rmtree(run, ignore_errors=True)
+    else:
+        print("  logs in %s" % run)
+    return ok
+
+
 def main():
     ap = argparse.ArgumentParser(prog="vmlink-demo")
     ap.add_argument("--duration", type=int, default=10,
@@ -113,29 +181,13 @@ def main():
     say("run directory %s, EAL file prefixes %s-*" % (run, tag))
     try:
         ini = demo_config(run, prefixes["vmlink"])
-        say("ivshmem2-server on %s/ivshmem2.sock" % run)
-        procs.append(subprocess.Popen(
-            [os.path.join(BUILD, "app", "ivshmem2-server"), "-F", "--force",
-             "-S", run + "/ivshmem2.sock", "-m", SHM, "-o", "2M"],
-            stdout=open(run + "/ivshmem2-server.log", "w"),
-            stderr=subprocess.STDOUT))
-        if not wait_path(run + "/ivshmem2.sock", 10):
-            raise RuntimeError("ivshmem2-server did not start: see %s/"
-                               "ivshmem2-server.log" % run)
-
-        say("vmlink on config/demo.ini (live stats below)")
-        vmlink = subprocess.Popen(
-            [os.path.join(BUILD, "app", "vmlink"), "-c", ini,
-             "--stats-json", run + "/vmlink.json"])
-        procs.append(vmlink)
-        if not wait_path(run + "/vm-b.sock", 30):
-            raise RuntimeError("vmlink did not come up")
+        sock = start_server(run, procs, SHM, "2M")
+        vmlink = start_vmlink(run, procs, ini)
 
         say("ivshmem peer: dpdk-testpmd -d librte_net_vmlink_ivshmem2.so, "
             "io forwarding (bounces frames back)")
         peer = Testpmd(eal(prefixes["shm"], 1, mem=512, extra=VM_EAL_EXTRA),
-                       vdevs=["net_vmlink_ivshmem2,server=%s/ivshmem2.sock"
-                              % run],
+                       vdevs=["net_vmlink_ivshmem2,server=%s" % sock],
                        plugins=[plugin("librte_net_vmlink_ivshmem2.so")],
                        args=["--forward-mode=io", "--nb-cores=1"],
                        log=run + "/shm-peer.log")
@@ -169,17 +221,11 @@ def main():
         wait_quiet(prefixes["vmlink"], ["vm-a", "shm", "vm-b"])
         bounced = peer.stop()[0]
         received = vm_b.stop()[0]
-        vm_b_stats = telemetry.query(
-            prefixes["vmlink"], "/ethdev/stats,%d" %
-            telemetry.vmlink_port_stats(prefixes["vmlink"], "vm-b")
-            ["ethdev_port"])["/ethdev/stats"]
+        guest_drops = undeliverable(prefixes["vmlink"], "vm-b")
         for t in (vm_a, vm_b, peer):
             t.close()
         pmds.clear()
-        vmlink.send_signal(signal.SIGINT)
-        vmlink.wait(30)
-        with open(run + "/vmlink.json") as f:
-            st = json.load(f)
+        st = stop_vmlink(vmlink, run)
     except (RuntimeError, TestpmdError, OSError) as e:
         print("vmlink-demo: FAILED: %s" % e, file=sys.stderr)
         print("logs: %s" % run, file=sys.stderr)
@@ -188,29 +234,18 @@ def main():
         shutdown()
 
     vm_drops = st["totals"]["drops"]
-    guest_drops = vm_b_stats["oerrors"]
     peer_drops = bounced["tx_dropped"]
-    accounted = received["rx"] + vm_drops + peer_drops + guest_drops
-    print()
-    say("summary (%d-byte frames, %d s)" % (args.size, args.duration))
-    print("  VM A sent                       %12d" % sent["tx"])
-    print("  vmlink received from VM A       %12d" %
-          st["ports"]["vm-a"]["rx_packets"])
-    print("  ivshmem peer bounced            %12d  (dropped %d)" % (
-        bounced["tx"], peer_drops))
-    print("  VM B received                   %12d" % received["rx"])
-    print("  vmlink drops (all reasons)      %12d" % vm_drops)
-    print("  undeliverable to VM B           %12d" % guest_drops)
-    ok = accounted == sent["tx"] and received["rx"] > 0
-    print("  sent = received + counted drops: %d = %d + %d  %s" % (
-        sent["tx"], received["rx"], accounted - received["rx"],
-        "OK" if accounted == sent["tx"] else "MISMATCH"))
-    if ok and not args.keep:
-        shutil.rmtree(run, ignore_errors=True)
-    else:
-        print("  logs in %s" % run)
+    ok = summary("%d-byte frames, %d s" % (args.size, args.duration), [
+        ("VM A sent", sent["tx"]),
+        ("vmlink received from VM A", st["ports"]["vm-a"]["rx_packets"]),
+        ("ivshmem peer bounced", bounced["tx"],
+         "(dropped %d)" % peer_drops),
+        ("VM B received", received["rx"]),
+        ("vmlink drops (all reasons)", vm_drops),
+        ("undeliverable to VM B", guest_drops)],
+        sent["tx"], received["rx"], vm_drops + peer_drops + guest_drops,
+        run, args.keep)
     return 0 if ok else 1
-
 
 if __name__ == "__main__":
     sys.exit(main())

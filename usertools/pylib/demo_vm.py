@@ -17,19 +17,16 @@ At the end every frame VM A sent is accounted for: received by VM B or
 counted as a drop. The run directory holds the QEMU command lines
 (NAME.qemu.log), the consoles and each guest's testpmd output."""
 
-import json
 import os
-import shutil
 import signal
-import subprocess
 import sys
 import tempfile
 import time
 
-from benchlib import BUILD, TOP, wait_path
-from demo import demo_config, say, wait_quiet
+from benchlib import BUILD, TOP
+from demo import (demo_config, say, start_server, start_vmlink,
+                  stop_vmlink, summary, undeliverable, wait_quiet)
 from proc import cleanup_prefix, stop
-import telemetry
 
 sys.path.insert(0, os.path.join(TOP, "tests", "pylib"))
 import dpdk_guest  # noqa: E402
@@ -75,24 +72,9 @@ def main(args):
     say("run directory %s" % run)
     try:
         ini = demo_config(run, prefix, DEMO_VM_INI)
-        sock, qsock = run + "/ivshmem2.sock", run + "/ivshmem2-qemu.sock"
-        say("ivshmem2-server: -S %s (host peers) -Q %s (QEMU)"
-            % (sock, qsock))
-        procs.append(subprocess.Popen(
-            [os.path.join(BUILD, "app", "ivshmem2-server"), "-F", "--force",
-             "-S", sock, "-Q", qsock, "-m", "/" + prefix, "-o", SECTION],
-            stdout=open(run + "/ivshmem2-server.log", "w"),
-            stderr=subprocess.STDOUT))
-        if not (wait_path(sock, 10) and wait_path(qsock, 10)):
-            raise RuntimeError("ivshmem2-server did not start: see %s/"
-                               "ivshmem2-server.log" % run)
-        say("vmlink on config/demo-vm.ini (live stats below)")
-        vmlink = subprocess.Popen(
-            [os.path.join(BUILD, "app", "vmlink"), "-c", ini,
-             "--stats-json", run + "/vmlink.json"])
-        procs.append(vmlink)
-        if not wait_path(run + "/vm-b.sock", 30):
-            raise RuntimeError("vmlink did not come up")
+        qsock = run + "/ivshmem2-qemu.sock"
+        start_server(run, procs, "/" + prefix, SECTION, qemu_socket=qsock)
+        vmlink = start_vmlink(run, procs, ini)
 
         say("booting VM A (ivshmem-doorbell on %s) and VM B (virtio-net "
             "on vm-b.sock), QEMU TCG" % qsock)
@@ -132,16 +114,11 @@ def main(args):
         sent = tx.stop()[0]
         wait_quiet(prefix, ["vm-a", "vm-b"])
         received = rx.stop()[0]
-        vm_b_stats = telemetry.query(
-            prefix, "/ethdev/stats,%d" % telemetry.vmlink_port_stats(
-                prefix, "vm-b")["ethdev_port"])["/ethdev/stats"]
+        guest_drops = undeliverable(prefix, "vm-b")
         for t in (tx, rx):
             t.quit()
         pmds.clear()
-        vmlink.send_signal(signal.SIGINT)
-        vmlink.wait(30)
-        with open(run + "/vmlink.json") as f:
-            st = json.load(f)
+        st = stop_vmlink(vmlink, run)
     except (RuntimeError, OSError, qemu_guest.GuestError) as e:
         print("vmlink-demo --vm: FAILED: %s" % e, file=sys.stderr)
         print("logs: %s" % run, file=sys.stderr)
@@ -150,25 +127,14 @@ def main(args):
         shutdown()
 
     drops = st["totals"]["drops"]
-    undeliverable = vm_b_stats["oerrors"]
-    print()
-    say("summary (%d-byte frames, %d s; the guests' CPUs are emulated)"
-        % (args.size, args.duration))
-    print("  VM A sent (ivshmem v2)           %12d" % sent["tx"])
-    print("  vmlink received from VM A        %12d" %
-          st["ports"]["vm-a"]["rx_packets"])
-    print("  vmlink sent to VM B (vhost-user) %12d" %
-          st["ports"]["vm-b"]["tx_packets"])
-    print("  VM B received                    %12d" % received["rx"])
-    print("  vmlink drops (tx-full/no-route)  %12d" % drops)
-    print("  undeliverable to VM B            %12d" % undeliverable)
-    accounted = received["rx"] + drops + undeliverable
-    ok = accounted == sent["tx"] and received["rx"] > 0
-    print("  sent = received + counted drops: %d = %d + %d  %s" % (
-        sent["tx"], received["rx"], accounted - received["rx"],
-        "OK" if accounted == sent["tx"] else "MISMATCH"))
-    if ok and not args.keep:
-        shutil.rmtree(run, ignore_errors=True)
-    else:
-        print("  logs in %s" % run)
+    ok = summary("%d-byte frames, %d s; the guests' CPUs are emulated" % (
+        args.size, args.duration), [
+        ("VM A sent (ivshmem v2)", sent["tx"]),
+        ("vmlink received from VM A", st["ports"]["vm-a"]["rx_packets"]),
+        ("vmlink sent to VM B (vhost-user)",
+         st["ports"]["vm-b"]["tx_packets"]),
+        ("VM B received", received["rx"]),
+        ("vmlink drops (tx-full/no-route)", drops),
+        ("undeliverable to VM B", guest_drops)],
+        sent["tx"], received["rx"], drops + guest_drops, run, args.keep)
     return 0 if ok else 1

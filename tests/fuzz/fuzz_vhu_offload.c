@@ -22,12 +22,15 @@
  * and (segmented, checksums completed) each L4 checksum verifies.
  */
 
+#include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <rte_mbuf.h>
 
 #include "fuzz_util.h"
+#include "test_chain.h"
+#include "test_frames.h"
 #include "vhu.h"
 #include "vhu_offload.h"
 
@@ -36,80 +39,28 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 #define MAX_PIECES 6
 #define MAX_FRAMES 512
 
-struct chain {
-	struct rte_mbuf m[MAX_PIECES];
-	uint8_t *buf[MAX_PIECES];
-	unsigned int n;
-};
-
-/* LEN bytes of F in up to MAX_PIECES exactly-sized buffers; piece i ends
- * where the input says (at least MIN0 bytes in the first). */
+/* LEN bytes of F as a chain of up to MAX_PIECES exactly-sized buffers;
+ * piece i ends where the input says (at least MIN0 bytes in the first;
+ * pieces may be empty). */
 static struct rte_mbuf *
-chain_make(struct fz *in, struct chain *c, const uint8_t *f, uint32_t len,
-	uint32_t min0)
+chain_make(struct fz *in, struct test_chain *c, const uint8_t *f,
+	uint32_t len, uint32_t min0)
 {
-	uint32_t start = 0;
+	uint32_t cuts[MAX_PIECES - 1], start = 0;
 	unsigned int i;
+	struct rte_mbuf *m;
 
-	memset(c, 0, sizeof(*c));
-	for (i = 0; i < MAX_PIECES; i++) {
-		uint32_t end = len;
-		struct rte_mbuf *m = &c->m[i];
-
-		if (i + 1 < MAX_PIECES && (fz_u8(in) & 1)) {
-			end = start + fz_u16(in) % (len - start + 1);
-			if (i == 0 && end < min0)
-				end = RTE_MIN(min0, len);
-		}
-		c->buf[i] = malloc(end - start + 1);
-		FZ_CHECK(c->buf[i] != NULL);
-		memcpy(c->buf[i], f + start, end - start);
-		m->buf_addr = c->buf[i];
-		m->buf_len = (uint16_t)(end - start);
-		m->data_len = (uint16_t)(end - start);
-		m->nb_segs = 1;
-		m->refcnt = 1;
-		if (i > 0) {
-			c->m[i - 1].next = m;
-			c->m[0].nb_segs++;
-		}
-		c->n = i + 1;
-		start = end;
-		if (end == len)
+	for (i = 0; i < RTE_DIM(cuts) && start < len; i++) {
+		if ((fz_u8(in) & 1) == 0)
 			break;
+		cuts[i] = start + fz_u16(in) % (len - start + 1);
+		if (i == 0 && cuts[i] < min0)
+			cuts[i] = RTE_MIN(min0, len);
+		start = cuts[i];
 	}
-	c->m[0].pkt_len = len;
-	return &c->m[0];
-}
-
-static void
-chain_free(struct chain *c)
-{
-	unsigned int i;
-
-	for (i = 0; i < c->n; i++)
-		free(c->buf[i]);
-}
-
-static uint32_t
-ref_sum(const uint8_t *p, uint32_t len, uint32_t sum)
-{
-	uint32_t i;
-
-	for (i = 0; i < len; i++)
-		sum += (i & 1) ? p[i] : (uint32_t)p[i] << 8;
-	while (sum >> 16)
-		sum = (sum & 0xffff) + (sum >> 16);
-	return sum;
-}
-
-static void
-chain_read(const struct rte_mbuf *m, uint8_t *out)
-{
-	for (; m != NULL; m = m->next) {
-		memcpy(out, rte_pktmbuf_mtod(m, const uint8_t *), m->data_len);
-		out += m->data_len;
-	}
+	m = test_chain_make(c, f, len, cuts, i);
+	FZ_CHECK(m != NULL);
+	return m;
 }
 
 static uint8_t frame[VHU_MAX_FRAME_LEN];
@@ -122,7 +73,7 @@ fuzz_tx(struct fz *in)
 {
 	struct vhu_net_hdr h;
 	struct vhu_ofl_tx o;
-	struct chain c;
+	struct test_chain c;
 	struct rte_mbuf *m;
 	uint64_t features;
 	uint32_t len, seen;
@@ -159,7 +110,7 @@ fuzz_tx(struct fz *in)
 	}
 	m = chain_make(in, &c, frame, len, o.priv_len);
 	vhu_ofl_tx_apply(m, &o);
-	chain_read(m, after);
+	test_chain_read(m, after);
 	if (o.kind == VHU_OFL_TX_SW_CSUM) {
 		uint32_t f = (uint32_t)o.csum_start + o.csum_offset;
 		uint16_t want = (uint16_t)~ref_sum(frame + o.csum_start,
@@ -181,7 +132,7 @@ fuzz_tx(struct fz *in)
 			FZ_CHECK(memcmp(after, frame, len) == 0);
 		}
 	}
-	chain_free(&c);
+	test_chain_free(&c);
 }
 
 /* ---- guest RX ---- */
@@ -192,14 +143,8 @@ check_l4(const uint8_t *out, uint32_t n, const struct vhu_ofl_rx *p)
 {
 	uint32_t l4off = (uint32_t)p->l2_len + p->l3_len, l4len = n - l4off;
 	const uint8_t *ip = out + p->l2_len;
-	uint32_t s;
+	uint32_t s = ref_pseudo(ip, !p->ipv4, IPPROTO_TCP, l4len);
 
-	if (p->ipv4)
-		s = ref_sum(ip + 12, 8, 0);
-	else
-		s = ref_sum(ip + 8, 32, 0);
-	s = ref_sum((const uint8_t[]){0, 6, (uint8_t)(l4len >> 8),
-		(uint8_t)l4len}, 4, s);
 	FZ_CHECK(ref_sum(out + l4off, l4len, s) == 0xffff);
 }
 
@@ -208,7 +153,7 @@ fuzz_rx(struct fz *in)
 {
 	static uint8_t out[VHU_OFL_HDR_MAX + VHU_MAX_FRAME_LEN];
 	struct vhu_ofl_rx p;
-	struct chain c;
+	struct test_chain c;
 	struct rte_mbuf *m;
 	uint64_t fl, features, honoured;
 	uint32_t len, max_frames, k, next, pkt_len;
@@ -240,7 +185,7 @@ fuzz_rx(struct fz *in)
 	FZ_CHECK(rc == VHU_OFL_OK || rc == VHU_OFL_RX_BAD ||
 		rc == VHU_OFL_RX_TOO_MANY);
 	if (rc != VHU_OFL_OK) {
-		chain_free(&c);
+		test_chain_free(&c);
 		return;
 	}
 	FZ_CHECK(p.nframes >= 1 && p.hdr_bytes <= VHU_OFL_HDR_MAX &&
@@ -269,7 +214,7 @@ fuzz_rx(struct fz *in)
 		next = off + flen;
 	}
 	FZ_CHECK(next == m->pkt_len);
-	chain_free(&c);
+	test_chain_free(&c);
 }
 
 int

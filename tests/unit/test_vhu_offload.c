@@ -17,6 +17,7 @@
 
 #include <rte_mbuf.h>
 
+#include "test_chain.h"
 #include "test_frames.h"
 #include "vhu.h"
 #include "vhu_offload.h"
@@ -29,69 +30,6 @@
 #define G_TSO4 (1ull << VHU_F_NET_GUEST_TSO4)
 #define G_TSO6 (1ull << VHU_F_NET_GUEST_TSO6)
 #define ALL_TX (RTE_MBUF_F_TX_OFFLOAD_MASK | RTE_MBUF_F_RX_L4_CKSUM_MASK)
-
-/* ---- mbufs over exact heap buffers ---- */
-
-#define MAX_PIECES 8
-
-struct chain {
-	struct rte_mbuf m[MAX_PIECES];
-	uint8_t *buf[MAX_PIECES];
-	unsigned int n;
-};
-
-/* An mbuf chain holding the LEN bytes of F, cut at the offsets CUTS
- * (ascending, 0-terminated). */
-static struct rte_mbuf *
-chain_make(struct chain *c, const uint8_t *f, uint32_t len, const uint32_t *cuts)
-{
-	uint32_t start = 0;
-	unsigned int i;
-
-	memset(c, 0, sizeof(*c));
-	for (i = 0; i < MAX_PIECES; i++) {
-		uint32_t end = (cuts != NULL && cuts[i] != 0 && cuts[i] < len) ?
-			cuts[i] : len;
-		struct rte_mbuf *m = &c->m[i];
-
-		c->buf[i] = malloc(end - start + 1);	/* +1: malloc(0) */
-		memcpy(c->buf[i], f + start, end - start);
-		m->buf_addr = c->buf[i];
-		m->buf_len = (uint16_t)(end - start);
-		m->data_off = 0;
-		m->data_len = (uint16_t)(end - start);
-		m->nb_segs = 1;
-		m->refcnt = 1;
-		if (i > 0) {
-			c->m[i - 1].next = m;
-			c->m[0].nb_segs++;
-		}
-		c->n = i + 1;
-		start = end;
-		if (end == len)
-			break;
-	}
-	c->m[0].pkt_len = len;
-	return &c->m[0];
-}
-
-static void
-chain_free(struct chain *c)
-{
-	unsigned int i;
-
-	for (i = 0; i < c->n; i++)
-		free(c->buf[i]);
-}
-
-static void
-chain_read(const struct rte_mbuf *m, uint8_t *out)
-{
-	for (; m != NULL; m = m->next) {
-		memcpy(out, rte_pktmbuf_mtod(m, const uint8_t *), m->data_len);
-		out += m->data_len;
-	}
-}
 
 /* ---- dequeue ---- */
 
@@ -125,7 +63,7 @@ test_tx_l4(void)
 
 	for (i = 0; i < RTE_DIM(specs); i++) {
 		struct vhu_ofl_tx o;
-		struct chain c;
+		struct test_chain c;
 		struct rte_mbuf *m;
 		uint32_t len = build(f, &specs[i], &l);
 		uint32_t cuts[] = {l.l4off + l.l4 + 3, 0};
@@ -144,13 +82,13 @@ test_tx_l4(void)
 			(specs[i].udp ? RTE_MBUF_F_TX_UDP_CKSUM :
 				RTE_MBUF_F_TX_TCP_CKSUM)), "spec %u: flags %#llx", i,
 			(unsigned long long)o.ol_flags);
-		m = chain_make(&c, f, len, cuts);
+		m = test_chain_make(&c, f, len, cuts, RTE_DIM(cuts));
 		vhu_ofl_tx_apply(m, &o);
 		CHECK(m->l2_len == l.l2 && m->l3_len == l.l3 && m->l4_len == l.l4 &&
 			m->ol_flags == o.ol_flags, "spec %u: mbuf fields", i);
-		chain_read(m, g);
+		test_chain_read(m, g);
 		CHECK(memcmp(f, g, len) == 0, "spec %u: frame changed", i);
-		chain_free(&c);
+		test_chain_free(&c);
 	}
 }
 
@@ -162,7 +100,7 @@ test_tx_sw_csum(void)
 	uint8_t f[2048], orig[2048], g[2048];
 	struct vhu_ofl_tx o;
 	struct layout l;
-	struct chain c;
+	struct test_chain c;
 	uint32_t len = build(f, &s, &l), cuts[] = {15, 77, 200, 0};
 	struct rte_mbuf *m;
 	int rc;
@@ -179,12 +117,12 @@ test_tx_sw_csum(void)
 	cuts[0] = o.priv_len;
 	cuts[1] = o.priv_len + 77;
 	cuts[2] = o.priv_len + 200;
-	m = chain_make(&c, f, len, cuts);
+	m = test_chain_make(&c, f, len, cuts, RTE_DIM(cuts));
 	vhu_ofl_tx_apply(m, &o);
-	chain_read(m, g);
+	test_chain_read(m, g);
 	CHECK(memcmp(g, orig, len) == 0, "completed checksum differs");
 	CHECK(m->ol_flags == 0, "no flag for a completed checksum");
-	chain_free(&c);
+	test_chain_free(&c);
 
 	/* an IPv4 fragment has no L4 header to offload at: software too */
 	s = (struct spec){.payload = 64};
@@ -205,7 +143,7 @@ test_tx_tso(void)
 	static uint8_t f[70000], g[70000];
 	struct vhu_ofl_tx o;
 	struct layout l;
-	struct chain c;
+	struct test_chain c;
 	uint32_t len = build(f, &s, &l), cuts[] = {0, 0};
 	struct rte_mbuf *m;
 	uint16_t nolen;
@@ -219,15 +157,15 @@ test_tx_tso(void)
 	CHECK(o.tso_segsz == 1448 && o.l4_len == 32, "segsz %u l4 %u",
 		o.tso_segsz, o.l4_len);
 	cuts[0] = o.priv_len;
-	m = chain_make(&c, f, len, cuts);
+	m = test_chain_make(&c, f, len, cuts, RTE_DIM(cuts));
 	vhu_ofl_tx_apply(m, &o);
-	chain_read(m, g);
+	test_chain_read(m, g);
 	/* DPDK's TSO pseudo-header has no length */
 	nolen = (uint16_t)ref_pseudo(f + l.l3off, false, 6, 0);
 	CHECK(get16(g + l.l4off + 16) == nolen, "pseudo %#x want %#x",
 		get16(g + l.l4off + 16), nolen);
 	CHECK(m->tso_segsz == 1448, "mbuf segsz");
-	chain_free(&c);
+	test_chain_free(&c);
 
 	/* ECN bit tolerated; TCPV6 on IPv6 */
 	s = (struct spec){.ipv6 = true, .payload = 3000};
@@ -321,7 +259,7 @@ rx_out(const struct rte_mbuf *m, const struct vhu_ofl_rx *p, uint32_t k,
 	uint32_t off, len, n;
 
 	n = vhu_ofl_rx_frame(m, p, k, out, &off, &len);
-	chain_read(m, all);
+	test_chain_read(m, all);
 	memcpy(out + p->hdr_bytes, all + off, len);
 	CHECK(n == (uint32_t)p->hdr_bytes + len, "frame length %u", n);
 	return n;
@@ -345,9 +283,9 @@ test_rx_plain(void)
 	uint8_t f[2048];
 	struct vhu_ofl_rx p;
 	struct layout l;
-	struct chain c;
+	struct test_chain c;
 	uint32_t len = build(f, &s, &l);
-	struct rte_mbuf *m = chain_make(&c, f, len, NULL);
+	struct rte_mbuf *m = test_chain_make(&c, f, len, NULL, 0);
 
 	CHECK(vhu_ofl_rx_plan(m, G_CSUM, ALL_TX, 64, &p) == VHU_OFL_OK &&
 		p.hdr_bytes == 0 && p.nframes == 1 && p.hdr.flags == 0,
@@ -359,8 +297,8 @@ test_rx_plain(void)
 		p.hdr.flags == 0, "no GUEST_CSUM: no DATA_VALID");
 	/* TX_TCP_CKSUM to a guest that takes partial checksums */
 	make_partial(f, &l, true);
-	chain_free(&c);
-	m = chain_make(&c, f, len, NULL);
+	test_chain_free(&c);
+	m = test_chain_make(&c, f, len, NULL, 0);
 	set_meta(m, &l, RTE_MBUF_F_TX_IPV4 | RTE_MBUF_F_TX_TCP_CKSUM, 0);
 	m->l4_len = 0;	/* optional for checksums */
 	CHECK(vhu_ofl_rx_plan(m, G_CSUM, ALL_TX, 64, &p) == VHU_OFL_OK, "plan");
@@ -371,7 +309,7 @@ test_rx_plain(void)
 	/* not honoured: as it is */
 	CHECK(vhu_ofl_rx_plan(m, 0, 0, 64, &p) == VHU_OFL_OK && p.hdr_bytes == 0 &&
 		p.hdr.flags == 0, "not honoured");
-	chain_free(&c);
+	test_chain_free(&c);
 }
 
 static void
@@ -390,7 +328,7 @@ test_rx_complete(void)
 	for (i = 0; i < RTE_DIM(specs); i++) {
 		struct layout l;
 		struct vhu_ofl_rx p;
-		struct chain c;
+		struct test_chain c;
 		uint32_t len = build(f, &specs[i], &l);
 		uint32_t cuts[] = {l.l4off + 5, l.l4off + 100, 0};
 		uint64_t fl = (specs[i].ipv6 ? RTE_MBUF_F_TX_IPV6 :
@@ -404,7 +342,7 @@ test_rx_complete(void)
 		make_partial(f, &l, true);
 		if (!specs[i].ipv6)
 			memset(f + l.l3off + 10, 0, 2);	/* left to the device */
-		m = chain_make(&c, f, len, cuts);
+		m = test_chain_make(&c, f, len, cuts, RTE_DIM(cuts));
 		set_meta(m, &l, fl, 0);
 		rc = vhu_ofl_rx_plan(m, 0, ALL_TX, 64, &p);
 		CHECK(rc == VHU_OFL_OK && p.nframes == 1 &&
@@ -417,7 +355,7 @@ test_rx_complete(void)
 			i);
 		CHECK(memcmp(out + l.l4off + l.l4, f + l.l4off + l.l4,
 			len - l.l4off - l.l4) == 0, "spec %u: payload", i);
-		chain_free(&c);
+		test_chain_free(&c);
 	}
 }
 
@@ -489,7 +427,7 @@ test_rx_tso(void)
 		uint64_t gfeat = s->ipv6 ? G_TSO6 : G_TSO4;
 		struct layout l;
 		struct vhu_ofl_rx p;
-		struct chain c;
+		struct test_chain c;
 		uint32_t len = build(f, s, &l);
 		uint32_t cuts[] = {l.l4off + l.l4 + 1001, l.l4off + l.l4 + 4000,
 			l.l4off + l.l4 + 4001, 0};
@@ -498,7 +436,7 @@ test_rx_tso(void)
 		int rc;
 
 		make_partial(f, &l, false);	/* DPDK TSO: no length */
-		m = chain_make(&c, f, len, cuts);
+		m = test_chain_make(&c, f, len, cuts, RTE_DIM(cuts));
 		set_meta(m, &l, fl, 1448);
 
 		/* a guest taking TSO: one frame, virtio's pseudo-header */
@@ -531,7 +469,7 @@ test_rx_tso(void)
 		/* too many for the limit */
 		CHECK(vhu_ofl_rx_plan(m, 0, ALL_TX, 2, &p) == VHU_OFL_RX_TOO_MANY,
 			"spec %u: too many", i);
-		chain_free(&c);
+		test_chain_free(&c);
 	}
 }
 
@@ -542,9 +480,9 @@ test_rx_bad(void)
 	uint8_t f[4096];
 	struct vhu_ofl_rx p;
 	struct layout l;
-	struct chain c;
+	struct test_chain c;
 	uint32_t len = build(f, &s, &l);
-	struct rte_mbuf *m = chain_make(&c, f, len, NULL);
+	struct rte_mbuf *m = test_chain_make(&c, f, len, NULL, 0);
 	const uint64_t v4tcp = RTE_MBUF_F_TX_IPV4 | RTE_MBUF_F_TX_TCP_CKSUM;
 
 	set_meta(m, &l, RTE_MBUF_F_TX_TCP_CKSUM, 0);
@@ -580,14 +518,14 @@ test_rx_bad(void)
 		"headers longer than the frame");
 	m->data_len = (uint16_t)len;
 	m->pkt_len = len;
-	chain_free(&c);
+	test_chain_free(&c);
 
 	len = build(f, &s6, &l);
-	m = chain_make(&c, f, len, NULL);
+	m = test_chain_make(&c, f, len, NULL, 0);
 	set_meta(m, &l, RTE_MBUF_F_TX_IPV6 | RTE_MBUF_F_TX_TCP_SEG, 1);
 	CHECK(vhu_ofl_rx_plan(m, 0, ALL_TX, 64, &p) == VHU_OFL_RX_TOO_MANY,
 		"3000 one-byte segments");
-	chain_free(&c);
+	test_chain_free(&c);
 }
 
 static void
@@ -595,12 +533,12 @@ test_sum_mbuf(void)
 {
 	uint8_t f[1000];
 	uint32_t cuts[] = {1, 2, 333, 334, 999, 0}, i, sum;
-	struct chain c;
+	struct test_chain c;
 	struct rte_mbuf *m;
 
 	for (i = 0; i < sizeof(f); i++)
 		f[i] = (uint8_t)(i * 13 + 5);
-	m = chain_make(&c, f, sizeof(f), cuts);
+	m = test_chain_make(&c, f, sizeof(f), cuts, RTE_DIM(cuts));
 	for (i = 0; i < 40; i++) {
 		uint32_t off = i * 23, len = sizeof(f) - off - i;
 
@@ -608,7 +546,7 @@ test_sum_mbuf(void)
 			sum == ref_sum(f + off, len, 0), "off %u len %u", off, len);
 	}
 	CHECK(!vhu_ofl_sum_mbuf(m, 10, sizeof(f), &sum), "past the chain");
-	chain_free(&c);
+	test_chain_free(&c);
 }
 
 int

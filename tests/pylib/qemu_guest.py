@@ -157,11 +157,13 @@ class VhostUserNic:
     server=True: QEMU listens on PATH and waits for the back-end to connect
     before the guest runs.
     vectors: MSI-X vectors of the NIC; 0 (legacy INTx) because QEMU 7.2
-    under TCG crashes starting vhost with MSI-X; None: QEMU's default."""
+    under TCG crashes starting vhost with MSI-X; None: QEMU's default.
+    props: more virtio-net-pci properties ("csum=off,guest_tso4=off")."""
 
     def __init__(self, path, server=False, mac=None, queues=1, reconnect=1,
-                 vectors=0):
+                 vectors=0, props=""):
         self.path = path
+        self.props = props
         self.vectors = vectors
         self.server = server
         self.mac = mac
@@ -620,6 +622,8 @@ class Guest:
                 dev += ",mq=on"
             if nic.vectors is not None:
                 dev += ",vectors=%d" % nic.vectors
+            if nic.props:
+                dev += "," + nic.props
             cmd += ["-chardev", chardev, "-netdev", netdev, "-device", dev]
         for i, d in enumerate(self.devices):
             cmd += d.qemu_args(i)

@@ -67,8 +67,11 @@ class Server:
         self.cmd = cmd
         self.log_path = os.path.join(self.dir, "server.log")
         self.log = open(self.log_path, "w+")
-        self.proc = subprocess.Popen(cmd, stdout=self.log,
-                                     stderr=subprocess.STDOUT)
+        # SIGTERM if the test dies: the server removes its socket and
+        # shared memory (foreground only: a daemon's child is not ours)
+        self.proc = subprocess.Popen(
+            cmd, stdout=self.log, stderr=subprocess.STDOUT,
+            preexec_fn=proc.die_with_parent(signal.SIGTERM))
         if check:
             self.wait_ready()
 
@@ -372,7 +375,8 @@ class Peer:
                                         suffix=".log")
         self.err = open(self.err_path, "w")
         self.proc = subprocess.Popen(self.cmd, stdout=subprocess.PIPE,
-                                     stderr=self.err)
+                                     stderr=self.err,
+                                     preexec_fn=proc.die_with_parent())
         self.lines = []
         self.buf = b""
 

@@ -807,9 +807,12 @@ ivshm_net_rx_intr_enable(struct ivshm_net *n)
 
 	if (n->txrx_vec == IVSHM_NET_VEC_STATE)
 		return -ENOTSUP;
-	q->intr = 1;
+	/* Armed before looking at the link (against rx_wake_armed): either
+	 * this sees the link running, or the control path sees the arm. */
+	__atomic_store_n(&q->intr, 1, __ATOMIC_RELAXED);
+	rte_atomic_thread_fence(__ATOMIC_SEQ_CST);
 	if (!q_enter(n, &q->busy))
-		return 0;	/* armed when the link runs again */
+		return 0;	/* woken when the link runs (rx_wake_armed) */
 	STAT_ADD(q->st.rx_intr_arms, 1);
 	q->avail_event = q->last_avail;
 	__atomic_store_n(n->own_vq.avail_event, q->avail_event,
@@ -835,7 +838,7 @@ ivshm_net_rx_intr_disable(struct ivshm_net *n)
 		return -ENOTSUP;
 	if (q->intr)
 		STAT_ADD(q->st.rx_wakeups, 1);
-	q->intr = 0;
+	__atomic_store_n(&q->intr, 0, __ATOMIC_RELAXED);
 	if (!q_enter(n, &q->busy))
 		return 0;
 	q->avail_event = (uint16_t)(q->last_avail + EV_FAR);
@@ -899,6 +902,20 @@ link_reset(struct ivshm_net *n, const char *why)
 			"flight dropped", n->id, why, lost);
 	__atomic_store_n(&n->need_reset, 0, __ATOMIC_SEQ_CST);
 	set_state(n, IVSHM_NET_STATE_RESET);
+}
+
+/* READY -> RUN: a receiver that armed while the link was not running
+ * could not set its event index (rx_intr_enable stops at the closed
+ * queue), so the peer's first frames would ring no doorbell and a
+ * receiver sleeping without a timeout would never wake. Wake it: it
+ * polls, then arms again on the running link. */
+static void
+rx_wake_armed(struct ivshm_net *n)
+{
+	rte_atomic_thread_fence(__ATOMIC_SEQ_CST);
+	if (n->txrx_vec != IVSHM_NET_VEC_STATE &&
+			__atomic_load_n(&n->rx.intr, __ATOMIC_RELAXED))
+		ivshm_vector_raise_local(n->dev, n->txrx_vec);
 }
 
 /* INIT -> READY: fresh rings in the own section. */
@@ -983,6 +1000,7 @@ ivshm_net_ctrl_poll(struct ivshm_net *n)
 			} else if (ps >= IVSHM_NET_STATE_READY && n->started) {
 				set_state(n, IVSHM_NET_STATE_RUN);
 				vmlink_queue_open(&n->run);
+				rx_wake_armed(n);
 			}
 			break;
 		case IVSHM_NET_STATE_RUN:

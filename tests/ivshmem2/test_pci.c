@@ -876,6 +876,102 @@ test_net_over_v1(struct rte_mempool *mp)
 	munmap(bar2, RN);
 }
 
+static bool
+fd_readable(int fd)
+{
+	struct pollfd pfd = { .fd = fd, .events = POLLIN };
+
+	return poll(&pfd, 1, 0) == 1 && (pfd.revents & POLLIN);
+}
+
+static void
+fd_drain(int fd)
+{
+	uint64_t v;
+
+	while (fd_readable(fd) && read(fd, &v, sizeof(v)) == sizeof(v))
+		;
+}
+
+/* A receiver arms its rx interrupt while its link is not running yet (the
+ * peer's state machine is ahead: it sleeps at once), then the link comes
+ * up: it must be woken to arm on the running link, or the peer's first
+ * frames ring no doorbell and it sleeps on forever. */
+static void
+test_net_arm_before_run(struct rte_mempool *mp)
+{
+	uint8_t *bar2 = region(RN);
+	struct ivshm_dev *da, *db;
+	struct ivshm_net *a, *b;
+	struct ivshm_net_link lb;
+	struct ivshm_net_stats sa, sb;
+	struct rte_mbuf *m, *rx[4];
+	struct model ma, mb;
+	struct ivshm_pci_params p;
+	int fd, i;
+
+	write_hdr(bar2, 2, 2, IVSHM_PROTO_NET, RN, RN - 0x1000 - 2 * OUTN,
+		OUTN);
+	model_v1(&ma, bar2, 0, 2);
+	model_v1(&mb, bar2, 1, 2);
+	p = params(&ma, RN);
+	CHECK_EQ(ivshm_pci_attach(&p, &da), 0);
+	p = params(&mb, RN);
+	CHECK_EQ(ivshm_pci_attach(&p, &db), 0);
+	CHECK_EQ(ivshm_net_create(da, NULL, &a), 0);
+	CHECK_EQ(ivshm_net_create(db, NULL, &b), 0);
+	CHECK_EQ(ivshm_net_rx_setup(a, mp), 0);
+	CHECK_EQ(ivshm_net_rx_setup(b, mp), 0);
+	fd = ivshm_net_rx_intr_fd(b);
+	CHECK(fd >= 0);
+	/* a runs; b, not started yet, stops in READY (fresh rings, event
+	 * index parked: nobody had armed) */
+	CHECK_EQ(ivshm_net_start(a), 0);
+	for (i = 0; i < 10; i++) {
+		ivshm_net_ctrl_poll(a);
+		ivshm_net_ctrl_poll(b);
+	}
+	ivshm_net_link_get(b, &lb);
+	CHECK_EQ(lb.own_state, IVSHM_NET_STATE_READY);
+	CHECK(!lb.up);
+	/* b's receiver finds nothing, arms, and would sleep now */
+	CHECK_EQ(ivshm_net_rx_burst(b, rx, 4), 0);
+	fd_drain(fd);
+	CHECK_EQ(ivshm_net_rx_intr_enable(b), 0);
+	CHECK(!fd_readable(fd));
+	/* the link comes up: the sleeper is woken at once */
+	CHECK_EQ(ivshm_net_start(b), 0);
+	CHECK_EQ(net_pair_poll(a, b, true), 0);
+	CHECK(fd_readable(fd));
+	/* woken, it polls and arms again, now on the running link: a's
+	 * frame rings b's doorbell (vector 1) */
+	CHECK_EQ(ivshm_net_rx_intr_disable(b), 0);
+	fd_drain(fd);
+	CHECK_EQ(ivshm_net_rx_burst(b, rx, 4), 0);
+	CHECK_EQ(ivshm_net_rx_intr_enable(b), 0);
+	ma.n_doorbell = 0;
+	m = rte_pktmbuf_alloc(mp);
+	memset(rte_pktmbuf_append(m, 64), 0x5a, 64);
+	CHECK_EQ(ivshm_net_tx_burst(a, &m, 1), 1);
+	rte_pktmbuf_free(m);
+	CHECK_EQ(ma.n_doorbell, 1);
+	CHECK_EQ(ma.doorbell[0], (1u << 16) | 1);
+	ivshm_net_stats_get(a, &sa);
+	CHECK_EQ(sa.tx_kicks, 1);
+	CHECK_EQ(sa.tx_kicks_suppressed, 0);
+	CHECK_EQ(ivshm_net_rx_intr_disable(b), 0);
+	CHECK_EQ(ivshm_net_rx_burst(b, rx, 4), 1);
+	rte_pktmbuf_free(rx[0]);
+	ivshm_net_stats_get(b, &sb);
+	CHECK_EQ(sb.rx_frames, 1);
+	CHECK_EQ(sb.rx_wakeups, 2);
+	ivshm_net_close(b);
+	ivshm_dev_close(db);
+	ivshm_net_close(a);
+	ivshm_dev_close(da);
+	munmap(bar2, RN);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -899,6 +995,7 @@ main(int argc, char **argv)
 		return 2;
 	}
 	test_net_over_v1(mp);
+	test_net_arm_before_run(mp);
 	rte_eal_cleanup();
 	if (failures) {
 		fprintf(stderr, "%d check(s) failed\n", failures);

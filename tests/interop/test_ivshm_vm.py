@@ -18,6 +18,13 @@ stock dpdk-testpmd with vmlink's PMD (-d) on the PCI device.
   killed (QEMU SIGKILL): vmlink sees the link go down, counts the frames
   it had in flight as dropped, keeps running; the guest boots again and
   traffic resumes; sent = received + counted drops over the whole run.
+- a guest receiver sleeping on its device's interrupt: vmlink in the
+  guest (device = the ivshmem-doorbell's PCI address, bound to vfio-pci;
+  rx-mode = interrupt: mode=doorbell, rx interrupts on MSI-X vector 1)
+  receives bursts from a host peer separated by pauses longer than its
+  longest sleep: every frame arrives, every burst is completed within
+  its pause, each burst woke it through an interrupt (MSI-X counted in
+  the guest), and its CPU time stays far below a poller's.
 - the demo with VMs (usertools/vmlink-demo --vm, minus setup): every
   frame VM A sent over its ivshmem2 link is accounted for at VM B, and
   nothing is left behind.
@@ -33,7 +40,7 @@ import unittest
 
 import ivshm_util
 import qemu_guest
-from dpdk_guest import DpdkGuest, GUEST_PMD, IVSHMEM_ID, image
+from dpdk_guest import DpdkGuest, GuestVmlink, GUEST_PMD, IVSHMEM_ID, image
 from interop_util import (InteropCase, VmlinkSwitch, exchange, guest_args,
                           vhost_port, virtio_user_vdev, wait_still)
 from proc import cpu_seconds, eal_leftovers, wait_for
@@ -61,11 +68,11 @@ class IvshmVm(InteropCase):
         self.addCleanup(s.close)
         return s
 
-    def boot(self, name, srv, vfio=False):
+    def boot(self, name, srv, vfio=False, vmlink=False):
         g = DpdkGuest(name, self.rundir,
                       devices=[qemu_guest.IvshmemDoorbell(srv.qsock)],
                       bind={IVSHMEM_ID: "vfio-pci" if vfio else
-                            "uio_pci_generic"}, vfio=vfio)
+                            "uio_pci_generic"}, vfio=vfio, vmlink=vmlink)
         self.procs.append(g)
         self.start_guest(g)
         return g
@@ -139,6 +146,90 @@ class IvshmVm(InteropCase):
         # the guest got the state changes as MSI-X interrupts (vfio)
         msix = re.findall(r"^\s*\d+:\s+(\d+)\s.*vfio-msix", irqs, re.M)
         self.assertTrue(msix and sum(int(x) for x in msix) > 0, irqs)
+
+    # -- a guest receiver sleeping on MSI-X ----------------------------------
+
+    # bursts of one tx burst each (one doorbell at most), pauses longer
+    # than vmlink's longest sleep (100 ms): every burst finds the guest
+    # asleep and needs a wake-up
+    BURSTS, BURST_FRAMES, PAUSE_MS = 12, 32, 250
+
+    def test_guest_rx_interrupt(self):
+        srv = self.server()
+        g = self.boot("i", srv, vfio=True, vmlink=True)
+        bdfs = g.pci(IVSHMEM_ID)
+        self.assertEqual(len(bdfs), 1, g.describe())
+        gv = GuestVmlink(g, "[port link]\ntype = ivshmem2\ndevice = %s\n"
+                         "rx-mode = interrupt\n" % bdfs[0])
+        self.procs.append(gv)
+        n = self.BURSTS * self.BURST_FRAMES
+        tx = ivshm_util.Peer("rxi-tx", "traffic", "--socket", srv.sock,
+                             "--mode", "doorbell", "--count", n,
+                             "--gap-every", self.BURST_FRAMES,
+                             "--gap-ms", self.PAUSE_MS, "--drain",
+                             "--timeout", 60)
+        self.addCleanup(tx.cleanup)
+        self.wait_link_up(tx, gv)
+        cpu0, t0 = gv.cpu_seconds(), time.monotonic()
+        self.assertEqual(tx.finish(60), 0, tx.stderr())
+        wall = time.monotonic() - t0
+        cpu = gv.cpu_seconds() - cpu0
+        r = tx.result()
+        _, irqs = g.side_agent().run("cat /proc/interrupts")
+        self.assertEqual(gv.stop(), 0, gv.describe())
+        port = gv.stats["ports"]["link"]
+        xs = port["device_xstats"]
+        lc = gv.stats["lcores"]["1"]
+        # interrupts per MSI-X vector (one vCPU: one count column)
+        msix = {int(v): int(c) for c, v in re.findall(
+            r"^\s*\d+:\s+(\d+)\s.*vfio-msix\[(\d+)\]", irqs, re.M)}
+        msg = ("host sent %d (kicks %d, suppressed %d), groups completed "
+               "%d (slowest %.1f ms, late %d); guest vmlink rx %d, "
+               "no-route %d, sleeps %d, wakeups %d (arms %d, rechecks %d), "
+               "CPU %.2f s of %.2f s, MSI-X %s" % (
+                   r["tx_seq"], r["tx_kicks"], r["tx_kicks_suppressed"],
+                   r["drains"], r["drain_max_ms"], r["drains_late"],
+                   port["rx_packets"], port["drops"]["no_route"],
+                   lc["sleeps"], lc["wakeups"], xs["rx_intr_arms"],
+                   xs["rx_intr_rechecks"], cpu, wall, msix))
+        print("  " + msg, flush=True)
+        # exact: all N sent and received, each counted once
+        self.assertEqual(r["tx_seq"], n, msg)
+        self.assertEqual(r["tx_dropped_peer_gone"], 0, msg)
+        self.assertEqual(port["rx_packets"], n, msg)
+        self.assertEqual(xs["rx_frames"], n, msg)
+        self.assertEqual(port["drops"]["no_route"], n, msg)
+        t = gv.stats["totals"]
+        self.assertEqual(t["rx_packets"], t["tx_packets"] + t["drops"], msg)
+        for k, v in port["malformed"].items():
+            self.assertEqual(v, 0, "%s: %s" % (k, msg))
+        # no lost wake-up: every burst found the guest armed (one
+        # doorbell each), was completed within its pause, and an
+        # interrupt, not the sleep's timeout, ended a sleep for it
+        self.assertEqual(r["drains"], self.BURSTS, msg)
+        self.assertEqual(r["drains_late"], 0, msg)
+        self.assertEqual(r["tx_kicks"], self.BURSTS, msg)
+        self.assertGreaterEqual(lc["wakeups"], self.BURSTS, msg)
+        self.assertGreaterEqual(xs["rx_wakeups"], lc["wakeups"], msg)
+        # ... delivered as MSI-X through vfio (vector 0: state changes)
+        self.assertEqual(sorted(msix), [0, 1], irqs)
+        self.assertGreaterEqual(msix[1], self.BURSTS, irqs)
+        # it slept: a poller would use the vCPU the whole time
+        self.assertLess(cpu, 0.25 * wall, msg)
+
+    def wait_link_up(self, peer, gv, timeout=60):
+        """Until the host PEER (ivshm_util.Peer) reports the link up,
+        while vmlink in the guest (GV) runs."""
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            self.assertIsNone(gv.exit_status(), gv.describe())
+            try:
+                if peer.read_event("link", 1)["up"]:
+                    return
+            except TimeoutError:
+                pass
+        self.fail("no link within %d s\n%s\n%s" % (timeout, gv.describe(),
+                                                   peer.stderr()))
 
     # -- guest <-> guest -----------------------------------------------------
 

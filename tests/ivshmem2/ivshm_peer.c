@@ -12,6 +12,10 @@
  *     --expect N            frames to receive before finishing
  *     --min L --max L       frame sizes (max 0 = the largest allowed)
  *     --gap-every F --gap-ms G   pause G ms after every F frames sent
+ *     --drain               with gaps: time how long the peer takes to
+ *                           complete each group (all sent frames consumed;
+ *                           a receiver that sleeps must be woken for it);
+ *                           the first group too waits a gap after link up
  *     --tx-every-ms T       at most one frame every T ms
  *     --stall-after N       receive exactly N frames, then stop consuming
  *     --zc B --zc-min L     zero-copy rx with budget B
@@ -63,6 +67,7 @@ struct opts {
 	uint32_t min, max;
 	uint64_t gap_every;
 	uint32_t gap_ms;
+	bool drain;
 	uint32_t tx_every_ms;
 	uint64_t stall_after;
 	uint32_t zc, zc_min;
@@ -84,6 +89,9 @@ static int64_t rx_next = -1, first_rx_seq = -1;
 static uint64_t woke, wait_timeouts;
 /* send side */
 static uint64_t tx_seq, tx_bytes;
+/* --drain: groups the peer completed within their gap, the slowest, and
+ * groups still in flight when the next one started */
+static uint64_t drains, drain_max_ns, drains_late;
 
 static uint64_t
 now_ns(void)
@@ -337,11 +345,24 @@ on_term(int sig)
 	got_term = 1;
 }
 
+/* --drain: the group sent at START is done once nothing is in flight. */
+static bool
+drain_check(uint64_t start, uint64_t now)
+{
+	if (ivshm_net_tx_inflight(net) != 0)
+		return false;
+	drains++;
+	drain_max_ns = RTE_MAX(drain_max_ns, now - start);
+	return true;
+}
+
 static int
 traffic(void)
 {
 	uint64_t start = now_ns(), deadline = start + o.timeout * 1000000000ull;
 	uint64_t last_ctrl = 0, next_tx_ns = 0, gap_until = 0, sent_in_group = 0;
+	uint64_t drain_start = 0;
+	bool draining = false, was_up = false;
 	double cpu0 = cpu_seconds();
 	bool stalled = false, done = false, timed_out = false;
 	unsigned int idle = 0;
@@ -373,6 +394,11 @@ traffic(void)
 			last_ctrl = now;
 		}
 		ivshm_net_link_get(net, &l);
+		/* --drain: the first group, like the others, finds the peer
+		 * idle for a gap */
+		if (o.drain && l.up && !was_up && tx_seq == 0)
+			gap_until = now + o.gap_ms * 1000000ull;
+		was_up = l.up;
 		/* rx */
 		if (!stalled) {
 			uint16_t want = BURST;
@@ -405,6 +431,11 @@ traffic(void)
 				now >= next_tx_ns) {
 			uint16_t n = BURST;
 
+			if (draining) {	/* the last group is not done yet */
+				drains_late++;
+				draining = false;
+			}
+
 			if (!o.forever && o.count - tx_seq < n)
 				n = (uint16_t)(o.count - tx_seq);
 			if (o.gap_every && o.gap_every - sent_in_group < n)
@@ -428,10 +459,14 @@ traffic(void)
 			if (o.gap_every && sent_in_group >= o.gap_every) {
 				sent_in_group = 0;
 				gap_until = now + o.gap_ms * 1000000ull;
+				draining = o.drain;
+				drain_start = now;
 			}
 			if (o.tx_every_ms)
 				next_tx_ns = now + o.tx_every_ms * 1000000ull;
 		}
+		if (draining && drain_check(drain_start, now))
+			draining = false;
 		worked = nb != 0 || sent != 0;
 		if (nb == 0)
 			release_one();
@@ -449,6 +484,8 @@ traffic(void)
 
 			if (gap_until > now)
 				t = RTE_MIN(t, (gap_until - now) / 1000000 + 1);
+			if (draining)
+				t = 1;	/* time the drain to the millisecond */
 			if (ivshm_net_rx_wait(net, (int)t) == 1)
 				woke++;
 			else
@@ -466,8 +503,10 @@ traffic(void)
 	}
 	ivshm_net_rx_burst(net, NULL, 0);
 	snprintf(extra, sizeof(extra), ", \"timeout\": %s, \"wall\": %.3f, "
-		"\"cpu\": %.3f", timed_out ? "true" : "false",
-		(now_ns() - start) / 1e9, cpu_seconds() - cpu0);
+		"\"cpu\": %.3f, \"drains\": %" PRIu64 ", \"drain_max_ms\": %.3f, "
+		"\"drains_late\": %" PRIu64, timed_out ? "true" : "false",
+		(now_ns() - start) / 1e9, cpu_seconds() - cpu0, drains,
+		drain_max_ns / 1e6, drains_late);
 	print_stats("result", extra);
 	return timed_out ? 1 : 0;
 }
@@ -776,7 +815,8 @@ main(int argc, char **argv)
 		{ "stall-after", 1, NULL, 'S' }, { "zc", 1, NULL, 'z' },
 		{ "zc-min", 1, NULL, 'Z' }, { "hold", 1, NULL, 'H' },
 		{ "free-thread", 0, NULL, 'f' }, { "timeout", 1, NULL, 't' },
-		{ "cases", 1, NULL, 'C' }, { NULL, 0, NULL, 0 },
+		{ "cases", 1, NULL, 'C' }, { "drain", 0, NULL, 'D' },
+		{ NULL, 0, NULL, 0 },
 	};
 	struct ivshm_net_conf conf = { .socket_id = SOCKET_ID_ANY };
 	const char *cmd;
@@ -808,6 +848,7 @@ main(int argc, char **argv)
 		case 'b': o.max = (uint32_t)strtoul(optarg, NULL, 0); break;
 		case 'g': o.gap_every = strtoull(optarg, NULL, 0); break;
 		case 'G': o.gap_ms = (uint32_t)strtoul(optarg, NULL, 0); break;
+		case 'D': o.drain = true; break;
 		case 'T': o.tx_every_ms = (uint32_t)strtoul(optarg, NULL, 0);
 			break;
 		case 'S': o.stall_after = strtoull(optarg, NULL, 0); break;

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
- * Split virtqueues as both of vmlink's transports use them: the guests'
- * rings of vhost-user ports (lib/vhost_user) and ivshmem-net's rings in
+ * Virtqueues as both of vmlink's transports use them: the guests'
+ * rings of vhost-user ports (lib/vhost_user: split and packed) and
+ * ivshmem-net's split rings in
  * the peers' output sections (lib/ivshmem2).
  *
  * The layout (struct vring_desc, vring_avail, vring_used), the flags and
@@ -43,6 +44,26 @@ static inline uint64_t
 vmlink_vring_used_size(uint32_t num)
 {
 	return 4ull + 8ull * num + 2ull;	/* flags, idx, ring, avail_event */
+}
+
+/* Packed rings (virtio 1.1+, VIRTIO_F_RING_PACKED): the UAPI's struct
+ * vring_packed_desc and struct vring_packed_desc_event; the driver and
+ * device areas are one event structure each. */
+_Static_assert(sizeof(struct vring_packed_desc) == 16,
+	"packed desc is 16 bytes");
+_Static_assert(sizeof(struct vring_packed_desc_event) == 4,
+	"packed event structure is 4 bytes");
+
+static inline uint64_t
+vmlink_vring_packed_desc_size(uint32_t num)
+{
+	return sizeof(struct vring_packed_desc) * (uint64_t)num;
+}
+
+static inline uint64_t
+vmlink_vring_packed_event_size(void)
+{
+	return sizeof(struct vring_packed_desc_event);
 }
 
 /*

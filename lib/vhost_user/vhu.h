@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
- * vmlink vhost-user back-end library (split virtqueues, virtio-net).
+ * vmlink vhost-user back-end library (split and packed virtqueues,
+ * virtio-net).
  *
  * One struct vhu_dev serves one unix socket. A control thread owned by the
  * library speaks the vhost-user protocol on it; the data path is two burst
@@ -206,9 +207,9 @@ int vhu_queue_notify(struct vhu_dev *dev, uint16_t queue_pair, bool enable);
 /** Reasons a descriptor chain is rejected (each stops its queue). */
 #define VHU_MALFORMED_LIST(X) \
 	X(AVAIL_IDX, "avail_idx_jump", "avail idx moved by more than the ring size") \
-	X(HEAD_INDEX, "head_index", "avail ring entry >= ring size") \
+	X(HEAD_INDEX, "head_index", "avail ring entry (packed: buffer id) >= ring size") \
 	X(NEXT_INDEX, "next_index", "next >= ring (or indirect table) size") \
-	X(LOOP, "desc_loop", "chain longer than its table: a loop") \
+	X(LOOP, "desc_loop", "chain longer than its table (packed: the ring): a loop") \
 	X(CHAIN_LONG, "chain_too_long", "more than VHU_MAX_SEGS buffer segments") \
 	X(ADDR, "addr_outside_memory", "buffer not inside guest memory") \
 	X(ZERO_LEN, "zero_len_bad_addr", "zero-length descriptor, address outside memory") \

@@ -110,6 +110,7 @@ vhu_supported_features(void)
 		(1ull << VHU_F_NET_CTRL_VQ) |
 		(1ull << VHU_F_PROTOCOL_FEATURES) |
 		(1ull << VHU_F_IN_ORDER) |
+		(1ull << VHU_F_RING_PACKED) |
 		(1ull << VHU_F_LOG_ALL) |
 		VHU_OFL_FEATURES;
 }
@@ -379,21 +380,48 @@ vhu_vq_quiesce(struct vhu_dev *dev, struct vhu_vq *vq)
 	return 0;
 }
 
+/* Bytes of the three ring parts: split (descriptors, avail, used) or
+ * packed (descriptors, driver event, device event). */
+void
+vhu_vq_part_sizes(const struct vhu_dev *dev, uint32_t num, uint64_t sz[3])
+{
+	if (dev->features & (1ull << VHU_F_RING_PACKED)) {
+		sz[0] = vmlink_vring_packed_desc_size(num);
+		sz[1] = vmlink_vring_packed_event_size();
+		sz[2] = vmlink_vring_packed_event_size();
+	} else {
+		sz[0] = vmlink_vring_desc_size(num);
+		sz[1] = vmlink_vring_avail_size(num);
+		sz[2] = vmlink_vring_used_size(num);
+	}
+}
+
+/* A packed ring's positions (SET_VRING_BASE) must be inside it. */
+static bool
+vq_base_ok(struct vhu_dev *dev, struct vhu_vq *vq)
+{
+	if (!vq->packed || (vq->last_avail < vq->num && vq->last_used < vq->num))
+		return true;
+	VHU_LOG(ERR, dev, "queue %u: packed ring base %u/%u outside the ring of %u",
+		vq->index, vq->last_avail, vq->last_used, vq->num);
+	return false;
+}
+
 /* Translate the ring addresses of @p vq with the current memory table. */
 static void
 vq_map(struct vhu_dev *dev, struct vhu_vq *vq)
 {
 	void *desc, *avail, *used;
+	uint64_t sz[3];
 
 	vq->mapped = false;
 	if (!vq->addr_set || vq->num == 0 || dev->mt == NULL)
 		return;
-	desc = vhu_qva_to_hva(dev->mt, vq->desc_qva,
-		vmlink_vring_desc_size(vq->num));
-	avail = vhu_qva_to_hva(dev->mt, vq->avail_qva,
-		vmlink_vring_avail_size(vq->num));
-	used = vhu_qva_to_hva(dev->mt, vq->used_qva,
-		vmlink_vring_used_size(vq->num));
+	vq->packed = !!(dev->features & (1ull << VHU_F_RING_PACKED));
+	vhu_vq_part_sizes(dev, vq->num, sz);
+	desc = vhu_qva_to_hva(dev->mt, vq->desc_qva, sz[0]);
+	avail = vhu_qva_to_hva(dev->mt, vq->avail_qva, sz[1]);
+	used = vhu_qva_to_hva(dev->mt, vq->used_qva, sz[2]);
 	if (desc == NULL || avail == NULL || used == NULL) {
 		if (!vq->map_err_logged)
 			VHU_LOG(ERR, dev, "queue %u: ring of %u entries is not inside one guest memory region",
@@ -401,10 +429,16 @@ vq_map(struct vhu_dev *dev, struct vhu_vq *vq)
 		vq->map_err_logged = true;
 		return;
 	}
+	if (!vq_base_ok(dev, vq))
+		return;
 	vq->map_err_logged = false;
 	vq->desc = desc;
 	vq->avail = avail;
 	vq->used = used;
+	vq->pdesc = desc;
+	vq->driver_event = avail;
+	vq->device_event = used;
+	vq->log_desc_gpa = vhu_qva_to_gpa(dev->mt, vq->desc_qva);
 	vq->size = (uint16_t)(vq->num == 32768 ? 32768 : vq->num);
 	vq->mask = (uint16_t)(vq->num - 1);
 	vq->mapped = true;
@@ -424,10 +458,14 @@ vq_map(struct vhu_dev *dev, struct vhu_vq *vq)
 static void
 vq_reconcile_base(struct vhu_dev *dev, struct vhu_vq *vq)
 {
-	uint16_t used = __atomic_load_n(&vq->used->idx, __ATOMIC_ACQUIRE);
-	uint16_t avail = __atomic_load_n(&vq->avail->idx, __ATOMIC_ACQUIRE);
-	uint16_t base = vq->last_avail;
+	uint16_t used, avail, base = vq->last_avail;
 
+	/* A packed ring has no used or avail index in memory to check
+	 * against: its base (positions and wrap counters) stands. */
+	if (vq->packed)
+		return;
+	used = __atomic_load_n(&vq->used->idx, __ATOMIC_ACQUIRE);
+	avail = __atomic_load_n(&vq->avail->idx, __ATOMIC_ACQUIRE);
 	if ((uint16_t)(base - used) <= (uint16_t)(avail - used))
 		return;
 	VHU_LOG(WARNING, dev, "queue %u: the front-end's base %u is not between "
@@ -449,7 +487,10 @@ vhu_vq_resume(struct vhu_dev *dev, struct vhu_vq *vq)
 	 * used ring, and the log they had may have been unmapped since. */
 	vq->log = log_all ? dev->log : NULL;
 	vq->log_used = log_all && (vq->addr_flags & VHU_VRING_F_LOG);
-	vq->log_used_gpa = vq->log_gpa;
+	/* Packed rings write used elements into the descriptor ring and
+	 * our event structure: both logged at their own addresses. */
+	vq->log_used_gpa = vq->packed ?
+		vhu_qva_to_gpa(dev->mt, vq->used_qva) : vq->log_gpa;
 	if (!vhu_vq_can_run(dev, vq))
 		return;
 	vq->hdr_len = ((f & (1ull << VHU_F_VERSION_1)) ||
@@ -577,14 +618,15 @@ vhu_wait_memtab(struct vhu_dev *dev, struct vhu_memtab *mt)
 /* Do the rings of a running queue still translate to the same place
  * through @p mt? */
 static bool
-vq_rings_kept(const struct vhu_vq *vq, const struct vhu_memtab *mt)
+vq_rings_kept(const struct vhu_dev *dev, const struct vhu_vq *vq,
+	const struct vhu_memtab *mt)
 {
-	return vhu_qva_to_hva(mt, vq->desc_qva,
-			vmlink_vring_desc_size(vq->num)) == (void *)vq->desc &&
-		vhu_qva_to_hva(mt, vq->avail_qva,
-			vmlink_vring_avail_size(vq->num)) == (void *)vq->avail &&
-		vhu_qva_to_hva(mt, vq->used_qva,
-			vmlink_vring_used_size(vq->num)) == (void *)vq->used;
+	uint64_t sz[3];
+
+	vhu_vq_part_sizes(dev, vq->num, sz);
+	return vhu_qva_to_hva(mt, vq->desc_qva, sz[0]) == (void *)vq->desc &&
+		vhu_qva_to_hva(mt, vq->avail_qva, sz[1]) == (void *)vq->avail &&
+		vhu_qva_to_hva(mt, vq->used_qva, sz[2]) == (void *)vq->used;
 }
 
 /* Wait until the burst @p vq was in when @p seq was read, if any, is
@@ -635,7 +677,7 @@ vhu_memtab_publish(struct vhu_dev *dev, struct vhu_memtab *nmt)
 	for (i = 0; i < dev->nr_vq; i++) {
 		struct vhu_vq *vq = &dev->vqs[i];
 
-		if (vq->mapped && vq_rings_kept(vq, nmt))
+		if (vq->mapped && vq_rings_kept(dev, vq, nmt))
 			continue;
 		vhu_vq_quiesce(dev, vq);
 		vq_map(dev, vq);
@@ -763,6 +805,12 @@ vq_forget(struct vhu_dev *dev, struct vhu_vq *vq)
 	vq->log_used = false;
 	vq->last_avail = 0;
 	vq->last_used = 0;
+	vq->avail_wrap = true;	/* packed rings start at wrap 1 */
+	vq->used_wrap = true;
+	vq->packed = false;
+	vq->pdesc = NULL;
+	vq->driver_event = NULL;
+	vq->device_event = NULL;
 	vq->notify_on = false;
 	vq->notify_init = false;
 	vq->mem_hint = 0;
@@ -1199,6 +1247,8 @@ vhu_create(const struct vhu_config *cfg)
 		vq->dev = dev;
 		vq->index = i;
 		vq->kickfd = -1;
+		vq->avail_wrap = true;	/* packed rings start at wrap 1 */
+		vq->used_wrap = true;
 		vq->callfd = -1;
 		vq->errfd = -1;
 		if ((i & 1) && cfg->zero_copy && vhu_vq_zc_alloc(dev, vq) != 0) {

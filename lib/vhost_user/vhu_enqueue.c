@@ -16,44 +16,15 @@
  * A frame asking for an offload the application enabled (an mbuf TX
  * flag in vq->ofl_enq) ends the batch and goes alone through
  * enq_offload(): the header the guest gets, or the work done for it
- * (vhu_offload.h), then the same reserve, copy and publish stages.
+ * (vhu_offload.h), then the same reserve, copy and publish stages, in
+ * either ring format.
  *
- * Every copy is dirty-logged while the front-end migrates.
+ * Every copy is dirty-logged while the front-end migrates. The stages
+ * after the fetch are shared with packed rings (vhu_enq.h).
  */
 
+#include "vhu_enq.h"
 #include "vhu_offload.h"
-#include "vhu_ring.h"
-
-/* enq_reserve() results besides WALK_OK and the malformed reasons */
-#define RES_NO_ROOM	WALK_SEGS_FULL	/* scratch used up: end the batch */
-#define RES_DROP	(-3)		/* consumed, not delivered */
-#define RES_FULL	(-4)		/* no guest buffer: stop, not consumed */
-
-/* A frame of the batch and the guest buffers reserved for it. */
-struct enq_frame {
-	uint16_t head0;		/* its chains: vq->heads[head0, +nheads) */
-	uint16_t nheads;	/* 0: dropped */
-	uint16_t seg0;		/* their segments: vq->segs[seg0, seg_end) */
-	uint16_t seg_end;
-};
-
-/* How far a batch got: in the ring and in the scratch arrays. */
-struct enq_cursor {
-	uint16_t pending;	/* chains available after last_avail */
-	uint16_t taken;		/* of which the batch reserved */
-	uint32_t nheads;	/* vq->heads used */
-	uint32_t nsegs;		/* vq->segs used */
-};
-
-/* What a burst did, counted once at its end. */
-struct enq_sum {
-	uint16_t used;		/* used entries written */
-	uint32_t delivered;
-	uint32_t drops;
-	uint64_t bytes;
-	bool full;
-	bool at_offload;	/* the batch stopped at a frame for enq_offload() */
-};
 
 /* ---- fetch + translate ---- */
 
@@ -99,6 +70,7 @@ enq_reserve_chains(struct vhu_vq *vq, uint32_t need, uint16_t head,
 		vq->heads[cur->nheads + nheads] = (struct vhu_head){
 			.id = head,
 			.cap = (uint32_t)RTE_MIN(clen, (uint64_t)UINT32_MAX),
+			.ndesc = 1,
 		};
 		nheads++;
 		cap += clen;
@@ -148,7 +120,9 @@ enq_reserve_len(struct vhu_vq *vq, uint32_t plen, struct enq_frame *f,
 	if (unlikely(!chain_single(vq, &d, VRING_DESC_F_WRITE, need - 1, s)))
 		return enq_reserve_chains(vq, need, head, &d, f, cur);
 	s->head = f->head0;
-	vq->heads[f->head0] = (struct vhu_head){ .id = head, .cap = d.len };
+	vq->heads[f->head0] = (struct vhu_head){
+		.id = head, .cap = d.len, .ndesc = 1,
+	};
 	prefetch_w(s->hva);
 	f->nheads = 1;
 	f->seg_end = f->seg0 + 1;
@@ -170,85 +144,7 @@ enq_reserve(struct vhu_vq *vq, const struct rte_mbuf *m, struct enq_frame *f,
 	return rc;
 }
 
-/* Reserve buffers for up to @p n frames. Stops at a ring without buffers
- * (sum->full), at a malformed chain (the queue stops; the frames before
- * it still go) or when the scratch arrays are used up. Returns how many
- * frames are consumed (reserved or dropped). */
-static uint16_t
-enq_fetch(struct vhu_vq *vq, struct rte_mbuf *const *pkts, uint16_t n,
-	uint64_t ofl, struct enq_frame *fr, struct enq_cursor *cur,
-	struct enq_sum *sum)
-{
-	int rc = WALK_OK;
-	uint16_t i;
-
-	for (i = 0; i < n; i++) {
-		if (unlikely(pkts[i]->ol_flags & ofl)) {
-			sum->at_offload = true;
-			break;
-		}
-		rc = enq_reserve(vq, pkts[i], &fr[i], cur);
-		if (unlikely(rc == RES_DROP)) {
-			fr[i].nheads = 0;
-			sum->drops++;
-			continue;
-		}
-		if (unlikely(rc != WALK_OK))
-			break;
-	}
-	if (rc == RES_FULL)
-		sum->full = true;
-	else if (rc >= 0)
-		vhu_vq_fault(vq, (enum vhu_malformed)rc);
-	return i;
-}
-
-/* ---- copy ---- */
-
-/* A zeroed virtio-net header of @p hdr_len (10 or 12) bytes, with
- * num_buffers 1 when it has the field. */
-static __rte_always_inline void
-rx_hdr_write(uint8_t *p, uint16_t hdr_len)
-{
-	uint64_t w0 = 0;
-
-	memcpy(p, &w0, 8);
-	if (hdr_len == VHU_NET_HDR_LEN) {
-		uint32_t w1 = (uint32_t)1 << 16;
-
-		memcpy(p + 8, &w1, 4);
-	} else {
-		uint16_t w1 = 0;
-
-		memcpy(p + 8, &w1, 2);
-	}
-}
-
-/* Write @p len bytes from @p src at @p dst, never past @p end; count
- * what each guest buffer received, log it while migrating. */
-static void
-scatter(struct vhu_vq *vq, struct vhu_seg_cursor *dst,
-	const struct vhu_seg *end, const uint8_t *src, uint32_t len)
-{
-	while (len > 0 && dst->seg < end) {
-		const struct vhu_seg *s = dst->seg;
-		uint32_t n = s->len - dst->off;
-
-		if (n == 0) {
-			dst->seg++;
-			dst->off = 0;
-			continue;
-		}
-		n = RTE_MIN(n, len);
-		copy_bytes(s->hva + dst->off, src, n);
-		if (unlikely(vq->log != NULL))
-			vhu_log_write(vq->log, s->gpa + dst->off, n);
-		vq->heads[s->head].written += n;
-		src += n;
-		len -= n;
-		dst->off += n;
-	}
-}
+/* ---- offloads ---- */
 
 /* Write @p len bytes of mbuf chain @p m from offset @p off. */
 static void
@@ -271,89 +167,41 @@ scatter_mbuf(struct vhu_vq *vq, struct vhu_seg_cursor *dst,
 	}
 }
 
-/* The general copy: header and mbuf segments through the segments. */
-static void
-enq_copy_scatter(struct vhu_vq *vq, const struct enq_frame *f,
-	const struct rte_mbuf *m)
+/* Where the next chain of the ring starts (@p pending: split chains
+ * available after last_avail). */
+static inline struct enq_cursor
+enq_cursor_at(const struct vhu_vq *vq, uint16_t pending)
 {
-	struct vhu_seg_cursor dst = { .seg = &vq->segs[f->seg0] };
-	const struct vhu_seg *end = &vq->segs[f->seg_end];
-	struct vhu_net_hdr hdr;
-	uint32_t left;
+	return (struct enq_cursor){
+		.pending = pending,
+		.pk = { vq->last_avail, vq->avail_wrap },
+	};
+}
 
-	memset(&hdr, 0, sizeof(hdr));
-	hdr.num_buffers = vq->mrg ? f->nheads : 1;
-	scatter(vq, &dst, end, (const uint8_t *)&hdr, vq->hdr_len);
-	/* pkt_len bounds the copy even if the segments say more. */
-	for (left = m->pkt_len; m != NULL && left > 0; m = m->next) {
-		uint32_t n = RTE_MIN((uint32_t)m->data_len, left);
-
-		scatter(vq, &dst, end, rte_pktmbuf_mtod(m, const uint8_t *), n);
-		left -= n;
+/* The ring moves past what @p cur reserved. */
+static inline void
+enq_consume(struct vhu_vq *vq, const struct enq_cursor *cur,
+	uint16_t *pending)
+{
+	if (vq->packed) {
+		vq->last_avail = cur->pk.idx;
+		vq->avail_wrap = cur->pk.wrap;
+	} else {
+		vq->last_avail += cur->taken;
+		*pending -= cur->taken;
 	}
 }
 
-/* The copy stage for frame @p m into the buffers reserved in @p f. */
-static __rte_always_inline void
-enq_copy(struct vhu_vq *vq, const struct enq_frame *f,
-	const struct rte_mbuf *m)
+/* Are @p want chains available? (Each frame of a plan takes one at
+ * least; the reservation checks them again.) */
+static bool
+enq_chains_avail(const struct vhu_vq *vq, uint16_t pending, uint32_t want)
 {
-	const struct vhu_seg *s = &vq->segs[f->seg0];
-	uint32_t plen = m->pkt_len;
-
-	if (likely(f->nheads == 1 && f->seg_end == f->seg0 + 1 &&
-			m->data_len >= plen)) {
-		rx_hdr_write(s->hva, vq->hdr_len);
-		copy_bytes(s->hva + vq->hdr_len,
-			rte_pktmbuf_mtod(m, const void *), plen);
-		vq->heads[f->head0].written = vq->hdr_len + plen;
-		if (unlikely(vq->log != NULL))
-			vhu_log_write(vq->log, s->gpa, vq->hdr_len + plen);
-		return;
-	}
-	enq_copy_scatter(vq, f, m);
+	if (vq->packed)
+		return vhu_pk_chains_avail(vq, (struct vhu_pk_pos){
+			vq->last_avail, vq->avail_wrap }, want) >= want;
+	return want <= pending;
 }
-
-/* ---- publish ---- */
-
-/* Used entries for the @p nheads chains the batch filled. */
-static __rte_always_inline void
-enq_publish(struct vhu_vq *vq, uint32_t nheads, struct enq_sum *sum)
-{
-	uint32_t j;
-
-	for (j = 0; j < nheads; j++)
-		ring_used(vq, sum->used++, vq->heads[j].id,
-			vq->heads[j].written);
-}
-
-/* ---- the burst ---- */
-
-/* One batch of up to VHU_BATCH frames through the stages; returns how
- * many it consumed. */
-static uint16_t
-enq_batch(struct vhu_vq *vq, struct rte_mbuf *const *pkts, uint16_t n,
-	uint64_t ofl, uint16_t *pending, struct enq_sum *sum)
-{
-	struct enq_frame fr[VHU_BATCH];
-	struct enq_cursor cur = { .pending = *pending };
-	uint16_t nb, i;
-
-	nb = enq_fetch(vq, pkts, n, ofl, fr, &cur, sum);
-	for (i = 0; i < nb; i++) {
-		if (fr[i].nheads == 0)
-			continue;
-		enq_copy(vq, &fr[i], pkts[i]);
-		sum->delivered++;
-		sum->bytes += pkts[i]->pkt_len;
-	}
-	enq_publish(vq, cur.nheads, sum);
-	vq->last_avail += cur.taken;
-	*pending -= cur.taken;
-	return nb;
-}
-
-/* ---- offloads ---- */
 
 /*
  * Frame @p k of @p plan into its own guest buffers: reserve, copy (the
@@ -365,7 +213,7 @@ enq_plan_frame(struct vhu_vq *vq, const struct rte_mbuf *m,
 	const struct vhu_ofl_rx *plan, uint32_t k, uint16_t *pending,
 	struct enq_sum *sum)
 {
-	struct enq_cursor cur = { .pending = *pending };
+	struct enq_cursor cur = enq_cursor_at(vq, *pending);
 	struct vhu_seg_cursor dst;
 	uint8_t hdrs[VHU_OFL_HDR_MAX];
 	struct vhu_net_hdr hdr = plan->hdr;
@@ -374,7 +222,8 @@ enq_plan_frame(struct vhu_vq *vq, const struct rte_mbuf *m,
 	int rc;
 
 	flen = vhu_ofl_rx_frame(m, plan, k, hdrs, &off, &len);
-	rc = enq_reserve_len(vq, flen, &f, &cur);
+	rc = vq->packed ? vhu_pk_enq_reserve_len(vq, flen, &f, &cur) :
+		enq_reserve_len(vq, flen, &f, &cur);
 	if (rc != WALK_OK)
 		return rc;
 	dst = (struct vhu_seg_cursor){ .seg = &vq->segs[f.seg0] };
@@ -384,8 +233,7 @@ enq_plan_frame(struct vhu_vq *vq, const struct rte_mbuf *m,
 	scatter(vq, &dst, &vq->segs[f.seg_end], hdrs, plan->hdr_bytes);
 	scatter_mbuf(vq, &dst, &vq->segs[f.seg_end], m, off, len);
 	enq_publish(vq, cur.nheads, sum);
-	vq->last_avail += cur.taken;
-	*pending -= cur.taken;
+	enq_consume(vq, &cur, pending);
 	return WALK_OK;
 }
 
@@ -412,7 +260,7 @@ enq_offload(struct vhu_vq *vq, const struct rte_mbuf *m, uint64_t honoured,
 		return true;
 	}
 	/* each frame takes at least one chain: all of them, or none */
-	if (vhu_ofl_rx_frames(&plan) > *pending) {
+	if (!enq_chains_avail(vq, *pending, vhu_ofl_rx_frames(&plan))) {
 		sum->full = true;
 		return false;
 	}
@@ -433,21 +281,55 @@ enq_offload(struct vhu_vq *vq, const struct rte_mbuf *m, uint64_t honoured,
 	return true;
 }
 
-/* Count the burst; publish its used entries. */
-static __rte_always_inline void
-enq_finish(struct vhu_vq *vq, const struct enq_sum *sum)
+/* ---- the burst ---- */
+
+/* One batch of up to VHU_BATCH frames through the stages; returns how
+ * many it consumed. */
+static uint16_t
+enq_batch(struct vhu_vq *vq, struct rte_mbuf *const *pkts, uint16_t n,
+	uint64_t ofl, uint16_t *pending, struct enq_sum *sum)
 {
-	if (sum->used > 0)
-		vhu_ring_publish(vq, sum->used);
-	if (sum->full)
-		VHU_STAT_ADD(vq, ring_full, 1);
-	if (sum->delivered > 0) {
-		VHU_STAT_ADD(vq, packets, sum->delivered);
-		VHU_STAT_ADD(vq, bytes, sum->bytes);
-		VHU_STAT_ADD(vq, copied_packets, sum->delivered);
+	struct enq_frame fr[VHU_BATCH];
+	struct enq_cursor cur = { .pending = *pending };
+	uint16_t nb;
+
+	nb = enq_fetch(vq, pkts, n, ofl, fr, &cur, sum, enq_reserve);
+	enq_fill(vq, pkts, fr, nb, &cur, sum);
+	vq->last_avail += cur.taken;
+	*pending -= cur.taken;
+	return nb;
+}
+
+/* Up to @p n frames, batch after batch in the ring's format; a frame
+ * asking for an offload the application enabled (@p ofl) goes alone. */
+static uint16_t
+enq_frames(struct vhu_vq *vq, struct rte_mbuf *const *pkts, uint16_t n,
+	uint64_t ofl, uint16_t pending, struct enq_sum *sum)
+{
+	uint16_t done = 0, want, got;
+
+	while (done < n) {
+		if (unlikely(pkts[done]->ol_flags & ofl)) {
+			if (!enq_offload(vq, pkts[done], ofl, &pending, sum))
+				break;
+			done++;
+			if (sum->full ||
+				__atomic_load_n(&vq->fault, __ATOMIC_RELAXED))
+				break;
+			continue;
+		}
+		want = RTE_MIN((uint16_t)(n - done), (uint16_t)VHU_BATCH);
+		sum->at_offload = false;
+		if (vq->packed)
+			got = vhu_pk_enq_batch(vq, &pkts[done], want, ofl, sum);
+		else
+			got = enq_batch(vq, &pkts[done], want, ofl, &pending,
+				sum);
+		done += got;
+		if (got < want && !sum->at_offload)
+			break;
 	}
-	if (sum->drops > 0)
-		VHU_STAT_ADD(vq, drops, sum->drops);
+	return done;
 }
 
 uint16_t
@@ -456,7 +338,7 @@ vhu_enqueue_burst(struct vhu_dev *dev, uint16_t queue_pair,
 {
 	struct enq_sum sum = {0};
 	struct vhu_vq *vq;
-	uint16_t done = 0, pending, want, got;
+	uint16_t done = 0, pending = 0;
 	uint64_t ofl;
 
 	if (unlikely(dev == NULL || queue_pair >= dev->nr_qp || pkts == NULL ||
@@ -465,29 +347,12 @@ vhu_enqueue_burst(struct vhu_dev *dev, uint16_t queue_pair,
 	vq = &dev->vqs[2 * queue_pair];
 	if (!vq_enter(vq))
 		return 0;
-	pending = ring_avail(vq, UINT16_MAX);
+	if (!vq->packed)
+		pending = ring_avail(vq, UINT16_MAX);
 	ofl = __atomic_load_n(&vq->ofl_enq, __ATOMIC_RELAXED);
-	if (likely(__atomic_load_n(&vq->ready, __ATOMIC_RELAXED))) {
-		while (done < n) {
-			if (unlikely(pkts[done]->ol_flags & ofl)) {
-				if (!enq_offload(vq, pkts[done], ofl, &pending,
-						&sum))
-					break;
-				done++;
-				if (sum.full || __atomic_load_n(&vq->fault,
-						__ATOMIC_RELAXED) != 0)
-					break;
-				continue;
-			}
-			want = RTE_MIN((uint16_t)(n - done), (uint16_t)VHU_BATCH);
-			sum.at_offload = false;
-			got = enq_batch(vq, &pkts[done], want, ofl, &pending,
-				&sum);
-			done += got;
-			if (got < want && !sum.at_offload)
-				break;
-		}
-	}
+	/* ring_avail() may have stopped the queue */
+	if (likely(__atomic_load_n(&vq->ready, __ATOMIC_RELAXED)))
+		done = enq_frames(vq, pkts, n, ofl, pending, &sum);
 	enq_finish(vq, &sum);
 	vq_leave(vq);
 	return done;

@@ -24,6 +24,8 @@
 #include <rte_log.h>
 #include <rte_mbuf.h>
 
+#include <linux/virtio_ring.h>
+
 #include "vhu.h"
 #include "vhu_proto.h"
 
@@ -114,6 +116,7 @@ struct vhu_zc_slot {
 	struct vhu_memtab *mt;
 	uint32_t gen;
 	uint16_t head;
+	uint16_t ndesc;		/* packed: ring descriptors the chain took */
 	uint16_t idx;
 };
 
@@ -150,6 +153,7 @@ struct vhu_head {
 	uint32_t id;		/* head index, for the used entry */
 	uint32_t cap;		/* bytes it holds */
 	uint32_t written;	/* bytes the frame put into it */
+	uint16_t ndesc;		/* packed: ring descriptors it took */
 };
 
 struct vhu_vq {
@@ -158,10 +162,24 @@ struct vhu_vq {
 	uint32_t in_burst;	/* atomic: bursts entered + left (odd: inside) */
 	uint32_t fault;		/* atomic: 0, or enum vhu_malformed + 1 */
 
-	/* Data-path state: valid while ready. */
+	/* Data-path state: valid while ready. Split rings use desc, avail
+	 * and used; packed rings (vhu_packed.h) pdesc and the two event
+	 * structures, and keep last_avail/last_used as ring positions with
+	 * their wrap counters. */
 	struct vring_desc *desc;
 	struct vring_avail *avail;
 	struct vring_used *used;
+	struct vring_packed_desc *pdesc;
+	struct vring_packed_desc_event *driver_event;	/* guest's request */
+	struct vring_packed_desc_event *device_event;	/* ours */
+	uint64_t log_desc_gpa;		/* packed: descriptor ring, for the log */
+	uint16_t pk_used_next;		/* packed: next used element this burst */
+	uint16_t pk_head_flags;		/* packed: flags of the burst's first
+					 * used element, stored last */
+	bool packed;
+	bool avail_wrap;
+	bool used_wrap;
+	bool pk_used_next_wrap;
 	const struct vhu_memtab *mt;	/* the table of the current burst */
 	const struct vhu_memtab *mt_pub; /* atomic: the table for the next */
 	const struct vhu_log *log;	/* NULL unless LOG_ALL + log base */
@@ -327,6 +345,7 @@ void vhu_region_unref(struct vhu_region *r);
 int vhu_region_check_new(const struct vhu_memtab *mt,
 	struct vhu_mem_region_desc *const *d, uint32_t n, const char **why);
 void *vhu_qva_to_hva(const struct vhu_memtab *mt, uint64_t qva, uint64_t len);
+uint64_t vhu_qva_to_gpa(const struct vhu_memtab *mt, uint64_t qva);
 void *vhu_gpa_to_hva_contig(const struct vhu_memtab *mt, uint32_t *hint,
 	uint64_t gpa, uint64_t len);
 struct vhu_log *vhu_log_map(struct vhu_dev *dev, int fd, uint64_t size,
@@ -398,6 +417,12 @@ void vhu_vq_zc_free(struct vhu_vq *vq);
 /* vhu_ring.c */
 void vhu_vq_ring_init_notify(struct vhu_vq *vq);
 
+/* vhu_packed.c: GET/SET_VRING_BASE of a packed ring (the spec's layout:
+ * bits 0-14 avail position, 15 its wrap counter, 16-30 used position, 31
+ * its wrap counter). */
+uint32_t vhu_packed_base_get(const struct vhu_vq *vq);
+void vhu_packed_base_set(struct vhu_vq *vq, uint32_t num);
+
 /* vhu_msg.c */
 int vhu_msg_process(struct vhu_dev *dev);
 
@@ -414,6 +439,8 @@ void vhu_memtab_publish(struct vhu_dev *dev, struct vhu_memtab *nmt);
 void vhu_memtab_retire(struct vhu_dev *dev, struct vhu_memtab *mt);
 void vhu_defer_close(struct vhu_dev *dev, int fd);
 void vhu_vq_remap(struct vhu_dev *dev, struct vhu_vq *vq);
+void vhu_vq_part_sizes(const struct vhu_dev *dev, uint32_t num,
+	uint64_t sz[3]);
 void vhu_vq_stop(struct vhu_dev *dev, struct vhu_vq *vq);
 void vhu_session_reset(struct vhu_dev *dev, bool disconnect);
 void vhu_stop_rings(struct vhu_dev *dev);

@@ -437,6 +437,22 @@ vhu_qva_to_hva(const struct vhu_memtab *mt, uint64_t qva, uint64_t len)
 	return s->hva + (qva - s->start);
 }
 
+/* Guest physical address of front-end address @p qva (for the dirty log);
+ * 0 when no region holds it. Control thread. */
+uint64_t
+vhu_qva_to_gpa(const struct vhu_memtab *mt, uint64_t qva)
+{
+	uint32_t i;
+
+	for (i = 0; mt != NULL && i < mt->n; i++) {
+		const struct vhu_region *r = mt->regions[i];
+
+		if (qva - r->qva < r->size)
+			return r->gpa + (qva - r->qva);
+	}
+	return 0;
+}
+
 void *
 vhu_gpa_to_hva_contig(const struct vhu_memtab *mt, uint32_t *hint,
 	uint64_t gpa, uint64_t len)

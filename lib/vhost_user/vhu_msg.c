@@ -596,6 +596,7 @@ h_set_vring_addr(struct vhu_dev *dev, struct vhu_msg *msg,
 {
 	const struct vhu_vring_addr *a = &msg->p.addr;
 	struct vhu_vq *vq = get_vq(dev, a->index, why);
+	uint64_t sz[3];
 
 	RTE_SET_USED(rep);
 	if (vq == NULL)
@@ -604,17 +605,18 @@ h_set_vring_addr(struct vhu_dev *dev, struct vhu_msg *msg,
 		*why = "unknown vring address flags";
 		return -1;
 	}
-	if ((a->desc_qva & 15) || (a->avail_qva & 1) || (a->used_qva & 3)) {
+	/* Packed: descriptors 16, event structures 4 (covered by these). */
+	if ((a->desc_qva & 15) || (a->avail_qva & 1) || (a->used_qva & 3) ||
+			((dev->features & (1ull << VHU_F_RING_PACKED)) &&
+			 (a->avail_qva & 3))) {
 		*why = "ring addresses misaligned (desc 16, avail 2, used 4)";
 		return -1;
 	}
+	vhu_vq_part_sizes(dev, vq->num, sz);
 	if (dev->mt != NULL && vq->num != 0 &&
-			(vhu_qva_to_hva(dev->mt, a->desc_qva,
-				vmlink_vring_desc_size(vq->num)) == NULL ||
-			 vhu_qva_to_hva(dev->mt, a->avail_qva,
-				vmlink_vring_avail_size(vq->num)) == NULL ||
-			 vhu_qva_to_hva(dev->mt, a->used_qva,
-				vmlink_vring_used_size(vq->num)) == NULL)) {
+			(vhu_qva_to_hva(dev->mt, a->desc_qva, sz[0]) == NULL ||
+			 vhu_qva_to_hva(dev->mt, a->avail_qva, sz[1]) == NULL ||
+			 vhu_qva_to_hva(dev->mt, a->used_qva, sz[2]) == NULL)) {
 		*why = "ring not inside one guest memory region";
 		return -1;
 	}
@@ -643,12 +645,16 @@ h_set_vring_base(struct vhu_dev *dev, struct vhu_msg *msg,
 	RTE_SET_USED(rep);
 	if (vq == NULL)
 		return -1;
-	if (num > UINT16_MAX) {
-		*why = "base does not fit a split ring index";
-		return -1;
-	}
 	if (vq->started) {
 		*why = "ring is running";
+		return -1;
+	}
+	if (dev->features & (1ull << VHU_F_RING_PACKED)) {
+		vhu_packed_base_set(vq, num);
+		return 0;
+	}
+	if (num > UINT16_MAX) {
+		*why = "base does not fit a split ring index";
 		return -1;
 	}
 	vq->base = (uint16_t)num;
@@ -679,7 +685,8 @@ h_get_vring_base(struct vhu_dev *dev, struct vhu_msg *msg,
 				vq->index, vq->last_avail);
 	}
 	rep->p.state.index = msg->p.state.index;
-	rep->p.state.num = vq->last_avail;
+	rep->p.state.num = vq->packed ? vhu_packed_base_get(vq) :
+		vq->last_avail;
 	rep->size = sizeof(rep->p.state);
 	return 0;
 }

@@ -7,7 +7,7 @@
 
 #include <errno.h>
 
-#include "vhu_ring.h"
+#include "vhu_packed.h"
 
 void
 vhu_vq_fault(struct vhu_vq *vq, enum vhu_malformed why)
@@ -53,8 +53,8 @@ add_buffer(struct vhu_vq *vq, uint64_t gpa, uint32_t len, uint32_t *nsegs,
 }
 
 /* An INDIRECT descriptor @p d: its table, checked, or NULL with *why. */
-static const struct vring_desc *
-indirect_table(struct vhu_vq *vq, const struct vring_desc *d, uint32_t count,
+const struct vring_desc *
+vhu_indirect_table(struct vhu_vq *vq, const struct vring_desc *d, uint32_t count,
 	uint32_t *tsize, int *why)
 {
 	const struct vring_desc *table;
@@ -81,8 +81,8 @@ indirect_table(struct vhu_vq *vq, const struct vring_desc *d, uint32_t count,
 
 /* One buffer descriptor of a chain: direction, address, segments. Keeps
  * checking the chain (but adds nothing) once the segments are full. */
-static int
-walk_buffer(struct vhu_vq *vq, const struct vring_desc *d, bool writable,
+int
+vhu_walk_buffer(struct vhu_vq *vq, const struct vring_desc *d, bool writable,
 	uint32_t *nsegs, uint32_t room, uint16_t head_slot, bool *full)
 {
 	int rc;
@@ -122,7 +122,7 @@ vhu_chain_walk(struct vhu_vq *vq, uint16_t head, const struct vring_desc *first,
 		if (d.flags & VRING_DESC_F_INDIRECT) {
 			if (in_indirect)
 				return VHU_MAL_INDIRECT_NESTED;
-			table = indirect_table(vq, &d, count, &tsize, &rc);
+			table = vhu_indirect_table(vq, &d, count, &tsize, &rc);
 			if (table == NULL)
 				return rc;
 			in_indirect = true;
@@ -131,7 +131,7 @@ vhu_chain_walk(struct vhu_vq *vq, uint16_t head, const struct vring_desc *first,
 		}
 		if (++count > tsize)
 			return VHU_MAL_LOOP;
-		rc = walk_buffer(vq, &d, writable, nsegs, room, head_slot,
+		rc = vhu_walk_buffer(vq, &d, writable, nsegs, room, head_slot,
 			&full);
 		if (rc != WALK_OK)
 			return rc;
@@ -207,6 +207,10 @@ vhu_ring_publish(struct vhu_vq *vq, uint16_t n)
 	uint16_t old = vq->last_used;
 	uint16_t new_idx = (uint16_t)(old + n);
 
+	if (vq->packed) {
+		vhu_pk_publish(vq, n);
+		return;
+	}
 	if (unlikely(vq->log_used))
 		log_used_entries(vq, n);
 	__atomic_store_n(&vq->used->idx, new_idx, __ATOMIC_RELEASE);
@@ -219,6 +223,10 @@ vhu_ring_publish(struct vhu_vq *vq, uint16_t n)
 void
 vhu_ring_want_kick(struct vhu_vq *vq)
 {
+	if (vq->packed) {
+		vhu_pk_want_kick(vq);
+		return;
+	}
 	store16(avail_event_ptr(vq), vq->last_avail);
 	log_used(vq, 4 + 8ull * vq->size, 2);
 }
@@ -235,7 +243,9 @@ vhu_queue_notify(struct vhu_dev *dev, uint16_t queue_pair, bool enable)
 	if (!vq_enter(vq))
 		return -EAGAIN;
 	__atomic_store_n(&vq->notify_on, enable, __ATOMIC_RELAXED);
-	if (vq->event_idx) {
+	if (vq->packed) {
+		vhu_pk_kick_request(vq, enable);
+	} else if (vq->event_idx) {
 		if (enable)
 			vhu_ring_want_kick(vq);
 	} else {
@@ -246,7 +256,8 @@ vhu_queue_notify(struct vhu_dev *dev, uint16_t queue_pair, bool enable)
 		/* Publish the request before re-reading the ring: a buffer
 		 * added before the guest saw it would never be kicked. */
 		__atomic_thread_fence(__ATOMIC_SEQ_CST);
-		pending = __atomic_load_n(&vq->avail->idx, __ATOMIC_ACQUIRE) !=
+		pending = vq->packed ? vhu_pk_pending(vq) :
+			__atomic_load_n(&vq->avail->idx, __ATOMIC_ACQUIRE) !=
 			vq->last_avail;
 		/* Completed zero-copy chains are work too. */
 		if (!pending)
@@ -269,7 +280,9 @@ void
 vhu_vq_ring_init_notify(struct vhu_vq *vq)
 {
 	__atomic_store_n(&vq->notify_on, false, __ATOMIC_RELAXED);
-	if (!vq->event_idx) {
+	if (vq->packed) {
+		vhu_pk_kick_request(vq, false);
+	} else if (!vq->event_idx) {
 		store16(&vq->used->flags, VRING_USED_F_NO_NOTIFY);
 		log_used(vq, 0, 2);
 	}

@@ -198,6 +198,15 @@ int vhu_chain_walk(struct vhu_vq *vq, uint16_t head,
 	const struct vring_desc *first, bool writable, uint32_t *nsegs,
 	uint32_t room, uint64_t *total, uint16_t head_slot);
 
+/* Pieces of the walk a packed ring's walk reuses (vhu_packed.c): an
+ * INDIRECT descriptor's table, checked (NULL with *why); one buffer
+ * descriptor, checked and appended (nothing appended once *full). */
+const struct vring_desc *vhu_indirect_table(struct vhu_vq *vq,
+	const struct vring_desc *d, uint32_t count, uint32_t *tsize, int *why);
+int vhu_walk_buffer(struct vhu_vq *vq, const struct vring_desc *d,
+	bool writable, uint32_t *nsegs, uint32_t room, uint16_t head_slot,
+	bool *full);
+
 /* A read or write position in a chain's segments. */
 struct vhu_seg_cursor {
 	const struct vhu_seg *seg;

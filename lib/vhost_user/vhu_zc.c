@@ -10,7 +10,7 @@
 #include <rte_malloc.h>
 #include <rte_pause.h>
 
-#include "vhu_ring.h"
+#include "vhu_packed.h"
 #include "vhu_zc.h"
 
 /* ---- completion ring (multi-producer, single consumer) ---- */
@@ -155,7 +155,7 @@ vhu_vq_zc_drain(struct vhu_vq *vq, bool ring_live)
 		struct vhu_zc_slot *s = &vq->slots[idx];
 
 		if (ring_live && s->gen == vq->gen)
-			ring_used(vq, n++, s->head, 0);
+			vq_used(vq, n++, s->head, 0, s->ndesc);
 		if (s->mt != mt) {
 			memtab_unref(mt, mt_cnt);
 			mt = s->mt;

@@ -38,14 +38,17 @@ zc_pieces(const struct vhu_seg *segs, uint32_t si, uint32_t so,
 	return n;
 }
 
-/* Take a completion slot for the chain @p head_id, held by @p refs mbuf
- * segments. The caller checked nfree > 0. */
+/* Take a completion slot for the chain @p head_id (of @p ndesc packed
+ * descriptors), held by @p refs mbuf segments. The caller checked
+ * nfree > 0. */
 static __rte_always_inline struct vhu_zc_slot *
-zc_slot_take(struct vhu_vq *vq, uint16_t head_id, uint32_t refs)
+zc_slot_take(struct vhu_vq *vq, uint16_t head_id, uint16_t ndesc,
+	uint32_t refs)
 {
 	struct vhu_zc_slot *s = &vq->slots[vq->free_stack[--vq->nfree]];
 
 	s->head = head_id;
+	s->ndesc = ndesc;
 	s->gen = vq->gen;
 	s->mt = (struct vhu_memtab *)(uintptr_t)vq->mt;
 	rte_mbuf_ext_refcnt_set(&s->shinfo, (uint16_t)refs);
@@ -53,14 +56,16 @@ zc_slot_take(struct vhu_vq *vq, uint16_t head_id, uint32_t refs)
 }
 
 /*
- * The zero-copy stage: segments [si, nsegs) of chain @p head_id, from
+ * The zero-copy stage: segments [si, nsegs) of chain @p head_id (of
+ * @p ndesc packed descriptors), from
  * offset @p so, attached to @p first (fresh) and @p pieces - 1 more mbufs
  * from @p mp. False (@p first untouched, no slot taken) when those mbufs
  * are missing.
  */
 static __rte_always_inline bool
 zc_attach(struct vhu_vq *vq, struct rte_mempool *mp, struct rte_mbuf *first,
-	uint16_t head_id, const struct vhu_seg *segs, uint32_t si, uint32_t so,
+	uint16_t head_id, uint16_t ndesc, const struct vhu_seg *segs,
+	uint32_t si, uint32_t so,
 	uint32_t nsegs, uint32_t pieces)
 {
 	struct rte_mbuf *ms[VHU_ZC_MAX_SEGS];
@@ -70,7 +75,7 @@ zc_attach(struct vhu_vq *vq, struct rte_mempool *mp, struct rte_mbuf *first,
 	ms[0] = first;
 	if (pieces > 1 && rte_pktmbuf_alloc_bulk(mp, &ms[1], pieces - 1) != 0)
 		return false;
-	s = zc_slot_take(vq, head_id, pieces);
+	s = zc_slot_take(vq, head_id, ndesc, pieces);
 	for (; si < nsegs; si++, so = 0) {
 		uint32_t left = segs[si].len - so;
 		uint8_t *p = segs[si].hva + so;

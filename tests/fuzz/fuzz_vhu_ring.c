@@ -22,10 +22,11 @@
  * dirty log while logging is on. Always: no crash or sanitizer report,
  * mbufs back in the pool, no fd or mapping left.
  *
- * The ring is reached through struct ring_model; split rings implement it
- * (through tests/vhost_user/fe.c). A packed-ring model plugs in there,
- * selected by the same feature byte, when the library supports packed
- * rings; the oracle does not depend on the layout.
+ * The ring is reached through struct ring_model, split or packed as the
+ * feature byte chose (VIRTIO_F_RING_PACKED); frames and buffers go
+ * through tests/vhost_user/fe.c, which drives either layout, and only the
+ * raw writes are the layout's own. The oracle does not depend on the
+ * layout.
  */
 
 #include <stdio.h>
@@ -103,7 +104,7 @@ fifo_pop(struct fifo *q, struct expect *e)
 	return true;
 }
 
-/* ---- split-ring model (fe.c) ---- */
+/* ---- ring models (fe.c drives both layouts) ---- */
 
 struct ring_model {
 	int (*publish_tx)(struct ring_state *s, unsigned int qp, uint32_t len,
@@ -160,7 +161,7 @@ fuzz_hdr(struct fz *f, struct vhu_net_hdr *h, uint32_t len)
 }
 
 static int
-split_publish_tx(struct ring_state *s, unsigned int qp, uint32_t len,
+model_publish_tx(struct ring_state *s, unsigned int qp, uint32_t len,
 	uint8_t seed, uint8_t shape, const struct vhu_net_hdr *hdr)
 {
 	struct fe_vring *vr = &s->v.fe.vq[2 * qp + 1];
@@ -185,7 +186,7 @@ split_publish_tx(struct ring_state *s, unsigned int qp, uint32_t len,
 }
 
 static void
-split_take_tx_used(struct ring_state *s, unsigned int qp)
+model_take_tx_used(struct ring_state *s, unsigned int qp)
 {
 	struct fe_vring *vr = &s->v.fe.vq[2 * qp + 1];
 	uint32_t id, len;
@@ -202,7 +203,7 @@ split_take_tx_used(struct ring_state *s, unsigned int qp)
 }
 
 static int
-split_post_rx(struct ring_state *s, unsigned int qp, uint8_t shape)
+model_post_rx(struct ring_state *s, unsigned int qp, uint8_t shape)
 {
 	struct fe_vring *vr = &s->v.fe.vq[2 * qp];
 	unsigned int nseg = 1 + shape % 2;
@@ -215,14 +216,13 @@ split_post_rx(struct ring_state *s, unsigned int qp, uint8_t shape)
 		shape & 4);
 	if (head < 0)
 		return -1;
-	fe_avail_publish(vr);
 	s->rx_heads[qp][s->rx_posted[qp] % MAX_EXPECT] = (uint16_t)head;
 	s->rx_posted[qp]++;
 	return 0;
 }
 
 static int
-split_take_rx_used(struct ring_state *s, unsigned int qp, uint16_t *head,
+model_take_rx_used(struct ring_state *s, unsigned int qp, uint16_t *head,
 	uint32_t *len)
 {
 	uint32_t id;
@@ -290,11 +290,86 @@ split_scribble(struct ring_state *s, struct fz *f)
 }
 
 static const struct ring_model split_model = {
-	.publish_tx = split_publish_tx,
-	.post_rx = split_post_rx,
-	.take_rx_used = split_take_rx_used,
-	.take_tx_used = split_take_tx_used,
+	.publish_tx = model_publish_tx,
+	.post_rx = model_post_rx,
+	.take_rx_used = model_take_rx_used,
+	.take_tx_used = model_take_tx_used,
 	.scribble = split_scribble,
+};
+
+/* Raw guest writes on a packed ring: descriptors at any position with any
+ * flags (AVAIL/USED bits, NEXT, INDIRECT, WRITE) and ids, runs of them
+ * made available at once, indirect tables, the driver event structure,
+ * any byte of guest memory. */
+static void
+packed_scribble(struct ring_state *s, struct fz *f)
+{
+	uint8_t sel = fz_u8(f);
+	struct fe_vring *vr = &s->v.fe.vq[fz_u8(f) % (2 * s->nqp)];
+	uint16_t i = fz_u16(f) % vr->size;
+
+	switch (sel % 5) {
+	case 0: {	/* one descriptor, raw */
+		struct vring_packed_desc *d = &vr->pdesc[i];
+
+		d->addr = (sel & 0x80) ? fz_u64(f) : 0x1000 + fz_u32(f) %
+			GUEST_MEM;
+		d->len = fz_u32(f) % ((sel & 0x40) ? 0xffffffffu : 4096);
+		d->id = fz_u16(f) % ((sel & 0x20) ? 65535 : vr->size);
+		__atomic_store_n(&d->flags, fz_u16(f), __ATOMIC_RELEASE);
+		break;
+	}
+	case 1: {	/* a run made available: a chain of any shape */
+		uint32_t n = 1 + fz_u8(f) % 8, k;
+
+		for (k = 0; k < n; k++)
+			fe_pk_write(vr, k, 0x1000 + fz_u32(f) % GUEST_MEM,
+				fz_u16(f) % 2048, fz_u16(f) % vr->size,
+				fz_u16(f) & 7, true);
+		fe_pk_publish(vr, n, fz_u16(f) & 7);
+		break;
+	}
+	case 2: {	/* an indirect table anywhere in guest memory */
+		uint64_t t = 0x1000 + fz_u32(f) % (GUEST_MEM - 0x2000);
+		struct vring_packed_desc *d = fe_va(&s->v.fe, t & ~15ull);
+
+		if (d != NULL) {
+			d->addr = fz_u64(f) % GUEST_MEM;
+			d->len = fz_u16(f);
+			d->id = fz_u16(f);
+			d->flags = fz_u16(f) & 7;
+		}
+		fe_pk_write(vr, 0, (sel & 0x80) ? t : t & ~15ull,
+			16u * (1 + fz_u8(f) % 8), fz_u16(f) % vr->size,
+			VRING_DESC_F_INDIRECT | (fz_u8(f) & 3), false);
+		fe_pk_publish(vr, 1, VRING_DESC_F_INDIRECT);
+		break;
+	}
+	case 3:	/* the driver's event structure */
+		vr->driver_event->off_wrap = fz_u16(f);
+		vr->driver_event->flags = fz_u16(f) % 4;
+		break;
+	default: {
+		uint64_t gpa = fz_u32(f) % GUEST_MEM;
+		uint8_t *p = fe_va(&s->v.fe, gpa);
+		uint8_t b[16];
+		size_t n = 1 + fz_u8(f) % 16;
+
+		fz_bytes(f, b, n);
+		if (p != NULL && gpa + n <= GUEST_MEM)
+			memcpy(p, b, n);
+		break;
+	}
+	}
+	s->dirty = true;
+}
+
+static const struct ring_model packed_model = {
+	.publish_tx = model_publish_tx,
+	.post_rx = model_post_rx,
+	.take_rx_used = model_take_rx_used,
+	.take_tx_used = model_take_tx_used,
+	.scribble = packed_scribble,
 };
 
 /* ---- checks ---- */
@@ -522,6 +597,8 @@ setup(struct ring_state *s, struct fz *f)
 		o.features &= ~(1ull << VHU_F_RING_EVENT_IDX);
 	if (a & 8)
 		o.features &= ~(1ull << VHU_F_VERSION_1);
+	if (!(a & 16))
+		o.features &= ~(1ull << VHU_F_RING_PACKED);
 	o.features &= ~(1ull << VHU_F_LOG_ALL);
 	o.nqp = s->nqp;
 	o.mem_size = GUEST_MEM;
@@ -627,7 +704,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	s.nqp = s.v.cfg.max_queue_pairs;
 	fzv_begin(&s.v);
 	if (setup(&s, &f) == 0)
-		run(&s, &split_model, &f);
+		run(&s, (s.v.fe.features & (1ull << VHU_F_RING_PACKED)) ?
+			&packed_model : &split_model, &f);
 	if (s.log != NULL)
 		munmap(s.log, 4096);
 	if (s.logfd >= 0)

@@ -25,7 +25,9 @@ void
 fe_opts_default(struct fe_opts *o)
 {
 	memset(o, 0, sizeof(*o));
-	o->features = ~0ull & ~(1ull << VHU_F_LOG_ALL);
+	/* Split rings unless a test asks for packed ones. */
+	o->features = ~0ull & ~((1ull << VHU_F_LOG_ALL) |
+		(1ull << VHU_F_RING_PACKED));
 	o->proto = true;
 	o->proto_mask = ~0ull;
 	o->nqp = 1;
@@ -452,6 +454,11 @@ fe_vring_alloc(struct fe *fe, unsigned int idx, uint16_t size)
 	v->avail_idx = 0;
 	v->last_used = 0;
 	v->next_desc = 0;
+	v->packed = !!(fe->features & (1ull << VHU_F_RING_PACKED));
+	v->pdesc = (void *)v->desc;
+	v->driver_event = (void *)v->avail;
+	v->device_event = (void *)v->used;
+	fe_pk_reset(v);
 	if (fe->nvq <= idx)
 		fe->nvq = idx + 1;
 	return 0;
@@ -501,7 +508,8 @@ fe_vring_start(struct fe *fe, unsigned int idx, bool kick_nofd,
 	if (fe_request_state(fe, VHU_REQ_SET_VRING_NUM, idx, v->size) != 0 ||
 			fe_request_state(fe, VHU_REQ_SET_VRING_BASE, idx,
 				fe->base_override >= 0 ?
-				(uint32_t)fe->base_override : v->avail_idx) != 0 ||
+				(uint32_t)fe->base_override :
+				v->packed ? fe_pk_base(v) : v->avail_idx) != 0 ||
 			fe_vring_addr(fe, idx, 0, 0) != 0 ||
 			vring_fd(fe, VHU_REQ_SET_VRING_CALL, idx, &v->callfd,
 				call_nofd) != 0 ||
@@ -602,6 +610,8 @@ fe_used_get(struct fe_vring *v, uint32_t *id, uint32_t *len)
 {
 	struct vring_used_elem *e;
 
+	if (v->packed)
+		return fe_pk_used_get(v, id, len);
 	if (fe_used_idx(v) == v->last_used)
 		return 0;
 	e = &v->used->ring[v->last_used % v->size];
@@ -673,6 +683,9 @@ fe_tx_frame(struct fe *fe, unsigned int vqi, const void *hdr,
 		tbl[i].flags = i + 1 < nd ? VRING_DESC_F_NEXT : 0;
 		tbl[i].next = 0;
 	}
+	if (v->packed)
+		return indirect ? fe_pk_post_indirect(fe, v, tbl, nd) :
+			fe_pk_post(v, tbl, nd);
 	if (indirect) {
 		uint64_t t = fe_alloc(fe, nd * sizeof(struct vring_desc), 16);
 		struct vring_desc *tv = fe_va(fe, t);
@@ -734,6 +747,20 @@ fe_rx_post(struct fe *fe, unsigned int vqi, uint32_t seglen, unsigned int nseg,
 		c.gpa[i] = fe_alloc(fe, seglen, 64);
 		c.len[i] = seglen;
 		memset(fe_va(fe, c.gpa[i]), 0xee, seglen);
+	}
+	if (v->packed) {
+		struct vring_desc tbl[FE_MAX_CHAIN];
+		int id;
+
+		for (i = 0; i < nseg; i++)
+			tbl[i] = (struct vring_desc){ c.gpa[i], seglen,
+				VRING_DESC_F_WRITE |
+				(i + 1 < nseg ? VRING_DESC_F_NEXT : 0), 0 };
+		id = indirect ? fe_pk_post_indirect(fe, v, tbl, nseg) :
+			fe_pk_post(v, tbl, nseg);
+		if (id >= 0)
+			v->chain[id] = c;
+		return id;
 	}
 	if (indirect) {
 		uint64_t t = fe_alloc(fe, nseg * sizeof(struct vring_desc), 16);

@@ -12,6 +12,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include <linux/virtio_ring.h>
+
 #include "vhu_proto.h"
 
 #define FE_MAX_MEM	512
@@ -50,6 +52,18 @@ struct fe_vring {
 	int callfd;
 	int errfd;
 	struct fe_chain chain[FE_RING_MAX];	/* by head index */
+
+	/* Packed ring (VIRTIO_F_RING_PACKED acked): desc is the descriptor
+	 * ring, avail the driver event structure, used the device's. */
+	bool packed;
+	struct vring_packed_desc *pdesc;
+	struct vring_packed_desc_event *driver_event;
+	struct vring_packed_desc_event *device_event;
+	uint16_t pk_next;	/* next position to fill */
+	bool pk_wrap;		/* driver wrap counter there */
+	uint16_t pk_used;	/* next used element expected */
+	bool pk_used_wrap;
+	uint16_t pk_ndesc[FE_RING_MAX];	/* by buffer id: chain length */
 };
 
 struct fe {
@@ -149,6 +163,25 @@ int fe_rx_post(struct fe *fe, unsigned int vqi, uint32_t seglen,
 /* Read @p len bytes written into the chain at @p head. */
 int fe_rx_read(struct fe *fe, unsigned int vqi, uint16_t head, uint8_t *out,
 	uint32_t len);
+
+/* Packed rings (fe_packed.c). fe_tx_frame(), fe_rx_post() and
+ * fe_used_get() use these on a packed ring; buffer ids are head positions. */
+void fe_pk_reset(struct fe_vring *v);
+uint32_t fe_pk_base(const struct fe_vring *v);
+/* Descriptor @p k positions after the next free one; with the AVAIL/USED
+ * bits of the driver's wrap counter there if @p make_avail. */
+void fe_pk_write(struct fe_vring *v, uint32_t k, uint64_t addr, uint32_t len,
+	uint16_t id, uint16_t flags, bool make_avail);
+/* Make the @p n descriptors from the next free one available: the head's
+ * flags (@p head_flags + AVAIL/USED) stored last. */
+void fe_pk_publish(struct fe_vring *v, uint32_t n, uint16_t head_flags);
+/* Post a chain (split-format descriptors: addr, len, flags) directly or
+ * through an indirect table; returns its buffer id. */
+int fe_pk_post(struct fe_vring *v, const struct vring_desc *tbl, uint32_t n);
+int fe_pk_post_indirect(struct fe *fe, struct fe_vring *v,
+	const struct vring_desc *tbl, uint32_t n);
+/* 1 and the next used element, 0 if none, -1 for an unknown id. */
+int fe_pk_used_get(struct fe_vring *v, uint32_t *id, uint32_t *len);
 
 int fe_count_fds(void);
 int fe_count_maps(const char *needle);

@@ -20,7 +20,7 @@
 #define MiB (1ull << 20)
 #define BIT(n) (1ull << (n))
 
-static int
+int
 h_start(struct tb *t, uint64_t drop, uint16_t ring, bool two_regions)
 {
 	tb_init(t);
@@ -40,7 +40,7 @@ h_start(struct tb *t, uint64_t drop, uint16_t ring, bool two_regions)
 }
 
 /* Header + @p len frame bytes in guest memory. */
-static uint64_t
+uint64_t
 put(struct tb *t, const struct vhu_net_hdr *h, uint32_t len)
 {
 	uint64_t a = fe_alloc(&t->fe, 12 + len, 64);
@@ -85,7 +85,7 @@ rx_inject(struct tb *t, uint16_t head)
 }
 
 /* The fault on @p vqi was counted as @p why, stopped that queue only. */
-static int
+int
 h_verify(struct tb *t, unsigned int vqi, enum vhu_malformed why)
 {
 	uint16_t qp = (uint16_t)(vqi / 2), q;

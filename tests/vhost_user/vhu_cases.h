@@ -87,6 +87,49 @@
 	X(lifecycle_log) \
 	X(base_reconcile) \
 	X(throughput) \
+	X(pk_wrap) \
+	X(pk_events) \
+	X(pk_vring_base) \
+	X(pk_migrate_log) \
+	X(pk_zc_order) \
+	X(pk_chain_loop) \
+	X(pk_chain_too_long) \
+	X(pk_addr_past_region) \
+	X(pk_zero_len_bad_addr) \
+	X(pk_hdr_split_3) \
+	X(pk_chain_short) \
+	X(pk_id_oob) \
+	X(pk_indirect_too_long) \
+	X(pk_indirect_nested) \
+	X(pk_indirect_misaligned) \
+	X(pk_indirect_span) \
+	X(pk_indirect_flags) \
+	X(pk_tx_writable_desc) \
+	X(pk_tx_indirect_write_flag) \
+	X(pk_rx_readonly_desc) \
+	X(pk_rx_addr_outside) \
+	X(pk_region_crossing) \
+	X(pk_double_fetch) \
+	X(pk_csum_bad) \
+
+/* Cases that do not depend on the ring format: run again on packed rings
+ * (test "vhu_<case>_packed", argument "packed"). */
+#define VHU_PACKED_CASES(P) \
+	P(handshake) \
+	P(ring_enable_protocol) \
+	P(nofd_polling) \
+	P(reconnect_server) \
+	P(reconnect_client) \
+	P(mq_two_pairs) \
+	P(mtu_rarp_status) \
+	P(tx_copy) \
+	P(rx_mrg) \
+	P(indirect_both) \
+	P(legacy_header) \
+	P(zc_threshold) \
+	P(zc_disconnect) \
+	P(zc_wakeup) \
+	P(mem_shrunk) \
 
 #define VHU_CASE_DECL(name) int case_ ## name(void);
 VHU_CASES(VHU_CASE_DECL)

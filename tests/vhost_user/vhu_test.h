@@ -31,6 +31,7 @@
 #define TRY(expr) CHECK((expr) == 0, "%s", #expr)
 
 extern struct rte_mempool *t_mp;	/* 2 KiB data room */
+extern bool t_packed;	/* run with packed rings (argument "packed") */
 extern struct rte_mempool *t_mp_small;	/* 256-byte data room */
 
 struct tb {
@@ -80,5 +81,14 @@ int count_maps_of_fd(int fd);
 void log_capture_begin(void);
 char *log_capture_text(void);
 unsigned int count_lines(const char *text, const char *needle);
+
+/* Hostile-guest cases (t_hostile.c, t_packed.c): a bench of two queue
+ * pairs without features @p drop (ring size @p ring if not 0, guest
+ * memory in two regions if @p two_regions); a header and @p len frame
+ * bytes in guest memory; the check that a fault on @p vqi was counted as
+ * @p why and stopped that queue only. */
+int h_start(struct tb *t, uint64_t drop, uint16_t ring, bool two_regions);
+uint64_t put(struct tb *t, const struct vhu_net_hdr *h, uint32_t len);
+int h_verify(struct tb *t, unsigned int vqi, enum vhu_malformed why);
 
 #endif /* VMLINK_TEST_VHU_H */

@@ -319,6 +319,8 @@ tb_init(struct tb *t)
 	t->cfg.quiesce_timeout_ms = 500;
 	fe_init(&t->fe);
 	fe_opts_default(&t->o);
+	if (t_packed)
+		t->o.features |= 1ull << VHU_F_RING_PACKED;
 	t->fd_base = fe_count_fds();
 	ev_clear();
 }
@@ -416,6 +418,8 @@ rx_roundtrip(struct tb *t, uint16_t qp, uint32_t len)
 	return 0;
 }
 
+bool t_packed;
+
 /* ---- main ---- */
 
 #define CASE(name) { #name, case_ ## name },
@@ -476,8 +480,13 @@ main(int argc, char **argv)
 	int n = 0, rc = 0;
 	unsigned int i;
 
+	if (argc == 3 && strcmp(argv[2], "packed") == 0) {
+		t_packed = true;	/* the case again, on packed rings */
+		argc--;
+	}
 	if (argc != 2) {
-		fprintf(stderr, "usage: %s <case>|all|--list\n", argv[0]);
+		fprintf(stderr, "usage: %s <case>|all|--list [packed]\n",
+			argv[0]);
 		return 2;
 	}
 	if (strcmp(argv[1], "--list") == 0) {

@@ -11,7 +11,9 @@ counted exactly at both guests and at the switch:
     B's RX-packets   == switch port 1 TX - port 1 oerrors
 
 for mrg_rxbuf on/off x in_order on/off, and 2 queue pairs (both queue
-pairs carry traffic through the switch). The PMD runs with its default
+pairs carry traffic through the switch), on split rings and again on
+packed rings (packed_vq=1; each guest's virtio PMD must say it drives a
+packed ring). The PMD runs with its default
 zero-copy=0 here (vmlink's own tests cover zero-copy). Also: the PMD's
 xstats (show port xstats) after traffic, and frames a guest without
 mergeable buffers has no room for are counted as oerrors, not lost."""
@@ -19,7 +21,8 @@ mergeable buffers has no room for are counted as oerrors, not lost."""
 import re
 import unittest
 
-from interop_util import (InteropCase, TestpmdSwitch, assert_queue_xstats_sane,
+from interop_util import (VIRTIO_INIT_LOG, InteropCase, TestpmdSwitch,
+                          assert_queue_xstats_sane, assert_ring_layout,
                           exchange, guest_args, phase, virtio_user_vdev)
 from proc import wait_for
 
@@ -27,7 +30,7 @@ from proc import wait_for
 class VirtioUserThroughPmd(InteropCase):
 
     def setup_switch(self, mrg_rxbuf, in_order, queues=1, devargs="",
-                     rx_jumbo=True):
+                     rx_jumbo=True, packed=0):
         a, b = self.path("a.sock"), self.path("b.sock")
         sw = self.switch_testpmd(
             "switch",
@@ -40,18 +43,24 @@ class VirtioUserThroughPmd(InteropCase):
         out = sw.cmd_("show port info 0")
         self.assertIn("Driver name: net_vmlink_vhost", out)
         sw.start()
-        ga = self.guest("A", virtio_user_vdev(a, mrg_rxbuf, in_order, queues),
-                        guest_args(mrg_rxbuf, queues))
-        gb = self.guest("B", virtio_user_vdev(b, mrg_rxbuf, in_order, queues),
-                        guest_args(mrg_rxbuf, queues, jumbo=rx_jumbo))
+        ga = self.guest("A", virtio_user_vdev(a, mrg_rxbuf, in_order, queues,
+                                              packed=packed),
+                        guest_args(mrg_rxbuf, queues),
+                        log_levels=[VIRTIO_INIT_LOG])
+        gb = self.guest("B", virtio_user_vdev(b, mrg_rxbuf, in_order, queues,
+                                              packed=packed),
+                        guest_args(mrg_rxbuf, queues, jumbo=rx_jumbo),
+                        log_levels=[VIRTIO_INIT_LOG])
         for g in (ga, gb):
             self.assertTrue(g.wait_link(0, 30), g.describe())
+            assert_ring_layout(self, g, packed)
         self.assertTrue(wait_for(lambda: sw.link_up(0) and sw.link_up(1),
                                  10), sw.describe())
         return sw, ga, gb
 
-    def run_case(self, mrg_rxbuf, in_order, queues=1):
-        sw, ga, gb = self.setup_switch(mrg_rxbuf, in_order, queues)
+    def run_case(self, mrg_rxbuf, in_order, queues=1, packed=0):
+        sw, ga, gb = self.setup_switch(mrg_rxbuf, in_order, queues,
+                                       packed=packed)
         exchange(self, TestpmdSwitch(sw), ga, gb, ports=(0, 1))
         for port in (0, 1):
             xs = sw.xstats(port)
@@ -88,6 +97,21 @@ class VirtioUserThroughPmd(InteropCase):
 
     def test_two_queue_pairs(self):
         self.run_case(1, 1, queues=2)
+
+    def test_packed_mrg1_inorder1(self):
+        self.run_case(1, 1, packed=1)
+
+    def test_packed_mrg1_inorder0(self):
+        self.run_case(1, 0, packed=1)
+
+    def test_packed_mrg0_inorder1(self):
+        self.run_case(0, 1, packed=1)
+
+    def test_packed_mrg0_inorder0(self):
+        self.run_case(0, 0, packed=1)
+
+    def test_packed_two_queue_pairs(self):
+        self.run_case(1, 1, queues=2, packed=1)
 
     def test_xstats_after_traffic(self):
         """show port xstats lists every library counter per queue, named

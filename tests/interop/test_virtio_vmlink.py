@@ -13,21 +13,24 @@ A -> B and B -> A, and every frame is accounted for exactly:
 for mrg_rxbuf on/off x in_order on/off (virtio_user devargs; vmlink does
 not offer VIRTIO_F_IN_ORDER, so in_order=1 must negotiate down), and with 2
 queue pairs (virtio_user queues=2, testpmd --rxq/--txq 2, vmlink
-rx-queues = 2), and guests using 1 of the 2 queue pairs vmlink offers.
+rx-queues = 2), and guests using 1 of the 2 queue pairs vmlink offers;
+all of it on split rings and again on packed rings (packed_vq=1; each
+guest's virtio PMD must say it drives a packed ring).
 vmlink runs with zero-copy = auto (yes between two
 vhost-user ports): 64-byte frames are copied, longer ones handed on in
 place."""
 
 import unittest
 
-from interop_util import (InteropCase, VmlinkSwitch, assert_queue_xstats_sane,
+from interop_util import (VIRTIO_INIT_LOG, InteropCase, VmlinkSwitch,
+                          assert_queue_xstats_sane, assert_ring_layout,
                           exchange, guest_args, vhost_port, virtio_user_vdev)
 from proc import wait_for
 
 
 class VirtioUserThroughVmlink(InteropCase):
 
-    def run_case(self, mrg_rxbuf, in_order, queues=1):
+    def run_case(self, mrg_rxbuf, in_order, queues=1, packed=0):
         a, b = self.path("a.sock"), self.path("b.sock")
         keys = {"rx_queues": queues} if queues > 1 else {}
         vm = self.vmlink(vhost_port("a", a, "b", **keys) +
@@ -36,10 +39,13 @@ class VirtioUserThroughVmlink(InteropCase):
         guests = []
         for name, sock in (("A", a), ("B", b)):
             guests.append(self.guest(
-                name, virtio_user_vdev(sock, mrg_rxbuf, in_order, queues),
-                guest_args(mrg_rxbuf, queues)))
+                name, virtio_user_vdev(sock, mrg_rxbuf, in_order, queues,
+                                       packed=packed),
+                guest_args(mrg_rxbuf, queues),
+                log_levels=[VIRTIO_INIT_LOG]))
         for g in guests:
             self.assertTrue(g.wait_link(0, 30), g.describe() + vm.describe())
+            assert_ring_layout(self, g, packed)
         self.assertTrue(wait_for(lambda: all(
             vm.port(p)["link"] == "up" for p in ("a", "b")), 10),
             vm.describe())
@@ -79,6 +85,21 @@ class VirtioUserThroughVmlink(InteropCase):
 
     def test_two_queue_pairs(self):
         self.run_case(1, 1, queues=2)
+
+    def test_packed_mrg1_inorder1(self):
+        self.run_case(1, 1, packed=1)
+
+    def test_packed_mrg1_inorder0(self):
+        self.run_case(1, 0, packed=1)
+
+    def test_packed_mrg0_inorder1(self):
+        self.run_case(0, 1, packed=1)
+
+    def test_packed_mrg0_inorder0(self):
+        self.run_case(0, 0, packed=1)
+
+    def test_packed_two_queue_pairs(self):
+        self.run_case(1, 1, queues=2, packed=1)
 
     def test_guest_with_fewer_queue_pairs(self):
         """vmlink offers 2 queue pairs, the guests use 1 (a VM with fewer

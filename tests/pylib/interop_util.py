@@ -195,13 +195,31 @@ def vhost_port(name, path, peer, **keys):
 # --- guests: stock dpdk-testpmd with net_virtio_user ------------------------
 
 def virtio_user_vdev(path, mrg_rxbuf=1, in_order=1, queues=1, server=False,
-                     index=0, queue_size=256):
+                     index=0, queue_size=256, packed=0):
     v = ("net_virtio_user%d,path=%s,mrg_rxbuf=%d,in_order=%d,queues=%d,"
          "queue_size=%d" % (index, path, mrg_rxbuf, in_order, queues,
                             queue_size))
     if server:
         v += ",server=1"
+    if packed:
+        v += ",packed_vq=1"
     return v
+
+
+# The virtio PMD says which ring layout it drives (at INFO, on its init
+# log type): "using packed ring ... Rx path" only when the back-end
+# agreed to VIRTIO_F_RING_PACKED.
+VIRTIO_INIT_LOG = "pmd.net.virtio.init:info"
+
+
+def assert_ring_layout(case, guest, packed):
+    with open(guest.log_path, errors="replace") as f:
+        text = f.read()
+    case.assertIn("Rx path on port", text, guest.describe())
+    case.assertEqual("using packed ring" in text, bool(packed),
+                     "guest %s: packed ring %s negotiated\n%s" % (
+                         guest.name, "not" if packed else "",
+                         guest.describe()))
 
 
 def guest_args(mrg_rxbuf=1, queues=1, jumbo=True, mbufs=4096):
@@ -248,13 +266,15 @@ class Guest(GuestCommands, Testpmd):
     to RUNDIR/NAME.log (appended across restarts)."""
 
     def __init__(self, rundir, name, vdevs, args=(), cpus=(1, 0), mem=128,
-                 plugins=(), prefix=None, single_file=True):
+                 plugins=(), prefix=None, single_file=True, log_levels=()):
         self.name = name
         self.prefix = prefix or unique_prefix(name)
         main_cpu, fwd_cpu = cpus
         eal = ["--lcores", "0@%d,1@%d" % (main_cpu, fwd_cpu),
                "--file-prefix", self.prefix, "-m", str(mem), "--no-pci",
                "--log-level", "lib.eal:warning"]
+        for lv in log_levels:
+            eal += ["--log-level", lv]
         if single_file:
             eal.append("--single-file-segments")
         self.log_path = os.path.join(rundir, "%s.log" % name)

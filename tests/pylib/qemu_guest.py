@@ -158,12 +158,14 @@ class VhostUserNic:
     before the guest runs.
     vectors: MSI-X vectors of the NIC; 0 (legacy INTx) because QEMU 7.2
     under TCG crashes starting vhost with MSI-X; None: QEMU's default.
-    props: more virtio-net-pci properties ("csum=off,guest_tso4=off")."""
+    props: more virtio-net-pci properties ("csum=off,guest_tso4=off").
+    packed: the device offers packed virtqueues (packed=on)."""
 
     def __init__(self, path, server=False, mac=None, queues=1, reconnect=1,
-                 vectors=0, props=""):
+                 vectors=0, props="", packed=False):
         self.path = path
         self.props = props
+        self.packed = packed
         self.vectors = vectors
         self.server = server
         self.mac = mac
@@ -624,6 +626,8 @@ class Guest:
                 dev += ",vectors=%d" % nic.vectors
             if nic.props:
                 dev += "," + nic.props
+            if nic.packed:
+                dev += ",packed=on"
             cmd += ["-chardev", chardev, "-netdev", netdev, "-device", dev]
         for i, d in enumerate(self.devices):
             cmd += d.qemu_args(i)

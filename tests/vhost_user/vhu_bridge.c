@@ -17,6 +17,8 @@
 #include <unistd.h>
 
 #include <rte_eal.h>
+#include <inttypes.h>
+
 #include <rte_errno.h>
 #include <rte_mbuf.h>
 
@@ -27,10 +29,11 @@
 static void
 on_event(struct vhu_dev *dev, const struct vhu_event *ev, void *arg)
 {
-	(void)dev;
 	if (ev->type == VHU_EVENT_LINK_UP || ev->type == VHU_EVENT_LINK_DOWN)
-		printf("VHU-BRIDGE %s link %s\n", (const char *)arg,
-			ev->type == VHU_EVENT_LINK_UP ? "up" : "down");
+		printf("VHU-BRIDGE %s link %s features %#" PRIx64 "\n",
+			(const char *)arg,
+			ev->type == VHU_EVENT_LINK_UP ? "up" : "down",
+			vhu_negotiated_features(dev));
 	else if (ev->type == VHU_EVENT_QUEUE_FAULT)
 		printf("VHU-BRIDGE %s fault %s\n", (const char *)arg,
 			vhu_malformed_name(ev->value));

@@ -52,6 +52,9 @@ def main():
     ap.add_argument("--hugepages", action="store_true")
     ap.add_argument("--queues", type=int, default=1)
     ap.add_argument("--qemu-server", action="store_true")
+    ap.add_argument("--packed", action="store_true",
+                    help="packed virtqueues (packed=on); the bridge must "
+                    "see VIRTIO_F_RING_PACKED negotiated on both ports")
     args = ap.parse_args()
     qemu_guest.install_signal_cleanup()
 
@@ -96,12 +99,14 @@ def main():
                   mem_path=mem,
                   nics=[VhostUserNic(socks[0], mac="52:54:00:00:00:0a",
                                      queues=args.queues,
-                                     server=args.qemu_server)])
+                                     server=args.qemu_server,
+                                     packed=args.packed)])
         b = Guest("b", image, work, ip="10.0.0.2/24", mode="echo",
                   mtu=args.mtu, mem_path=mem,
                   nics=[VhostUserNic(socks[1], mac="52:54:00:00:00:0b",
                                      queues=args.queues,
-                                     server=args.qemu_server)])
+                                     server=args.qemu_server,
+                                     packed=args.packed)])
         with a, b:
             ra = a.wait_ready(150)
             rb = b.wait_ready(150)
@@ -144,6 +149,13 @@ def main():
               (a2b, b2a, drops, zc))
         if faults or mal:
             print("FAIL: faults %d malformed %d" % (faults, mal))
+            ok = False
+        # bit 34: VIRTIO_F_RING_PACKED, as each port saw it at link up
+        ups = re.findall(r"VHU-BRIDGE (\w+) link up features (0x[0-9a-f]+|0)",
+                         out)
+        packed = {p: bool(int(f, 16) >> 34 & 1) for p, f in ups}
+        if len(packed) != 2 or any(v != args.packed for v in packed.values()):
+            print("FAIL: packed rings %s, want %s" % (packed, args.packed))
             ok = False
         if args.zero_copy and zc == 0:
             print("FAIL: zero-copy never used")

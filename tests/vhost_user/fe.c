@@ -724,6 +724,12 @@ fe_tx_frame_gpa(struct fe *fe, unsigned int vqi, uint64_t gpa,
 		return -1;
 	memset(p, 0, VHU_NET_HDR_LEN);
 	memcpy(p + VHU_NET_HDR_LEN, data, len);
+	if (v->packed) {
+		struct vring_desc d = { .addr = gpa,
+			.len = VHU_NET_HDR_LEN + len };
+
+		return fe_pk_post(v, &d, 1);
+	}
 	head = take_desc(v);
 	fe_desc(v, head, gpa, VHU_NET_HDR_LEN + len, 0, 0);
 	fe_avail_add(v, head);

@@ -754,12 +754,12 @@ case_double_fetch(void)
 
 /*
  * A header whose offload fields do not fit its frame costs that frame
- * only: its chain comes back unread (used length 0), the drop is counted
- * with its reason, no fault, and the next frame goes through.
+ * only: its chain (buffer @p want_id, already dequeued) comes back unread
+ * (used length 0), the drop is counted with its reason, no fault, and the
+ * next frame goes through. Either ring layout.
  */
-static int
-h_verify_hdr_drop(struct tb *t, const struct vhu_net_hdr *h,
-	enum vhu_malformed why)
+int
+h_verify_hdr_dropped(struct tb *t, uint32_t want_id, enum vhu_malformed why)
 {
 	struct vhu_queue_stats s;
 	struct rte_mbuf *m[2];
@@ -767,9 +767,7 @@ h_verify_hdr_drop(struct tb *t, const struct vhu_net_hdr *h,
 	uint8_t f[64];
 	uint16_t n;
 
-	fe_desc(&t->fe.vq[1], 0, put(t, h, 60), 72, 0, 0);
-	TRY(tx_inject(t, 0));
-	CHECK(fe_used_get(&t->fe.vq[1], &id, &len) == 1 && id == 0 &&
+	CHECK(fe_used_get(&t->fe.vq[1], &id, &len) == 1 && id == want_id &&
 		len == 0, "chain not returned: id %u len %u", id, len);
 	s = qstats(t->dev, 0, VHU_DEQ);
 	CHECK(s.malformed[why] == 1 && malformed_total(&s) == 1 &&
@@ -788,6 +786,16 @@ h_verify_hdr_drop(struct tb *t, const struct vhu_net_hdr *h,
 	rte_pktmbuf_free_bulk(m, n);
 	tb_destroy(t);
 	return tb_check_fds(t);
+}
+
+/* Header @p h on a 60-byte frame, dropped for @p why (split ring). */
+static int
+h_verify_hdr_drop(struct tb *t, const struct vhu_net_hdr *h,
+	enum vhu_malformed why)
+{
+	fe_desc(&t->fe.vq[1], 0, put(t, h, 60), 72, 0, 0);
+	TRY(tx_inject(t, 0));
+	return h_verify_hdr_dropped(t, 0, why);
 }
 
 int

@@ -780,21 +780,40 @@ case_pk_double_fetch(void)
 	return h_verify(&t, 1, VHU_MAL_ADDR);
 }
 
-/* The header checks are the split ring's stages: one twin shows they
- * run on packed chains. */
-int
-case_pk_csum_bad(void)
+/* The header and offload checks are the stages both layouts share: a
+ * header that does not fit its frame costs that frame only, on packed
+ * chains too. */
+static int
+pk_verify_hdr_drop(const struct vhu_net_hdr *h, enum vhu_malformed why)
 {
-	struct vhu_net_hdr h;
 	struct vring_packed_desc d;
 	struct tb t;
 
 	TRY(pk_h_start(&t, 0, 0, false));
+	d = PD(put(&t, h, 60), 72, 5, 0);
+	TRY(pk_tx_inject(&t, &d, 1));
+	return h_verify_hdr_dropped(&t, 5, why);
+}
+
+int
+case_pk_csum_bad(void)
+{
+	struct vhu_net_hdr h;
+
 	memset(&h, 0, sizeof(h));
 	h.flags = VHU_NET_HDR_F_NEEDS_CSUM;
 	h.csum_start = 40;
-	h.csum_offset = 30;
-	d = PD(put(&t, &h, 60), 72, 0, 0);
-	TRY(pk_tx_inject(&t, &d, 1));
-	return h_verify(&t, 1, VHU_MAL_CSUM);
+	h.csum_offset = 30;	/* 40 + 30 + 2 > 60 */
+	return pk_verify_hdr_drop(&h, VHU_MAL_CSUM);
+}
+
+int
+case_pk_gso_type(void)
+{
+	struct vhu_net_hdr h;
+
+	memset(&h, 0, sizeof(h));
+	h.gso_type = VHU_NET_HDR_GSO_UDP;	/* UFO: never offered */
+	h.gso_size = 1448;
+	return pk_verify_hdr_drop(&h, VHU_MAL_HDR_FIELDS);
 }

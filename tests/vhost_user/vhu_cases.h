@@ -111,11 +111,14 @@
 	X(pk_region_crossing) \
 	X(pk_double_fetch) \
 	X(pk_csum_bad) \
+	X(pk_gso_type) \
 
 /* Cases that do not depend on the ring format: run again on packed rings
  * (test "vhu_<case>_packed", argument "packed"). */
 #define VHU_PACKED_CASES(P) \
 	P(handshake) \
+	P(offload_dequeue) \
+	P(offload_enqueue) \
 	P(ring_enable_protocol) \
 	P(nofd_polling) \
 	P(reconnect_server) \
@@ -130,6 +133,12 @@
 	P(zc_disconnect) \
 	P(zc_wakeup) \
 	P(mem_shrunk) \
+	P(reset_owner) \
+	P(status_driver_ok) \
+	P(reset_device) \
+	P(hotplug_traffic) \
+	P(hotplug_zc_held) \
+	P(hotplug_509) \
 
 #define VHU_CASE_DECL(name) int case_ ## name(void);
 VHU_CASES(VHU_CASE_DECL)

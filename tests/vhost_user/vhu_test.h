@@ -74,6 +74,12 @@ int tx_roundtrip(struct tb *t, uint16_t qp, uint32_t len);
 int rx_roundtrip(struct tb *t, uint16_t qp, uint32_t len);
 
 int count_maps_of_fd(int fd);
+/* The base GET/SET_VRING_BASE carry for ring @p v once the front-end made
+ * @p avail chains available and got @p used back since it started: the
+ * split ring's avail index, or the packed ring's avail and used positions
+ * with their wrap counters. */
+uint32_t t_vring_base(const struct fe_vring *v, uint32_t avail,
+	uint32_t used);
 
 /* The library's log lines from now on (rte_openlog_stream() into a file
  * kept open for the whole run); log_capture_text() returns what was
@@ -90,5 +96,7 @@ unsigned int count_lines(const char *text, const char *needle);
 int h_start(struct tb *t, uint64_t drop, uint16_t ring, bool two_regions);
 uint64_t put(struct tb *t, const struct vhu_net_hdr *h, uint32_t len);
 int h_verify(struct tb *t, unsigned int vqi, enum vhu_malformed why);
+int h_verify_hdr_dropped(struct tb *t, uint32_t want_id,
+	enum vhu_malformed why);
 
 #endif /* VMLINK_TEST_VHU_H */

@@ -420,6 +420,22 @@ rx_roundtrip(struct tb *t, uint16_t qp, uint32_t len)
 
 bool t_packed;
 
+/* A packed ring position after @p n chains of one descriptor each, with
+ * its wrap counter (1 at the start, flipped at every lap). */
+static uint32_t
+pk_pos(const struct fe_vring *v, uint32_t n)
+{
+	return n % v->size | (((n / v->size) & 1) ? 0 : 0x8000u);
+}
+
+uint32_t
+t_vring_base(const struct fe_vring *v, uint32_t avail, uint32_t used)
+{
+	if (!v->packed)
+		return (uint16_t)avail;
+	return pk_pos(v, avail) | pk_pos(v, used) << 16;
+}
+
 /* ---- main ---- */
 
 #define CASE(name) { #name, case_ ## name },

@@ -348,7 +348,9 @@ vhu_update_events(struct vhu_dev *dev)
 	if (link && !dev->link_reported) {
 		vhu_event_push(dev, VHU_EVENT_LINK_UP, 0, 0);
 		dev->link_reported = true;
-		VHU_LOG(INFO, dev, "link up");
+		VHU_LOG(INFO, dev, "link up (%s virtqueues)",
+			(dev->features & (1ull << VHU_F_RING_PACKED)) ?
+			"packed" : "split");
 	}
 	log_no_memtab(dev);
 }

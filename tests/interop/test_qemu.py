@@ -8,7 +8,9 @@ VIRTIO_NET_F_MTU; 8000 needs mergeable rx buffers in the guest): every
 ping is answered, vmlink took exactly the frames guest a's kernel counted
 as sent, and vmlink's counters balance. Runs twice: zero-copy = yes with
 busy polling, and zero-copy = no with rx-mode = interrupt (the worker
-sleeps and the Linux driver's kicks wake it). Skipped, with the reason,
+sleeps and the Linux driver's kicks wake it); and once more with packed
+virtqueues (virtio-net-pci packed=on, zero-copy = yes), where vmlink
+must say its links came up on packed rings. Skipped, with the reason,
 only when QEMU cannot run here."""
 
 import os
@@ -40,7 +42,7 @@ class QemuGuestsThroughVmlink(InteropCase):
         cls.image = qemu_guest.build_guest(
             os.path.join(os.path.abspath(BUILD), "qemu"))
 
-    def run_ping(self, zero_copy, rx_mode):
+    def run_ping(self, zero_copy, rx_mode, packed=False):
         a, b = self.path("a.sock"), self.path("b.sock")
         keys = {"zero_copy": zero_copy, "rx_mode": rx_mode, "mtu": 9000}
         # nice: the TCG guests need the two cores more than the poll loop
@@ -50,11 +52,13 @@ class QemuGuestsThroughVmlink(InteropCase):
         ga = qemu_guest.Guest(
             "a", self.image, self.rundir, ip="10.0.0.1/24", peer="10.0.0.2",
             mode="ping", count=COUNT, size=list(SIZES), mtu=9000,
-            nics=[qemu_guest.VhostUserNic(a, mac="52:54:00:00:00:0a")])
+            nics=[qemu_guest.VhostUserNic(a, mac="52:54:00:00:00:0a",
+                                          packed=packed)])
         gb = qemu_guest.Guest(
             "b", self.image, self.rundir, ip="10.0.0.2/24", mode="echo",
             mtu=9000,
-            nics=[qemu_guest.VhostUserNic(b, mac="52:54:00:00:00:0b")])
+            nics=[qemu_guest.VhostUserNic(b, mac="52:54:00:00:00:0b",
+                                          packed=packed)])
         with ga, gb:
             try:
                 ga.wait_ready(150)
@@ -106,6 +110,14 @@ class QemuGuestsThroughVmlink(InteropCase):
         self.assertIn("zero-copy off", vm.text())
         lc = vm.stats["lcores"]["1"]
         self.assertGreater(lc["wakeups"], 0, vm.stats)
+
+    def test_ping_packed_zero_copy_yes(self):
+        vm = self.run_ping("yes", "poll", packed=True)
+        self.assertIn("zero-copy on", vm.text())
+        # both ports' links came up on packed rings, none on split ones
+        self.assertEqual(vm.text().count("link up (packed virtqueues)"), 2,
+                         vm.text())
+        self.assertNotIn("link up (split virtqueues)", vm.text())
 
 
 if __name__ == "__main__":

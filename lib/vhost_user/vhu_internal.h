@@ -35,11 +35,12 @@ extern int vhu_logtype;
  * Every line the library logs can be brought about by a front-end (one
  * that reconnects in a loop, sends bad requests, faults its rings): each
  * goes through a device-wide budget (vhu_log_allow()) so that no peer can
- * flood the log. Lines over budget are counted, and the count is said
- * with the next line that fits.
+ * flood the log (lines below the log level cost nothing). Lines over
+ * budget are counted, and the count is said with the next line that fits.
  */
 #define VHU_LOG(level, dev, fmt, ...) do { \
-	if (vhu_log_allow(dev)) \
+	if (rte_log_can_log(vhu_logtype, RTE_LOG_ ## level) && \
+			vhu_log_allow(dev)) \
 		rte_log(RTE_LOG_ ## level, vhu_logtype, "VHU %s: " fmt "\n", \
 			(dev)->name, ##__VA_ARGS__); \
 } while (0)

@@ -60,7 +60,8 @@ main(int argc, char **argv)
 {
 	char *eal[] = { argv[0], (char *)"--in-memory", (char *)"-m", (char *)"64",
 		(char *)"--no-pci", (char *)"--no-telemetry", (char *)"-l",
-		(char *)"0", (char *)"--log-level=lib.eal:error" };
+		(char *)"0", (char *)"--log-level=lib.eal:error",
+		(char *)"--log-level=lib.vmlink.vhost_user:info" };
 	struct vhu_dev *dev[2];
 	struct vhu_config cfg;
 	struct rte_mempool *mp;
@@ -82,6 +83,9 @@ main(int argc, char **argv)
 	if (argc == 6)
 		client = atoi(argv[5]);
 	setvbuf(stdout, NULL, _IOLBF, 0);
+	/* VHU_BRIDGE_DEBUG=1: every request the front-ends send is logged */
+	if (getenv("VHU_BRIDGE_DEBUG") != NULL)
+		eal[9] = (char *)"--log-level=lib.vmlink.vhost_user:debug";
 	if (rte_eal_init((int)(sizeof(eal) / sizeof(eal[0])), eal) < 0)
 		return 1;
 	mp = rte_pktmbuf_pool_create("bridge", 4095, 256, 0,

@@ -736,6 +736,7 @@ vhu_vq_stop(struct vhu_dev *dev, struct vhu_vq *vq)
 		vq->up_reported = false;
 	}
 	vq->started = false;
+	vq->base_unread = true;
 	vhu_defer_close(dev, vq->kickfd);
 	__atomic_store_n(&vq->kickfd, -1, __ATOMIC_RELAXED);
 	vhu_close_fd(&vq->callfd);
@@ -791,6 +792,7 @@ vq_forget(struct vhu_dev *dev, struct vhu_vq *vq)
 	vhu_close_fd(&vq->callfd);
 	vhu_close_fd(&vq->errfd);
 	vq->started = false;
+	vq->base_unread = false;
 	vq->enable_flag = false;
 	vq->num = 0;
 	vq->base = 0;
@@ -952,6 +954,117 @@ session_start(struct vhu_dev *dev, int fd)
 	VHU_LOG(INFO, dev, "front-end connected");
 }
 
+/* ---- a second front-end (a migration's destination) ---- */
+
+static void
+standby_close(struct vhu_dev *dev, const char *why)
+{
+	vhu_close_fd(&dev->standby.fd);
+	dev->standby.waiting_ms = 0;
+	VHU_LOG(INFO, dev, "second front-end %s", why);
+}
+
+/* The first front-end is done with every ring: none runs, and the next
+ * avail index of each it stopped was read (QEMU sends status 0, then
+ * GET_VRING_BASE for each ring, whose answer the migration carries). */
+static bool
+rings_stopped(const struct vhu_dev *dev)
+{
+	uint16_t i;
+
+	for (i = 0; i < dev->nr_vq; i++)
+		if (dev->vqs[i].started || dev->vqs[i].base_unread)
+			return false;
+	return true;
+}
+
+/* Exchange the connection, protocol features and owner flag of the two
+ * front-ends, so that the message code serves the second one. */
+static void
+standby_swap(struct vhu_dev *dev)
+{
+	int fd = dev->connfd;
+	uint64_t proto = dev->proto_features;
+	bool owner = dev->owner;
+
+	dev->connfd = dev->standby.fd;
+	dev->proto_features = dev->standby.proto_features;
+	dev->owner = dev->standby.owner;
+	dev->standby.fd = fd;
+	dev->standby.proto_features = proto;
+	dev->standby.owner = owner;
+	dev->in_standby = !dev->in_standby;
+}
+
+/* The second front-end sent something: answer what changes nothing
+ * here, hold the rest (its socket is not polled while it waits). */
+static void
+standby_process(struct vhu_dev *dev)
+{
+	int rc;
+
+	switch (vhu_msg_standby_next(dev)) {
+	case VHU_STANDBY_GONE:
+		standby_close(dev, "left");
+		return;
+	case VHU_STANDBY_PARTIAL:
+		dev->standby.quiet_until_ms = vhu_now_ms() + VHU_TICK_MS;
+		return;
+	case VHU_STANDBY_START:
+		dev->standby.waiting_ms = vhu_now_ms();
+		VHU_LOG(INFO, dev, "second front-end starts its device: it "
+			"waits until the first has stopped its rings");
+		return;
+	case VHU_STANDBY_HANDLE:
+		break;
+	}
+	standby_swap(dev);
+	rc = vhu_msg_process(dev);
+	standby_swap(dev);
+	if (rc < 0)
+		standby_close(dev, "left");
+}
+
+/*
+ * The second front-end takes the port over once the first has left, or
+ * once the second starts its device while the first runs no ring (the
+ * source of a migration stops its rings before the destination starts
+ * its own): the first is disconnected (a QEMU with reconnect=1 comes
+ * back as the second). A start that waits too long is refused.
+ */
+static void
+standby_switch(struct vhu_dev *dev)
+{
+	uint64_t proto = dev->standby.proto_features;
+	bool owner = dev->standby.owner;
+	int fd = dev->standby.fd;
+
+	if (fd < 0)
+		return;
+	if (dev->connfd >= 0) {
+		if (dev->standby.waiting_ms == 0)
+			return;
+		if (!rings_stopped(dev)) {
+			if (vhu_now_ms() - dev->standby.waiting_ms >
+					VHU_STANDBY_WAIT_MS)
+				standby_close(dev, "closed: it started its device "
+					"while the first front-end kept its rings "
+					"running");
+			return;
+		}
+		VHU_LOG(INFO, dev, "first front-end stopped its rings, the "
+			"second starts its own: switching the port over to it");
+		vhu_session_reset(dev, true);
+	} else {
+		VHU_LOG(INFO, dev, "first front-end left: the second takes the port");
+	}
+	dev->standby.fd = -1;
+	dev->standby.waiting_ms = 0;
+	session_start(dev, fd);
+	dev->proto_features = proto;
+	dev->owner = owner;
+}
+
 static void
 accept_conn(struct vhu_dev *dev)
 {
@@ -960,12 +1073,23 @@ accept_conn(struct vhu_dev *dev)
 
 	if (fd < 0)
 		return;
-	if (dev->connfd >= 0) {
-		VHU_LOG(WARNING, dev, "refused a second front-end: one at a time");
+	if (dev->connfd < 0) {
+		session_start(dev, fd);
+		return;
+	}
+	if (dev->standby.fd >= 0) {
+		VHU_LOG(WARNING, dev, "refused a third front-end: one, and a "
+			"migration's destination, at a time");
 		close(fd);
 		return;
 	}
-	session_start(dev, fd);
+	dev->standby.fd = fd;
+	dev->standby.proto_features = 0;
+	dev->standby.owner = false;
+	dev->standby.waiting_ms = 0;
+	dev->standby.quiet_until_ms = 0;
+	VHU_LOG(INFO, dev, "second front-end connected (a migration's "
+		"destination?): kept off the port until the first stops its rings");
 }
 
 static void
@@ -1093,9 +1217,10 @@ ctl_thread(void *arg)
 		return NULL;
 	}
 	while (!__atomic_load_n(&dev->stopping, __ATOMIC_ACQUIRE)) {
-		struct pollfd pfd[3];
+		struct pollfd pfd[4];
 		unsigned int np = 0, nev, nfds;
-		int conn_idx = -1, listen_idx = -1, timeout = VHU_TICK_MS;
+		int conn_idx = -1, listen_idx = -1, sb_idx = -1;
+		int timeout = VHU_TICK_MS;
 
 		pfd[np].fd = dev->wakefd;
 		pfd[np++].events = POLLIN;
@@ -1108,6 +1233,15 @@ ctl_thread(void *arg)
 			listen_idx = (int)np;
 			pfd[np].fd = dev->listenfd;
 			pfd[np++].events = POLLIN;
+		}
+		if (dev->standby.fd >= 0) {
+			/* a waiting start request stays in the socket;
+			 * a hangup is still seen */
+			sb_idx = (int)np;
+			pfd[np].fd = dev->standby.fd;
+			pfd[np++].events = dev->standby.waiting_ms != 0 ||
+				vhu_now_ms() < dev->standby.quiet_until_ms ?
+				0 : POLLIN;
 		}
 		if (dev->cfg.client && dev->connfd < 0) {
 			uint64_t now = vhu_now_ms();
@@ -1139,6 +1273,14 @@ ctl_thread(void *arg)
 			if (vhu_msg_process(dev) < 0)
 				vhu_session_reset(dev, true);
 		}
+		if (sb_idx >= 0 && dev->standby.fd == pfd[sb_idx].fd) {
+			if (pfd[sb_idx].revents & POLLIN)
+				standby_process(dev);
+			else if (pfd[sb_idx].revents &
+					(POLLHUP | POLLERR | POLLNVAL))
+				standby_close(dev, "left");
+		}
+		standby_switch(dev);
 		if (dev->cfg.client && dev->connfd < 0 &&
 				vhu_now_ms() >= dev->next_connect_ms)
 			try_connect(dev);
@@ -1202,6 +1344,7 @@ vhu_create(const struct vhu_config *cfg)
 	dev->connfd = -1;
 	dev->logfd = -1;
 	dev->wakefd = -1;
+	dev->standby.fd = -1;
 	dev->log_budget = VHU_LOG_BURST * 1000ull;
 	dev->log_refill_ms = vhu_now_ms();
 	pthread_mutex_init(&dev->lock, NULL);
@@ -1306,6 +1449,7 @@ vhu_destroy(struct vhu_dev *dev)
 		pthread_join(dev->thread, NULL);
 
 	pthread_mutex_lock(&dev->lock);
+	vhu_close_fd(&dev->standby.fd);
 	if (dev->connfd >= 0)
 		vhu_session_reset(dev, true);
 	/* No events during destroy; just close what was deferred. */

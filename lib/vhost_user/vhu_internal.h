@@ -60,6 +60,9 @@ extern int vhu_logtype;
 /* A front-end that negotiated features and sent no usable memory table
  * this long after connecting is told about in the log. */
 #define VHU_MEMTAB_WAIT_MS	3000
+/* A second front-end's start request waits this long (ms) for the
+ * first to stop its rings, then the second is closed. */
+#define VHU_STANDBY_WAIT_MS	10000
 /* Data-path bursts must leave within this (ms) or a quiesce fails. */
 #define VHU_BURST_WAIT_MS	1000
 /* Largest dirty log we map (covers 8 TiB of guest memory). */
@@ -229,6 +232,9 @@ struct vhu_vq {
 	uint64_t used_qva;
 	uint64_t log_gpa;
 	bool started;
+	bool base_unread;	/* stopped, next avail index not yet read by
+				 * GET_VRING_BASE (a migration's source has
+				 * not finished with it) */
 	bool enable_flag;	/* SET_VRING_ENABLE */
 	bool mapped;		/* ring pointers valid for dev->mt */
 	int kickfd;		/* atomic read by vhu_queue_kickfd() */
@@ -323,6 +329,31 @@ struct vhu_dev {
 	bool had_memtab;
 	bool memtab_logged;
 	uint64_t session_ms;	/* when this session began */
+
+	/* A second front-end on the server socket (a migration's
+	 * destination: QEMU opens its migration listener only once its
+	 * netdev is connected). Only requests that change nothing here are
+	 * answered (vhu_msg_standby_next()); its first other request waits
+	 * until the first front-end has no running ring (or left), then
+	 * the port switches over to it. in_standby: the message being
+	 * handled is the second front-end's (its fd, protocol features and
+	 * owner flag are swapped in). */
+	struct {
+		int fd;
+		uint64_t proto_features;
+		bool owner;
+		uint64_t waiting_ms;	/* since when a start request waits */
+		uint64_t quiet_until_ms; /* part of a message: poll after */
+	} standby;
+	bool in_standby;
+};
+
+/* What the second front-end's next request is (vhu_msg_standby_next()). */
+enum vhu_standby_next {
+	VHU_STANDBY_HANDLE,	/* changes nothing here: answer it */
+	VHU_STANDBY_START,	/* starts its device: wait for the switch */
+	VHU_STANDBY_PARTIAL,	/* not all there yet */
+	VHU_STANDBY_GONE,	/* closed or failed */
 };
 
 /* ---- helpers shared between files ---- */
@@ -426,6 +457,7 @@ void vhu_packed_base_set(struct vhu_vq *vq, uint32_t num);
 
 /* vhu_msg.c */
 int vhu_msg_process(struct vhu_dev *dev);
+enum vhu_standby_next vhu_msg_standby_next(struct vhu_dev *dev);
 
 /* vhu_dev.c */
 void vhu_event_push(struct vhu_dev *dev, enum vhu_event_type type,

@@ -684,6 +684,7 @@ h_get_vring_base(struct vhu_dev *dev, struct vhu_msg *msg,
 			VHU_LOG(INFO, dev, "queue %u stopped by the front-end at avail index %u",
 				vq->index, vq->last_avail);
 	}
+	vq->base_unread = false;
 	rep->p.state.index = msg->p.state.index;
 	rep->p.state.num = vq->packed ? vhu_packed_base_get(vq) :
 		vq->last_avail;
@@ -751,6 +752,7 @@ h_set_vring_kick(struct vhu_dev *dev, struct vhu_msg *msg,
 	__atomic_store_n(&vq->kickfd, fd, __ATOMIC_RELAXED);
 	if (!vq->started) {
 		vq->started = true;
+		vq->base_unread = false;
 		vq->notify_init = true;
 		vq->mem_hint = 0;
 		__atomic_store_n(&vq->fault, 0, __ATOMIC_RELAXED);
@@ -1084,6 +1086,72 @@ static const struct vhu_req reqs[VHU_REQ_MAX] = {
 		0, 0, 0, VHU_MAX_MSG_FDS, -1, REPLY_NONE },
 };
 
+/* ---- a second front-end (a migration's destination) ---- */
+
+/* Its call and error fds and its ring enable flags come again with its
+ * start sequence (QEMU's vhost_net_start() sends SET_VRING_ENABLE again
+ * after the rings started); the rings are the first front-end's until
+ * then. */
+static int
+h_standby_ignore(struct vhu_dev *dev, struct vhu_msg *msg,
+	struct vhu_reply *rep, const char **why)
+{
+	RTE_SET_USED(dev);
+	RTE_SET_USED(msg);
+	RTE_SET_USED(rep);
+	RTE_SET_USED(why);
+	return 0;
+}
+
+static vhu_handler_t
+standby_handler(const struct vhu_req *r)
+{
+	if (r == &reqs[VHU_REQ_SET_VRING_CALL] ||
+			r == &reqs[VHU_REQ_SET_VRING_ERR] ||
+			r == &reqs[VHU_REQ_SET_VRING_ENABLE])
+		return h_standby_ignore;
+	return r->fn;
+}
+
+/*
+ * Look at (without taking) the second front-end's next request. QEMU
+ * sends these while its netdev connects, long before its VM runs: they
+ * read what this back-end offers, set the second front-end's own
+ * protocol features and owner flag, or are sent again at its start
+ * (call and error fds; the ring enable of virtio-net's peer_attach()).
+ * Anything else (SET_FEATURES first, at a migration's destination once
+ * the source's final state arrived) starts its device.
+ */
+enum vhu_standby_next
+vhu_msg_standby_next(struct vhu_dev *dev)
+{
+	uint32_t hdr[3];
+	ssize_t n;
+
+	n = recv(dev->standby.fd, hdr, sizeof(hdr), MSG_PEEK | MSG_DONTWAIT);
+	if (n < 0)
+		return (errno == EAGAIN || errno == EINTR) ?
+			VHU_STANDBY_PARTIAL : VHU_STANDBY_GONE;
+	if (n == 0)
+		return VHU_STANDBY_GONE;
+	if ((size_t)n < sizeof(hdr))
+		return VHU_STANDBY_PARTIAL;
+	switch (hdr[0]) {
+	case VHU_REQ_GET_FEATURES:
+	case VHU_REQ_GET_PROTOCOL_FEATURES:
+	case VHU_REQ_SET_PROTOCOL_FEATURES:
+	case VHU_REQ_GET_QUEUE_NUM:
+	case VHU_REQ_GET_MAX_MEM_SLOTS:
+	case VHU_REQ_SET_OWNER:
+	case VHU_REQ_SET_VRING_CALL:
+	case VHU_REQ_SET_VRING_ERR:
+	case VHU_REQ_SET_VRING_ENABLE:
+		return VHU_STANDBY_HANDLE;
+	default:
+		return VHU_STANDBY_START;
+	}
+}
+
 static const char *const proto_names[] = {
 	[VHU_PROTO_F_LOG_SHMFD] = "LOG_SHMFD",
 	[VHU_PROTO_F_RARP] = "RARP",
@@ -1226,7 +1294,8 @@ vhu_msg_process(struct vhu_dev *dev)
 		goto reject;
 
 	memset(&rep, 0, sizeof(rep));
-	ok = r->fn(dev, &msg, &rep, &why) == 0;
+	ok = (dev->in_standby ? standby_handler(r) : r->fn)(dev, &msg, &rep,
+		&why) == 0;
 	if (!ok) {
 		if (why == NULL)
 			why = "failed";

@@ -507,7 +507,7 @@ class Guest:
 
     def __init__(self, name, image, workdir, nics=(), ip=None, peer=None,
                  mode="idle", count=5, wait=60, size=None, mtu=None,
-                 reply_timeout=None, ipv6=False,
+                 reply_timeout=None, interval=None, ipv6=False,
                  stats=None, mem_mb=256, smp=1, mem_path=None,
                  extra_append="", extra_args=(), qemu=None, debug=False,
                  devices=(), machine="pc", iommu=False, agent=False,
@@ -549,7 +549,8 @@ class Guest:
             bind = ",".join("%s=%s" % kv for kv in sorted(bind.items()))
         params = {"ip": ip, "peer": peer, "mode": mode, "count": count,
                   "wait": wait, "size": size, "mtu": mtu, "stats": stats,
-                  "timeout": reply_timeout, "ipv6": 1 if ipv6 else None,
+                  "timeout": reply_timeout, "interval": interval,
+                  "ipv6": 1 if ipv6 else None,
                   "debug": 1 if debug else None, "hugepages": hugepages,
                   "bind": bind or None}
         vm = " ".join("vmlink.%s=%s" % (k, v) for k, v in params.items()

@@ -532,28 +532,6 @@ case_reconnect_client(void)
 }
 
 int
-case_second_frontend(void)
-{
-	struct tb t;
-	struct fe fe2;
-	char c;
-	struct pollfd p;
-
-	tb_init(&t);
-	TRY(tb_start(&t));
-	fe_init(&fe2);
-	CHECK(fe_connect(&fe2, t.path) == 0, "second connect");
-	p.fd = fe2.sock;
-	p.events = POLLIN;
-	CHECK(poll(&p, 1, 2000) == 1 && recv(fe2.sock, &c, 1, 0) == 0,
-		"second front-end not closed");
-	fe_fini(&fe2);
-	TRY(tx_roundtrip(&t, 0, 123));
-	tb_destroy(&t);
-	return tb_check_fds(&t);
-}
-
-int
 case_unknown_request(void)
 {
 	struct tb t;

@@ -7,6 +7,7 @@
 
 #include <errno.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
@@ -210,6 +211,157 @@ case_base_reconcile(void)
 		qstats(t.dev, 0, VHU_ENQ).faults == 0, "queue stopped");
 	TRY(rx_roundtrip(&t, 0, 1000));
 	TRY(tx_roundtrip(&t, 0, 300));
+	tb_destroy(&t);
+	return tb_check_fds(&t);
+}
+
+/* The destination's start sequence, on its own thread: its SET_FEATURES
+ * waits until the source has stopped its rings. */
+struct dst_start {
+	struct fe *fe;
+	const struct fe_opts *o;
+	int rc;
+};
+
+static void *
+dst_start_thread(void *arg)
+{
+	struct dst_start *d = arg;
+
+	d->rc = fe_start(d->fe, d->o);
+	return NULL;
+}
+
+/* The first front-end's socket was closed by the back-end. */
+static bool
+fe_was_closed(struct fe *fe)
+{
+	struct pollfd p = { .fd = fe->sock, .events = POLLIN };
+	char c;
+
+	return poll(&p, 1, 2000) == 1 && recv(fe->sock, &c, 1, 0) == 0;
+}
+
+/*
+ * Same-host migration: the destination QEMU connects to the same socket
+ * while the source runs (it opens its migration listener only once its
+ * netdev is connected). It is answered what QEMU asks while connecting,
+ * kept off the port while the source's rings run, and the port switches
+ * over to it once the source stopped its rings and it starts its own.
+ */
+int
+case_migrate_switch(void)
+{
+	static struct fe dst;	/* 3 MiB: not on the stack */
+	struct tb t;
+	struct dst_start d;
+	pthread_t th;
+	uint64_t v, ring0 = 0;
+	uint32_t base;
+	char *text;
+	int efd;
+
+	log_capture_begin();
+	tb_init(&t);
+	TRY(tb_start(&t));
+	log_capture_begin();
+	TRY(tx_roundtrip(&t, 0, 100));
+	ev_clear();
+
+	fe_init(&dst);
+	CHECK(fe_connect(&dst, t.path) == 0, "destination connect");
+	CHECK(fe_get_u64(&dst, VHU_REQ_GET_FEATURES, &v) == 0 &&
+		v == t.fe.offered, "destination: GET_FEATURES");
+	CHECK(fe_get_u64(&dst, VHU_REQ_GET_QUEUE_NUM, &v) == 0 && v == 1,
+		"destination: GET_QUEUE_NUM");
+	efd = eventfd(0, EFD_CLOEXEC);
+	TRY(fe_send(&dst, VHU_REQ_SET_VRING_CALL, VHU_FLAG_VERSION, &ring0,
+		sizeof(ring0), &efd, 1));
+	close(efd);
+	/* virtio-net's peer_attach() enables the first pair's rings while
+	 * the destination waits for the migration: not its start */
+	TRY(fe_request_state(&dst, VHU_REQ_SET_VRING_ENABLE, 0, 1));
+	TRY(fe_sync(&dst));
+	/* the source is not disturbed */
+	TRY(tx_roundtrip(&t, 0, 200));
+	TRY(rx_roundtrip(&t, 0, 200));
+	CHECK(ev_count(VHU_EVENT_DISCONNECTED, -1, -1) == 0 &&
+		ev_count(VHU_EVENT_LINK_DOWN, -1, -1) == 0,
+		"the source was disturbed");
+
+	/* the destination starts: held while the source's rings run */
+	d.fe = &dst;
+	d.o = &t.o;
+	d.rc = -1;
+	CHECK(pthread_create(&th, NULL, dst_start_thread, &d) == 0, "thread");
+	msleep(300);
+	TRY(tx_roundtrip(&t, 0, 300));
+	CHECK(ev_count(VHU_EVENT_DISCONNECTED, -1, -1) == 0,
+		"switched while the source's rings run");
+
+	/* the source stops its device as QEMU does, status 0 first: the
+	 * port stays with it until it read where each ring stopped */
+	CHECK(t.fe.proto & BIT(VHU_PROTO_F_STATUS), "STATUS negotiated");
+	CHECK(fe_request_u64(&t.fe, VHU_REQ_SET_STATUS, 0) == 0, "status 0");
+	msleep(300);
+	CHECK(ev_count(VHU_EVENT_DISCONNECTED, -1, -1) == 0,
+		"switched before the source read its ring bases");
+	TRY(fe_get_vring_base(&t.fe, 0, &base));
+	TRY(fe_get_vring_base(&t.fe, 1, &base));
+	pthread_join(th, NULL);
+	CHECK(d.rc == 0, "destination's start sequence failed");
+	CHECK(ev_wait(VHU_EVENT_LINK_UP, -1, -1, 1, 2000), "no LINK_UP");
+	CHECK(ev_count(VHU_EVENT_DISCONNECTED, -1, -1) == 1 &&
+		ev_count(VHU_EVENT_CONNECTED, -1, -1) == 1, "one switch");
+	CHECK(fe_was_closed(&t.fe), "source still connected");
+	fe_fini(&t.fe);
+	t.fe = dst;
+	TRY(tx_roundtrip(&t, 0, 400));
+	TRY(rx_roundtrip(&t, 0, 400));
+
+	text = log_capture_text();
+	CHECK(text != NULL, "log");
+	CHECK(count_lines(text, "second front-end connected") == 1 &&
+		count_lines(text, "second front-end starts its device") == 1 &&
+		count_lines(text, "switching the port over to it") == 1,
+		"switch not logged");
+	free(text);
+	tb_destroy(&t);
+	return tb_check_fds(&t);
+}
+
+/*
+ * A second front-end while the first runs, a third one, then the first
+ * leaves: the third is refused, the second takes the port.
+ */
+int
+case_second_takes_over(void)
+{
+	static struct fe second, third;	/* 3 MiB each: not on the stack */
+	struct tb t;
+	uint64_t v;
+
+	tb_init(&t);
+	TRY(tb_start(&t));
+	fe_init(&second);
+	fe_init(&third);
+	CHECK(fe_connect(&second, t.path) == 0, "second connect");
+	CHECK(fe_get_u64(&second, VHU_REQ_GET_FEATURES, &v) == 0,
+		"second front-end not answered");
+	CHECK(fe_connect(&third, t.path) == 0, "third connect");
+	CHECK(fe_was_closed(&third), "third front-end not closed");
+	fe_fini(&third);
+	TRY(tx_roundtrip(&t, 0, 123));
+
+	ev_clear();
+	fe_fini(&t.fe);
+	CHECK(ev_wait(VHU_EVENT_CONNECTED, -1, -1, 1, 2000),
+		"second front-end did not take the port");
+	t.fe = second;
+	TRY(fe_start(&t.fe, &t.o));
+	CHECK(ev_wait(VHU_EVENT_LINK_UP, -1, -1, 1, 2000), "no LINK_UP");
+	TRY(tx_roundtrip(&t, 0, 321));
+	TRY(rx_roundtrip(&t, 0, 321));
 	tb_destroy(&t);
 	return tb_check_fds(&t);
 }

@@ -19,7 +19,6 @@
 	X(migrate_log) \
 	X(reconnect_server) \
 	X(reconnect_client) \
-	X(second_frontend) \
 	X(unknown_request) \
 	X(mq_two_pairs) \
 	X(mem_slots) \
@@ -86,6 +85,8 @@
 	X(log_rate_limit) \
 	X(lifecycle_log) \
 	X(base_reconcile) \
+	X(migrate_switch) \
+	X(second_takes_over) \
 	X(throughput) \
 	X(pk_wrap) \
 	X(pk_events) \

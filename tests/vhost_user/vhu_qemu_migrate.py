@@ -1,0 +1,343 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: BSD-3-Clause
+"""Same-host live migration: guest A pings guest B through a vhost-user
+switch; while it pings, A migrates to a second QEMU on this host
+(`migrate tcp:` with both QEMUs running, the way a same-host upgrade is
+done). The destination connects to the same vhost-user socket while the
+source still holds it; the library holds it off the port until the
+source has stopped its rings and the destination starts its own.
+
+The scenario runs twice in one invocation: with vhu_bridge (the library)
+as the switch, and with DPDK's net_vhost (stock dpdk-testpmd, io
+forwarding between two net_vhost ports) as the anchor; a table gives,
+for each, the migration's total time and downtime (QEMU's
+query-migrate) and the pings answered and lost.
+
+Passes when, with the library: the migration completes, the pings go on
+from the destination (at most --max-lost lost), guest B's port (the
+other port) kept its session and link through it all, the bridge saw no
+fault, and the library logged the dirty log (SET_LOG_BASE, LOG_ALL), the
+switch over (at the destination's start, or when the source quit first)
+and SEND_RARP. The anchor is measured and reported, not
+judged (--anchor no skips it).
+
+    vhu_qemu_migrate.py --bridge PATH [--count N] [--interval S]
+                        [--max-lost N] [--anchor yes|no]
+
+Env: VMLINK_BUILD (scratch under $VMLINK_BUILD/qemu). Exit 0 pass, 1 fail,
+77 skip (QEMU unavailable, guest image cannot be built).
+"""
+
+import argparse
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+import qemu_guest
+from qemu_guest import Guest, GuestError, VhostUserNic
+
+SKIP = 77
+
+
+class Qmp:
+    """A QMP client on a unix socket (QEMU -qmp unix:PATH,server=on)."""
+
+    def __init__(self, path, timeout=30):
+        end = time.monotonic() + timeout
+        while True:
+            try:
+                self.s = socket.socket(socket.AF_UNIX)
+                self.s.connect(path)
+                break
+            except OSError:
+                self.s.close()
+                if time.monotonic() > end:
+                    raise GuestError("no QMP socket at " + path)
+                time.sleep(0.1)
+        self.f = self.s.makefile("rwb")
+        self._read()                     # greeting
+        self.cmd("qmp_capabilities")
+
+    def _read(self):
+        while True:
+            line = self.f.readline()
+            if not line:
+                raise GuestError("QMP closed")
+            msg = json.loads(line)
+            if "event" not in msg:
+                return msg
+
+    def cmd(self, name, **args):
+        req = {"execute": name}
+        if args:
+            req["arguments"] = args
+        self.f.write(json.dumps(req).encode() + b"\n")
+        self.f.flush()
+        rep = self._read()
+        if "error" in rep:
+            raise GuestError("QMP %s: %s" % (name, rep["error"]))
+        return rep["return"]
+
+    def close(self):
+        self.s.close()
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+class Bridge:
+    """The library as the switch: vhu_bridge, stopped by closing stdin."""
+
+    name = "vmlink"
+
+    def __init__(self, exe, work, socks):
+        self.log_path = os.path.join(work, "bridge.log")
+        self.log = open(self.log_path, "w+")
+        self.p = subprocess.Popen(
+            ["nice", "-n", "10", exe, socks[0], socks[1], "0", "1", "0"],
+            stdin=subprocess.PIPE, stdout=self.log, stderr=subprocess.STDOUT)
+
+    def stop(self):
+        """Stop it; returns its log, or None when it had to be killed."""
+        try:
+            self.p.stdin.close()
+            self.p.wait(20)
+        except subprocess.TimeoutExpired:
+            self.p.kill()
+            self.p.wait()
+            return None
+        self.log.seek(0)
+        return self.log.read()
+
+    def text(self):
+        with open(self.log_path, errors="replace") as f:
+            return f.read()
+
+
+class NetVhost(Bridge):
+    """DPDK's net_vhost as the switch: stock dpdk-testpmd io-forwarding
+    between two net_vhost ports (the anchor), stopped by closing stdin
+    (testpmd waits for a line to quit)."""
+
+    name = "net_vhost"
+
+    def __init__(self, work, socks):
+        self.log_path = os.path.join(work, "testpmd.log")
+        self.log = open(self.log_path, "w+")
+        self.p = subprocess.Popen(
+            ["nice", "-n", "10", "dpdk-testpmd", "-l", "0,1", "--no-pci",
+             "--in-memory", "-m", "256",
+             "--file-prefix", "vhu-migrate-%d" % os.getpid(),
+             "--vdev", "net_vhost0,iface=%s,client=0" % socks[0],
+             "--vdev", "net_vhost1,iface=%s,client=0" % socks[1],
+             "--", "--forward-mode=io", "--auto-start", "--nb-cores=1",
+             "--stats-period=0"],
+            stdin=subprocess.PIPE, stdout=self.log, stderr=subprocess.STDOUT)
+
+
+def migrate(qmp, port):
+    """QMP migrate to PORT; returns query-migrate's final answer. The
+    destination listens once its devices are up (its netdev connected):
+    until then the connection is refused, and retried."""
+    tm = time.monotonic()
+    while True:
+        qmp.cmd("migrate", uri="tcp:127.0.0.1:%d" % port)
+        st = qmp.cmd("query-migrate")
+        while st.get("status") not in ("completed", "failed", "cancelled"):
+            if time.monotonic() - tm > 90:
+                raise GuestError("migration still %s after 90 s"
+                                 % st.get("status"))
+            time.sleep(0.2)
+            st = qmp.cmd("query-migrate")
+        if st.get("status") != "failed" or "refused" not in \
+                st.get("error-desc", "") or time.monotonic() - tm > 60:
+            return st
+        time.sleep(0.5)
+
+
+def scenario(kind, args, image, build):
+    """One migration with KIND (vmlink or net_vhost) as the switch;
+    returns a dict of what happened ("error" set when it failed) and the
+    switch's log."""
+    work = tempfile.mkdtemp(prefix="vhu-migrate-%s." % kind,
+                            dir=os.path.join(build, "qemu"))
+    socks = [os.path.join(work, "a.sock"), os.path.join(work, "b.sock")]
+    res = {"kind": kind, "work": work, "error": None}
+    sw = Bridge(args.bridge, work, socks) if kind == "vmlink" else \
+        NetVhost(work, socks)
+    qmp = None
+    port = free_port()
+    try:
+        for _ in range(400):
+            if all(os.path.exists(s) for s in socks) or \
+                    sw.p.poll() is not None:
+                break
+            time.sleep(0.05)
+        nic_a = VhostUserNic(socks[0], mac="52:54:00:00:00:0a")
+        a_args = dict(ip="10.0.0.1/24", peer="10.0.0.2", mode="ping",
+                      count=args.count, reply_timeout=1,
+                      interval=args.interval, nics=[nic_a])
+        src = Guest("a", image, work, extra_args=[
+            "-qmp", "unix:%s,server=on,wait=off" % os.path.join(
+                work, "a.qmp")], **a_args)
+        dst = Guest("a-dst", image, work, extra_args=[
+            "-incoming", "tcp:127.0.0.1:%d" % port], **a_args)
+        b = Guest("b", image, work, ip="10.0.0.2/24", mode="echo",
+                  nics=[VhostUserNic(socks[1], mac="52:54:00:00:00:0b")])
+        with src, b:
+            src.wait_ready(150)
+            b.wait_ready(150)
+            src.wait_for(r"^VMLINK-PING PEER-UP", 150)
+            src.wait_for(r"^VMLINK-PING SEQ 5 ", 60)
+            with dst:
+                qmp = Qmp(os.path.join(work, "a.qmp"))
+                st = migrate(qmp, port)
+                res["migration"] = st.get("status")
+                res["total_ms"] = st.get("total-time")
+                res["downtime_ms"] = st.get("downtime")
+                if st.get("status") != "completed":
+                    raise GuestError("migration %s: %s" % (
+                        st.get("status"), st))
+                qmp.close()
+                qmp = None
+                # the source quits once the destination runs, as after
+                # an upgrade
+                src.kill()
+                good, total = dst.ping_result(150)
+                res["log_at_end"] = len(sw.text())
+                res["good"], res["total"] = good, total
+                res["lost"] = total - good
+                if total != args.count:
+                    raise GuestError("%d pings of %d\n%s" % (
+                        total, args.count, dst.describe(40)))
+    except GuestError as e:
+        res["error"] = str(e)
+    finally:
+        if qmp is not None:
+            qmp.close()
+        res["log"] = sw.stop()
+        if res["log"] is None:
+            res["error"] = res["error"] or "the switch did not exit"
+            res["log"] = sw.text()
+    return res
+
+
+def check_vmlink(res, args):
+    """What the library must have done; returns the failures."""
+    out = res["log"]
+    fails = []
+    if res["error"]:
+        fails.append(res["error"])
+    elif res["lost"] > args.max_lost:
+        fails.append("%d pings lost (at most %d)" % (res["lost"],
+                                                     args.max_lost))
+    for needle in ("second front-end connected", "dirty log set",
+                   "dirty logging on", "SEND_RARP"):
+        if needle not in out:
+            fails.append("the bridge's log lacks %r" % needle)
+    # the destination took the port over: at its start once the source
+    # had stopped, or when the source quit first (it is killed as soon as
+    # the migration completed, which may be before the destination starts
+    # its device)
+    if "switching the port over" not in out and \
+            "first front-end left: the second takes the port" not in out:
+        fails.append("the bridge's log shows no switch over")
+    # the other port: guest B's session and link lasted from before the
+    # migration until A's last ping (then B is shut down)
+    during = out[:res.get("log_at_end", 0)]
+    if during.count("VHU b: front-end connected") != 1:
+        fails.append("guest B's port: not one session")
+    for needle in ("VHU b: front-end disconnected", "VHU-BRIDGE b link down",
+                   "VHU b: device reset", "VHU-BRIDGE b fault"):
+        if needle in during:
+            fails.append("guest B's port was disturbed: %r" % needle)
+    m = re.search(r"VHU-BRIDGE a2b=(\d+) b2a=(\d+) drops=(\d+) faults=(\d+) "
+                  r"malformed=(\d+) zc=(\d+)", out)
+    if not m or int(m.group(4)) or int(m.group(5)):
+        fails.append("no bridge statistics, or faults")
+    return fails
+
+
+def row(res):
+    if res.get("migration") is None:
+        return "%-10s  %-10s  %8s  %8s  %7s  %4s" % (
+            res["kind"], "error", "-", "-", "-", "-")
+    return "%-10s  %-10s  %8s  %8s  %7s  %4s" % (
+        res["kind"], res["migration"], res.get("total_ms"),
+        res.get("downtime_ms"),
+        "%s/%s" % (res.get("good", "-"), res.get("total", "-")),
+        res.get("lost", "-"))
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--bridge", required=True)
+    ap.add_argument("--count", type=int, default=100)
+    ap.add_argument("--interval", type=float, default=0.1)
+    ap.add_argument("--max-lost", type=int, default=3)
+    ap.add_argument("--anchor", choices=("yes", "no"), default="yes")
+    args = ap.parse_args()
+    qemu_guest.install_signal_cleanup()
+
+    reason = qemu_guest.qemu_unavailable_reason()
+    if reason:
+        print("SKIP: " + reason)
+        return SKIP
+    build = os.environ.get("VMLINK_BUILD", ".")
+    try:
+        image = qemu_guest.build_guest(os.path.join(build, "qemu"))
+    except GuestError as e:
+        print("SKIP: no guest image: %s" % e)
+        return SKIP
+    os.makedirs(os.path.join(build, "qemu"), exist_ok=True)
+    t0 = time.monotonic()
+    ours = scenario("vmlink", args, image, build)
+    print("\n".join(line for line in ours["log"].splitlines()
+                    if "VHU " in line or "VHU-BRIDGE" in line))
+    fails = check_vmlink(ours, args)
+    results = [ours]
+    if args.anchor == "yes":
+        if shutil.which("dpdk-testpmd") is None:
+            print("anchor: no dpdk-testpmd, net_vhost not measured")
+        else:
+            theirs = scenario("net_vhost", args, image, build)
+            results.append(theirs)
+            if theirs["error"]:
+                print("anchor net_vhost: %s (logs: %s)" % (theirs["error"],
+                                                          theirs["work"]))
+    print("\nsame-host migration of a pinging guest (%d pings, one every "
+          "%g s + the reply, 1 s timeout), QEMU 7.2 TCG:" % (args.count,
+                                                             args.interval))
+    print("%-10s  %-10s  %8s  %8s  %7s  %4s" % (
+        "switch", "migration", "total ms", "downtime", "pings", "lost"))
+    for r in results:
+        print(row(r))
+    if len(results) == 2 and results[0].get("downtime_ms") and \
+            results[1].get("downtime_ms"):
+        print("downtime ratio vmlink/net_vhost: %.2f" % (
+            results[0]["downtime_ms"] / results[1]["downtime_ms"]))
+    for f in fails:
+        print("FAIL: " + f)
+    ok = not fails
+    print("%s in %.1f s (logs: %s)" % ("PASS" if ok else "FAIL",
+                                        time.monotonic() - t0,
+                                        " ".join(r["work"] for r in results)))
+    for r in results:
+        if ok and not r["error"]:
+            shutil.rmtree(r["work"], ignore_errors=True)
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

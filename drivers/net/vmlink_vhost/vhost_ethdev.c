@@ -75,6 +75,13 @@ struct vv_private {
 	rte_spinlock_t intr_lock;
 	int proxy_epfd[VHU_MAX_QUEUE_PAIRS];
 	int proxied_kickfd[VHU_MAX_QUEUE_PAIRS];
+	/* The guest's rx ring of queue pair q is up (QUEUE_UP/DOWN): tx
+	 * queue q reports its descriptors (rte_eth_tx_queue_info_get) only
+	 * while it is, 0 otherwise, so that an application can send only to
+	 * queues that deliver; RTE_ETH_EVENT_QUEUE_STATE says when this
+	 * changes. (Its ethdev queue state stays the application's.) */
+	bool guest_rx_up[VHU_MAX_QUEUE_PAIRS];
+	uint16_t txq_desc[VHU_MAX_QUEUE_PAIRS];	/* as set up */
 };
 
 /* ------------------------------------------------------------------------ */
@@ -149,6 +156,17 @@ vv_set_link(struct vv_private *priv, bool up)
 }
 
 static void
+vv_guest_rx_ring(struct vv_private *priv, uint16_t qp, bool up)
+{
+	bool was = __atomic_exchange_n(&priv->guest_rx_up[qp], up,
+		__ATOMIC_RELAXED);
+
+	if (was != up && priv->eth->data->dev_started)
+		rte_eth_dev_callback_process(priv->eth,
+			RTE_ETH_EVENT_QUEUE_STATE, NULL);
+}
+
+static void
 vv_event(struct vhu_dev *vhu __rte_unused, const struct vhu_event *ev, void *arg)
 {
 	struct vv_private *priv = arg;
@@ -164,6 +182,9 @@ vv_event(struct vhu_dev *vhu __rte_unused, const struct vhu_event *ev, void *arg
 		break;
 	case VHU_EVENT_QUEUE_UP:
 	case VHU_EVENT_QUEUE_DOWN:
+		if (ev->dir == VHU_ENQ && ev->queue_pair < priv->queue_pairs)
+			vv_guest_rx_ring(priv, ev->queue_pair,
+				ev->type == VHU_EVENT_QUEUE_UP);
 		if (ev->dir == VHU_DEQ && ev->queue_pair < priv->queue_pairs) {
 			/* QUEUE_DOWN comes before the library closes
 			 * the kick fd: drop it from the proxy now. */
@@ -404,16 +425,28 @@ vv_rxq_setup(struct rte_eth_dev *dev, uint16_t qid, uint16_t nb_desc __rte_unuse
 }
 
 static int
-vv_txq_setup(struct rte_eth_dev *dev, uint16_t qid, uint16_t nb_desc __rte_unused,
+vv_txq_setup(struct rte_eth_dev *dev, uint16_t qid, uint16_t nb_desc,
 	unsigned int socket __rte_unused, const struct rte_eth_txconf *conf __rte_unused)
 {
 	struct vv_private *priv = dev->data->dev_private;
 	struct vv_txq *txq = &priv->txq[qid];
 
+	priv->txq_desc[qid] = nb_desc;
+
 	txq->vhu = priv->vhu;
 	txq->qp = qid;
 	dev->data->tx_queues[qid] = txq;
 	return 0;
+}
+
+static void
+vv_txq_info(struct rte_eth_dev *dev, uint16_t qid, struct rte_eth_txq_info *qinfo)
+{
+	struct vv_private *priv = dev->data->dev_private;
+
+	/* no guest rx ring behind the queue: nothing to put frames in */
+	qinfo->nb_desc = __atomic_load_n(&priv->guest_rx_up[qid],
+		__ATOMIC_RELAXED) ? RTE_MAX(priv->txq_desc[qid], 1) : 0;
 }
 
 static int
@@ -556,6 +589,7 @@ static const struct eth_dev_ops vv_ops = {
 	.dev_infos_get = vv_info,
 	.rx_queue_setup = vv_rxq_setup,
 	.tx_queue_setup = vv_txq_setup,
+	.txq_info_get = vv_txq_info,
 	.link_update = vv_link_update,
 	.mtu_set = vv_mtu_set,
 	.mac_addr_set = vv_mac_set,

@@ -282,11 +282,13 @@ tel_lcore(const char *cmd __rte_unused, const char *params,
 		rte_tel_data_add_array_string(rx, item);
 	}
 	for (i = 0; i < ctl_vm->n_ports; i++) {
-		if (w->txq_planned[i] == NO_TXQ)
-			continue;
-		snprintf(item, sizeof(item), "%s:%u", ctl_vm->cfg->port[i].name,
-			w->txq_planned[i]);
-		rte_tel_data_add_array_string(tx, item);
+		unsigned int k;
+
+		for (k = 0; k < w->txqs[i].n; k++) {
+			snprintf(item, sizeof(item), "%s:%u",
+				ctl_vm->cfg->port[i].name, w->txqs[i].q[k]);
+			rte_tel_data_add_array_string(tx, item);
+		}
 	}
 	rte_tel_data_start_dict(d);
 	rte_tel_data_add_dict_int(d, "lcore", (int)w->lcore_id);

@@ -8,6 +8,7 @@
 #include <rte_byteorder.h>
 #include <rte_ethdev.h>
 #include <rte_gso.h>
+#include <rte_jhash.h>
 #include <rte_ip.h>
 #include <rte_tcp.h>
 #include <rte_udp.h>
@@ -45,6 +46,50 @@ fwd_set_tx_offloads(struct fwd_table *t, uint16_t p, uint64_t offloads)
 	if (offloads & RTE_ETH_TX_OFFLOAD_IPV4_CKSUM)
 		ok |= RTE_MBUF_F_TX_IP_CKSUM;
 	t->tx_ok[p] = ok;
+}
+
+/* The ports of a TCP/UDP header at OFF (0 for other protocols or when
+ * the frame ends before them). */
+static uint32_t
+l4_ports(const uint8_t *p, uint32_t len, uint32_t off, uint8_t proto)
+{
+	uint32_t ports;
+
+	if ((proto != IPPROTO_TCP && proto != IPPROTO_UDP) || off + 4 > len)
+		return 0;
+	memcpy(&ports, p + off, sizeof(ports));
+	return ports;
+}
+
+uint32_t
+fwd_flow_hash(const struct rte_mbuf *m)
+{
+	const uint8_t *p = rte_pktmbuf_mtod(m, const uint8_t *);
+	uint32_t len = m->data_len, off = RTE_ETHER_HDR_LEN, a[2];
+	uint16_t type;
+
+	if (m->ol_flags & RTE_MBUF_F_RX_RSS_HASH)
+		return m->hash.rss;
+	if (len < off)
+		return 0;
+	type = (uint16_t)(p[12] << 8 | p[13]);
+	if (type == RTE_ETHER_TYPE_VLAN && len >= off + 4) {
+		type = (uint16_t)(p[16] << 8 | p[17]);
+		off += 4;
+	}
+	if (type == RTE_ETHER_TYPE_IPV4 && len >= off + 20) {
+		uint32_t ihl = (p[off] & 0xfu) * 4;
+		/* fragments: addresses only (only the first has ports) */
+		bool frag = (p[off + 6] & 0x3f) != 0 || p[off + 7] != 0;
+
+		memcpy(a, p + off + 12, sizeof(a));
+		return rte_jhash_3words(a[0], a[1], frag ? 0 :
+			l4_ports(p, len, off + ihl, p[off + 9]), p[off + 9]);
+	}
+	if (type == RTE_ETHER_TYPE_IPV6 && len >= off + 40)
+		return rte_jhash_1word(l4_ports(p, len, off + 40, p[off + 6]),
+			rte_jhash(p + off + 8, 32, p[off + 6]));
+	return rte_jhash(p, 2 * RTE_ETHER_ADDR_LEN, type);
 }
 
 uint32_t

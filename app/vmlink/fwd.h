@@ -55,6 +55,12 @@ fwd_route(const struct fwd_table *t, uint16_t in_port,
 		dst[i] = to;
 }
 
+/* A hash of the frame's flow, the same for every frame of one flow: the
+ * device's RSS hash when it gave one, otherwise the IPv4/IPv6 addresses
+ * and the TCP/UDP ports (or the MAC addresses for other frames), read
+ * only within the first segment. */
+uint32_t fwd_flow_hash(const struct rte_mbuf *m);
+
 /* Do frames whose ol_flags OR to @p flags need fwd_complete() to go to
  * port @p to? */
 static inline bool

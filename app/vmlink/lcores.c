@@ -1,13 +1,23 @@
 /* SPDX-License-Identifier: BSD-3-Clause
  * Copyright(c) 2026 vmlink authors
  *
- * Which worker lcore polls which rx queue, and which tx queue of each port
- * every worker owns. Each (worker, port) pair that can carry frames gets a
- * tx queue of its own, so the data path takes no lock.
+ * Which worker lcore polls which rx queue, and which tx queues of each
+ * port every worker owns. Each tx queue has one owner, and each (worker,
+ * port) pair that can carry frames owns at least one, so the data path
+ * takes no lock.
+ *
+ * A port gets as many tx queues as it has queues (rx-queues; for a
+ * vhost-user port, the queue pairs: every rx ring of the guest can carry
+ * frames), as far as its device allows, plus one for each sending worker
+ * still without one. Queue i of a destination goes first to the worker
+ * that polls queue i of a source with as many queues (frames keep their
+ * queue from guest to guest), the rest round-robin to the workers that
+ * send to it.
  */
 
 #include <stdio.h>
 
+#include <rte_ethdev.h>
 #include <rte_lcore.h>
 #include <rte_malloc.h>
 
@@ -101,9 +111,81 @@ plan_auto(struct vmlink *vm)
 	return 0;
 }
 
+/* The tx queues port P is given before extra ones for workers: its
+ * queues, as many as the device takes (at least one). */
+static uint16_t
+port_queues(const struct vmlink *vm, unsigned int p)
+{
+	struct rte_eth_dev_info info;
+	unsigned int n = RTE_MAX(vm->cfg->port[p].rx_queues, 1u);
+
+	if (rte_eth_dev_info_get(vm->port[p].port_id, &info) == 0 &&
+			info.max_tx_queues >= 1 && info.max_tx_queues < n)
+		n = info.max_tx_queues;
+	return (uint16_t)RTE_MIN(n, (unsigned int)CFG_MAX_QUEUES);
+}
+
+static void
+txq_give(struct worker *w, unsigned int p, uint16_t q)
+{
+	struct worker_txqs *t = &w->txqs[p];
+
+	if (t->n == RTE_DIM(t->q))
+		return;
+	t->q[t->n++] = q;
+	if (q < 32)
+		t->owned |= UINT32_C(1) << q;
+	if (w->txq[p] == NO_TXQ)
+		w->txq[p] = q;
+}
+
+/* Tx queues of port P for the workers whose rx queues reach it (bit i
+ * of SENDERS: vm->worker[i]); DESTS[i]: ports worker i sends to. */
+static void
+plan_port_txqs(struct vmlink *vm, unsigned int p, const uint32_t *dests)
+{
+	struct worker *owner[CFG_MAX_QUEUES] = {NULL};
+	uint16_t nq = port_queues(vm, p), q;
+	unsigned int i, r, n_senders = 0, next = 0;
+	struct worker *senders[CFG_MAX_LCORES];
+
+	for (i = 0; i < vm->n_workers; i++)
+		if (dests[i] & (UINT32_C(1) << p))
+			senders[n_senders++] = vm->worker[i];
+	if (n_senders == 0) {
+		vm->port[p].n_txq = 1;	/* a port still needs one to start */
+		return;
+	}
+	/* queue i of a source with as many queues -> queue i */
+	for (i = 0; i < n_senders; i++) {
+		struct worker *w = senders[i];
+
+		for (r = 0; r < w->n_rxq; r++) {
+			const struct worker_rxq *rq = &w->rxq[r];
+
+			if (!(fwd_reachable(&vm->fwd, rq->port) & (UINT32_C(1) << p)) ||
+					RTE_MAX(vm->cfg->port[rq->port].rx_queues, 1u) != nq)
+				continue;
+			w->txqs[p].same_from |= UINT32_C(1) << rq->port;
+			if (owner[rq->queue] == NULL)
+				owner[rq->queue] = w;
+		}
+	}
+	for (q = 0; q < nq; q++) {
+		if (owner[q] == NULL)
+			owner[q] = senders[next++ % n_senders];
+		txq_give(owner[q], p, q);
+	}
+	vm->port[p].n_txq = nq;
+	for (i = 0; i < n_senders; i++)
+		if (senders[i]->txqs[p].n == 0)
+			txq_give(senders[i], p, vm->port[p].n_txq++);
+}
+
 int
 lcores_plan(struct vmlink *vm)
 {
+	uint32_t dests[CFG_MAX_LCORES] = {0};
 	unsigned int i, r, p;
 	int ret;
 
@@ -114,10 +196,9 @@ lcores_plan(struct vmlink *vm)
 	for (i = 0; i < vm->n_workers; i++) {
 		struct worker *w = vm->worker[i];
 		unsigned int n_intr = 0;
-		uint32_t dests = 0;
 
 		for (r = 0; r < w->n_rxq; r++) {
-			dests |= fwd_reachable(&vm->fwd, w->rxq[r].port);
+			dests[i] |= fwd_reachable(&vm->fwd, w->rxq[r].port);
 			if (vm->cfg->port[w->rxq[r].port].rx_interrupt)
 				n_intr++;
 		}
@@ -126,14 +207,9 @@ lcores_plan(struct vmlink *vm)
 			printf("vmlink: lcore %u polls rx-mode = interrupt and "
 				"poll queues: it will busy-poll, never sleep\n",
 				w->lcore_id);
-		for (p = 0; p < vm->n_ports; p++)
-			if (dests & (UINT32_C(1) << p))
-				w->txq[p] = vm->port[p].n_txq++;
 	}
-	/* A port nobody sends to still needs one tx queue to start. */
 	for (p = 0; p < vm->n_ports; p++)
-		if (vm->port[p].n_txq == 0)
-			vm->port[p].n_txq = 1;
+		plan_port_txqs(vm, p, dests);
 	return 0;
 }
 

@@ -218,6 +218,22 @@ on_lsc(uint16_t port_id, enum rte_eth_event_type type __rte_unused,
 	return 0;
 }
 
+/* A device says which of its tx queues can deliver changed (a vhost-user
+ * guest enabled or disabled an rx ring): the workers spread frames over
+ * those only. Runs on the driver's thread; the mask is one atomic word. */
+static int
+on_queue_state(uint16_t port_id, enum rte_eth_event_type type __rte_unused,
+	void *arg, void *ret __rte_unused)
+{
+	struct vmlink *vm = arg;
+	unsigned int p;
+
+	for (p = 0; p < vm->n_ports; p++)
+		if (vm->port[p].port_id == port_id && vm->port[p].started)
+			ports_txq_state(vm, p);
+	return 0;
+}
+
 /* The JSON stats file, replaced whole (written next to it, renamed over
  * it) so that a reader polling it never sees half a file; a path that is
  * not a regular file in a writable directory is written in place. */
@@ -378,11 +394,16 @@ main(int argc, char **argv)
 	for (p = 0; p < cfg->n_ports; p++)
 		vm.port[p].cfg = &cfg->port[p];
 	fwd_init(&vm.fwd, cfg);
-	if (lcores_plan(&vm) < 0 || ports_setup(&vm) < 0)
+	if (ports_probe(&vm) < 0 || lcores_plan(&vm) < 0 ||
+			ports_setup(&vm) < 0)
 		goto out_eal;
-	for (p = 0; p < vm.n_ports; p++)
+	for (p = 0; p < vm.n_ports; p++) {
 		rte_eth_dev_callback_register(vm.port[p].port_id,
 			RTE_ETH_EVENT_INTR_LSC, on_lsc, NULL);
+		rte_eth_dev_callback_register(vm.port[p].port_id,
+			RTE_ETH_EVENT_QUEUE_STATE, on_queue_state, &vm);
+		ports_txq_state(&vm, p);	/* events before the callback */
+	}
 	if (stats_telemetry_register(&vm) < 0 || control_init(&vm) < 0)
 		fprintf(stderr, "vmlink: telemetry commands not registered\n");
 

@@ -253,9 +253,9 @@ port_start(struct vmlink *vm, struct port_rt *pr, unsigned int idx)
 		return -1;
 	}
 	if (pr->n_txq > info.max_tx_queues) {
-		fprintf(stderr, "vmlink: [port %s] %u worker lcores send to it, "
-			"each needing a tx queue of its own, but %s has at most %u tx "
-			"queues: poll the ports that send to it from fewer lcores\n",
+		fprintf(stderr, "vmlink: [port %s] needs %u tx queues (each worker "
+			"lcore that sends to it owns at least one), but %s has at "
+			"most %u: poll the ports that send to it from fewer lcores\n",
 			pc->name, pr->n_txq, info.driver_name, info.max_tx_queues);
 		return -1;
 	}
@@ -357,7 +357,7 @@ port_start(struct vmlink *vm, struct port_rt *pr, unsigned int idx)
 }
 
 int
-ports_setup(struct vmlink *vm)
+ports_probe(struct vmlink *vm)
 {
 	unsigned int i;
 
@@ -383,9 +383,39 @@ ports_setup(struct vmlink *vm)
 			}
 		}
 	}
-	for (i = 0; i < vm->n_ports; i++)
+	return 0;
+}
+
+void
+ports_txq_state(struct vmlink *vm, unsigned int p)
+{
+	struct port_rt *pr = &vm->port[p];
+	uint32_t up = 0;
+	uint16_t q;
+
+	for (q = 0; q < RTE_MIN(pr->n_txq, 32); q++) {
+		struct rte_eth_txq_info qi;
+
+		/* a driver that does not say has every queue up; one
+		 * without descriptors behind a queue (a vhost-user guest
+		 * without that rx ring) cannot deliver */
+		if (rte_eth_tx_queue_info_get(pr->port_id, q, &qi) != 0 ||
+				qi.nb_desc != 0)
+			up |= UINT32_C(1) << q;
+	}
+	__atomic_store_n(&pr->txq_up, up, __ATOMIC_RELAXED);
+}
+
+int
+ports_setup(struct vmlink *vm)
+{
+	unsigned int i;
+
+	for (i = 0; i < vm->n_ports; i++) {
 		if (port_start(vm, &vm->port[i], i) < 0)
 			return -1;
+		ports_txq_state(vm, i);
+	}
 	return offload_pools(vm);
 }
 

@@ -56,6 +56,10 @@ struct port_rt {
 	const struct port_cfg *cfg;
 	uint16_t port_id;		/* ethdev port */
 	uint16_t n_txq;
+	/* Bit q: tx queue q can deliver (a vhost-user guest enabled its rx
+	 * ring q); rewritten on the device's queue-state events, read by
+	 * the workers when they pick a tx queue. */
+	uint32_t txq_up;
 	bool attached;			/* port_id is valid */
 	bool started;
 	bool probed_by_us;		/* vmlink hot-plugged it: detach at exit */
@@ -74,6 +78,18 @@ struct worker_rxq {
 	uint16_t queue;
 };
 
+/* The tx queues of one port a worker owns (no other worker sends on
+ * them), and how it picks one for a frame (lcores.c, worker.c): queue i
+ * for frames received on queue i of a port in same_from (source and
+ * destination have as many queues) when it owns queue i and the port has
+ * it up; otherwise one of its queues that is up, by flow hash. */
+struct worker_txqs {
+	uint16_t n;
+	uint16_t q[CFG_MAX_QUEUES];
+	uint32_t owned;			/* bit i: q[] holds queue i (i < 32) */
+	uint32_t same_from;		/* bit p: port p's queue i -> queue i */
+};
+
 struct worker {
 	/* Control requests (control.c): the requester bumps ctl_seq, the
 	 * worker applies the request between two loop rounds and stores
@@ -86,7 +102,10 @@ struct worker {
 	uint64_t wakeups;		/* sleeps ended by an rx interrupt */
 	unsigned int n_rxq;
 	struct worker_rxq rxq[CFG_MAX_PORTS * CFG_MAX_QUEUES];
-	uint16_t txq[CFG_MAX_PORTS];	/* tx queue per port, NO_TXQ: none */
+	/* First tx queue owned per port, NO_TXQ: the port is not sent to
+	 * (admin down, or not reachable from the worker's rx queues). */
+	uint16_t txq[CFG_MAX_PORTS];
+	struct worker_txqs txqs[CFG_MAX_PORTS];
 	struct port_counters cnt[CFG_MAX_PORTS];
 	struct tx_buffer txbuf[CFG_MAX_PORTS];
 	/* The plan, from which control rebuilds rxq and txq when a port's
@@ -116,12 +135,17 @@ counter_add(uint64_t *c, uint64_t v)
 	__atomic_store_n(c, *c + v, __ATOMIC_RELAXED);
 }
 
-/* lcores.c: assign rx queues to workers and tx queues to (worker, port). */
+/* lcores.c: assign rx queues to workers and tx queues to (worker, port);
+ * after ports_probe(), before ports_setup(). */
 int lcores_plan(struct vmlink *vm);
 void lcores_free(struct vmlink *vm);
 
-/* ports.c */
+/* ports.c: probe (or find) every port's device, then configure and
+ * start them with the tx queues lcores_plan() gave them. */
+int ports_probe(struct vmlink *vm);
 int ports_setup(struct vmlink *vm);
+/* Re-read which tx queues of port P can deliver (vmlink.port[].txq_up). */
+void ports_txq_state(struct vmlink *vm, unsigned int p);
 void ports_close(struct vmlink *vm);
 
 /* worker.c */

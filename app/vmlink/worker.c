@@ -2,9 +2,11 @@
  * Copyright(c) 2026 vmlink authors
  *
  * The pinned poll loop of a worker lcore: rx burst, forwarding decision,
- * per-destination staging, tx burst on the worker's own tx queue of each
- * port. What a tx burst refuses is freed and counted; nothing is retried,
- * so a stalled destination never blocks the other queues of the lcore.
+ * per-destination staging, tx burst on the worker's own tx queues of each
+ * port (the queue number the frames came in on, or spread by flow: see
+ * lcores.c). What a tx burst refuses is freed and counted; nothing is
+ * retried, so a stalled destination never blocks the other queues of the
+ * lcore.
  */
 
 #include <rte_ethdev.h>
@@ -16,14 +18,15 @@
 volatile bool vmlink_quit;
 
 static void tx_send(const struct vmlink *vm, const uint16_t *port_ids,
-	struct worker *w, uint16_t port, struct rte_mbuf **pkts, uint16_t n,
-	uint64_t bytes, uint64_t ol_flags);
+	struct worker *w, uint16_t port, uint16_t txq, struct rte_mbuf **pkts,
+	uint16_t n, uint64_t bytes, uint64_t ol_flags);
 
 /* Frames asking PORT for offloads it cannot do: completed in software by
  * the forwarding stage (fwd_complete()), then sent. */
 static void __rte_noinline
 tx_send_completed(const struct vmlink *vm, const uint16_t *port_ids,
-	struct worker *w, uint16_t port, struct rte_mbuf **pkts, uint16_t n)
+	struct worker *w, uint16_t port, uint16_t txq, struct rte_mbuf **pkts,
+	uint16_t n)
 {
 	struct port_counters *c = &w->cnt[port];
 	struct rte_mbuf *out[MAX_BURST];
@@ -42,29 +45,29 @@ tx_send_completed(const struct vmlink *vm, const uint16_t *port_ids,
 		counter_add(&c->sw_csum, oc.sw_csum);
 		counter_add(&c->sw_gso_frames, oc.gso_frames);
 		counter_add(&c->sw_gso_segments, oc.gso_segments);
-		tx_send(vm, port_ids, w, port, out, nout, bytes, 0);
+		tx_send(vm, port_ids, w, port, txq, out, nout, bytes, 0);
 	}
 }
 
-/* Send N frames of BYTES bytes to PORT on the worker's tx queue; free and
- * count what the tx burst refuses. OL_FLAGS: the frames' ol_flags ORed
+/* Send N frames of BYTES bytes to PORT on the worker's tx queue TXQ; free
+ * and count what the tx burst refuses. OL_FLAGS: the frames' ol_flags ORed
  * (offloads PORT may have to be spared). */
 static void
 tx_send(const struct vmlink *vm, const uint16_t *port_ids, struct worker *w,
-	uint16_t port, struct rte_mbuf **pkts, uint16_t n, uint64_t bytes,
-	uint64_t ol_flags)
+	uint16_t port, uint16_t txq, struct rte_mbuf **pkts, uint16_t n,
+	uint64_t bytes, uint64_t ol_flags)
 {
 	struct port_counters *c = &w->cnt[port];
 	uint64_t refused_bytes = 0;
 	uint16_t sent, i;
 
 	if (unlikely(fwd_needs_completion(&vm->fwd, port, ol_flags))) {
-		tx_send_completed(vm, port_ids, w, port, pkts, n);
+		tx_send_completed(vm, port_ids, w, port, txq, pkts, n);
 		return;
 	}
 	/* Sent mbufs belong to the driver once tx_burst returns: the
 	 * caller summed the bytes before; take back what it refused. */
-	sent = rte_eth_tx_burst(port_ids[port], w->txq[port], pkts, n);
+	sent = rte_eth_tx_burst(port_ids[port], txq, pkts, n);
 	for (i = sent; i < n; i++) {
 		refused_bytes += pkts[i]->pkt_len;
 		rte_pktmbuf_free(pkts[i]);
@@ -77,9 +80,85 @@ tx_send(const struct vmlink *vm, const uint16_t *port_ids, struct worker *w,
 		counter_add(&c->drop_tx_full, n - sent);
 }
 
+/* The owned tx queues of PORT (below 32) that can deliver. */
+static inline uint32_t
+txqs_usable(const struct vmlink *vm, const struct worker_txqs *t,
+	uint16_t port)
+{
+	return t->owned & __atomic_load_n(&vm->port[port].txq_up,
+		__ATOMIC_RELAXED);
+}
+
+/* The tx queue of PORT for frames from rx queue R, or NO_TXQ: spread
+ * them by flow (tx_spread). */
+static inline uint16_t
+txq_pick(const struct vmlink *vm, const struct worker *w, uint16_t port,
+	const struct worker_rxq *r)
+{
+	const struct worker_txqs *t = &w->txqs[port];
+
+	if (t->n == 1)
+		return t->q[0];
+	if (((t->same_from >> r->port) & 1) && r->queue < 32 &&
+			((txqs_usable(vm, t, port) >> r->queue) & 1))
+		return r->queue;
+	return NO_TXQ;
+}
+
+/* Send N frames to PORT over the worker's tx queues that are up (all of
+ * them when none is: the tx bursts then refuse, and count, what they
+ * cannot take), each flow (fwd_flow_hash) on one queue, so that its order
+ * is kept. */
+static void __rte_noinline
+tx_spread(const struct vmlink *vm, const uint16_t *port_ids, struct worker *w,
+	uint16_t port, struct rte_mbuf **pkts, uint16_t n)
+{
+	const struct worker_txqs *t = &w->txqs[port];
+	struct rte_mbuf *grp[MAX_BURST];
+	uint16_t cand[CFG_MAX_QUEUES];
+	uint8_t sel[MAX_BURST];
+	uint32_t usable = txqs_usable(vm, t, port);
+	uint16_t n_cand = 0, i, j, k;
+
+	for (i = 0; i < t->n; i++)
+		if (usable == 0 || t->q[i] >= 32 || ((usable >> t->q[i]) & 1))
+			cand[n_cand++] = t->q[i];
+	for (k = 0; k < n; k++)
+		sel[k] = (uint8_t)(fwd_flow_hash(pkts[k]) % n_cand);
+	for (j = 0; j < n_cand; j++) {
+		uint64_t bytes = 0, ol_flags = 0;
+		uint16_t g = 0;
+
+		for (k = 0; k < n; k++) {
+			if (sel[k] != j)
+				continue;
+			grp[g++] = pkts[k];
+			bytes += pkts[k]->pkt_len;
+			ol_flags |= pkts[k]->ol_flags;
+		}
+		if (g != 0)
+			tx_send(vm, port_ids, w, port, cand[j], grp, g, bytes,
+				ol_flags);
+	}
+}
+
+/* Send N frames received on R to PORT: on one tx queue, or spread. */
+static inline void
+tx_out(const struct vmlink *vm, const uint16_t *port_ids, struct worker *w,
+	const struct worker_rxq *r, uint16_t port, struct rte_mbuf **pkts,
+	uint16_t n, uint64_t bytes, uint64_t ol_flags)
+{
+	uint16_t txq = txq_pick(vm, w, port, r);
+
+	if (likely(txq != NO_TXQ))
+		tx_send(vm, port_ids, w, port, txq, pkts, n, bytes, ol_flags);
+	else
+		tx_spread(vm, port_ids, w, port, pkts, n);
+}
+
 static void
 tx_flush(const struct vmlink *vm, const uint16_t *port_ids, struct worker *w,
-	uint16_t port)
+	const struct worker_rxq *r, uint16_t port)
 {
 	struct tx_buffer *b = &w->txbuf[port];
 	uint64_t bytes = 0, ol_flags = 0;
@@ -89,7 +168,7 @@ tx_flush(const struct vmlink *vm, const uint16_t *port_ids, struct worker *w,
 		bytes += b->pkts[i]->pkt_len;
 		ol_flags |= b->pkts[i]->ol_flags;
 	}
-	tx_send(vm, port_ids, w, port, b->pkts, b->n, bytes, ol_flags);
+	tx_out(vm, port_ids, w, r, port, b->pkts, b->n, bytes, ol_flags);
 	b->n = 0;
 }
 
@@ -121,7 +200,7 @@ poll_rxq(struct vmlink *vm, struct worker *w, const struct worker_rxq *r,
 	/* The whole burst to one port (a cross-connect, or a switch's
 	 * common case): straight from the rx array, nothing staged. */
 	if (likely(mixed == 0 && to != FWD_DROP && w->txq[to] != NO_TXQ)) {
-		tx_send(vm, port_ids, w, to, pkts, n, bytes, ol_flags);
+		tx_out(vm, port_ids, w, r, to, pkts, n, bytes, ol_flags);
 		return n;
 	}
 	for (k = 0; k < n; k++) {
@@ -142,7 +221,7 @@ poll_rxq(struct vmlink *vm, struct worker *w, const struct worker_rxq *r,
 		uint16_t p = (uint16_t)__builtin_ctz(touched);
 
 		touched &= touched - 1;
-		tx_flush(vm, port_ids, w, p);
+		tx_flush(vm, port_ids, w, r, p);
 	}
 	return n;
 }

@@ -86,10 +86,21 @@ fwd_flow_hash(const struct rte_mbuf *m)
 		return rte_jhash_3words(a[0], a[1], frag ? 0 :
 			l4_ports(p, len, off + ihl, p[off + 9]), p[off + 9]);
 	}
-	if (type == RTE_ETHER_TYPE_IPV6 && len >= off + 40)
+	/* Addresses are copied out: frames (zero-copy guest buffers too)
+	 * start anywhere, and the hash reads whole words. */
+	if (type == RTE_ETHER_TYPE_IPV6 && len >= off + 40) {
+		uint32_t a6[8];
+
+		memcpy(a6, p + off + 8, sizeof(a6));
 		return rte_jhash_1word(l4_ports(p, len, off + 40, p[off + 6]),
-			rte_jhash(p + off + 8, 32, p[off + 6]));
-	return rte_jhash(p, 2 * RTE_ETHER_ADDR_LEN, type);
+			rte_jhash_32b(a6, RTE_DIM(a6), p[off + 6]));
+	}
+	{
+		uint32_t macs[3];	/* destination and source */
+
+		memcpy(macs, p, sizeof(macs));
+		return rte_jhash_32b(macs, RTE_DIM(macs), type);
+	}
 }
 
 uint32_t

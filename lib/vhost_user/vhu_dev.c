@@ -300,12 +300,17 @@ log_never_memtab(struct vhu_dev *dev, bool leaving)
 	if (dev->memtab_why[0] != '\0')
 		VHU_LOG(ERR, dev, "the front-end's memory table was refused (%s) "
 			"and none followed: link stays down", dev->memtab_why);
-	else
-		VHU_LOG(ERR, dev, "the front-end sent no memory table %s%u s: "
-			"link stays down (a DPDK virtio-user front-end needs "
-			"--single-file-segments)", leaving ? "before leaving after " :
-			"in its first ", (unsigned int)((vhu_now_ms() -
-			dev->session_ms) / 1000));
+	else if (leaving)
+		VHU_LOG(ERR, dev, "the front-end sent no memory table before "
+			"leaving after %u s: link stayed down (a DPDK virtio-user "
+			"front-end needs --single-file-segments)",
+			(unsigned int)((vhu_now_ms() - dev->session_ms) / 1000));
+	else	/* a booting QEMU guest is normal here: a warning */
+		VHU_LOG(WARNING, dev, "the front-end sent no memory table in its "
+			"first %u s: link stays down until it does (QEMU sends it "
+			"when the guest's driver starts; a DPDK virtio-user "
+			"front-end needs --single-file-segments)",
+			(unsigned int)((vhu_now_ms() - dev->session_ms) / 1000));
 }
 
 /* Compare the state of every queue and of the link with what was last

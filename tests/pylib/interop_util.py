@@ -20,7 +20,7 @@ import time
 import unittest
 
 import telemetry
-from proc import cleanup_prefix, stop, tail, wait_for
+from proc import cleanup_prefix, die_with_parent, stop, tail, wait_for
 from testpmd import Testpmd, TestpmdError
 from vmlink_testlib import VMLINK, hugepages_free, plugin_path, unique_prefix
 
@@ -102,9 +102,11 @@ class Vmlink:
         if nice:
             # every thread (the workers too) inherits the nice value
             cmd = ["nice", "-n", str(nice)] + cmd
+        # SIGTERM if the test dies: vmlink frees its hugepages and sockets
         self.p = subprocess.Popen(cmd,
             stdout=self.log, stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL)
+            stdin=subprocess.DEVNULL,
+            preexec_fn=die_with_parent(signal.SIGTERM))
         self.stats = None
 
     @property

@@ -147,6 +147,26 @@ uint64_t vhu_negotiated_features(const struct vhu_dev *dev);
 int vhu_offloads_set(struct vhu_dev *dev, uint64_t deq_flags,
 	uint64_t enq_flags);
 
+/**
+ * Suspend the device (sleep): every queue is stopped at a burst boundary
+ * and stays stopped, across reconnects, until vhu_resume(). Nothing is
+ * taken from the guest's rings meanwhile (frames it queues wait there;
+ * bursts return 0), the link goes down, and zero-copy buffers the
+ * application still holds go back to the guest as they are freed.
+ * Not from the event callback. Returns the number of zero-copy buffers
+ * held at suspension (>= 0), or -EINVAL.
+ */
+int vhu_suspend(struct vhu_dev *dev);
+
+/**
+ * Resume a suspended device (wake): every queue that can run continues
+ * exactly where it stopped. Returns 0, or -EINVAL.
+ */
+int vhu_resume(struct vhu_dev *dev);
+
+/** True while the device is suspended. */
+bool vhu_suspended(const struct vhu_dev *dev);
+
 /** True while a front-end is connected. */
 bool vhu_connected(const struct vhu_dev *dev);
 

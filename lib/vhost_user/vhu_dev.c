@@ -5,6 +5,7 @@
  */
 
 #include <errno.h>
+#include <limits.h>
 #include <inttypes.h>
 #include <poll.h>
 #include <sched.h>
@@ -222,7 +223,7 @@ vhu_vq_can_run(const struct vhu_dev *dev, const struct vhu_vq *vq)
 		vq->enable_flag : true;
 
 	return dev->connfd >= 0 && vq->started && enabled &&
-		status_allows_run(dev) &&
+		status_allows_run(dev) && !dev->suspended &&
 		dev->mt != NULL && vq->mapped &&
 		__atomic_load_n(&vq->fault, __ATOMIC_RELAXED) == 0;
 }
@@ -233,7 +234,8 @@ vq_link_ok(const struct vhu_dev *dev, const struct vhu_vq *vq)
 	bool enabled = (dev->features & (1ull << VHU_F_PROTOCOL_FEATURES)) ?
 		vq->enable_flag : true;
 
-	return vq->started && enabled && status_allows_run(dev);
+	return vq->started && enabled && status_allows_run(dev) &&
+		!dev->suspended;
 }
 
 /* The link is what queue pair 0 can do: both rings started, enabled and
@@ -553,6 +555,71 @@ void
 vhu_vq_remap(struct vhu_dev *dev, struct vhu_vq *vq)
 {
 	vq_map(dev, vq);
+}
+
+/* ---- suspend / resume ---- */
+
+static void
+wake_ctl(struct vhu_dev *dev)
+{
+	uint64_t one = 1;
+	ssize_t r = write(dev->wakefd, &one, sizeof(one));
+
+	RTE_SET_USED(r);
+}
+
+/*
+ * Suspend: every queue is taken from the data path at a burst boundary
+ * (the quiesce hand-over) and kept closed, as a status without DRIVER_OK
+ * does: the rings are left as they are, so what the guest queued stays
+ * there, untaken. Zero-copy chains already out are not waited for: the
+ * control thread's tick writes their used entries as they are freed.
+ * The events (QUEUE_DOWN, LINK_DOWN) come from the control thread.
+ */
+int
+vhu_suspend(struct vhu_dev *dev)
+{
+	unsigned int held = 0;
+	uint16_t i;
+
+	if (dev == NULL)
+		return -EINVAL;
+	pthread_mutex_lock(&dev->lock);
+	if (!dev->suspended)
+		VHU_LOG(INFO, dev, "suspended");
+	__atomic_store_n(&dev->suspended, true, __ATOMIC_RELAXED);
+	vhu_quiesce_all(dev);
+	for (i = 1; i < dev->nr_vq; i += 2)
+		if (dev->vqs[i].cring != NULL)
+			held += vhu_vq_zc_outstanding(&dev->vqs[i]);
+	pthread_mutex_unlock(&dev->lock);
+	wake_ctl(dev);
+	return (int)RTE_MIN(held, (unsigned int)INT_MAX);
+}
+
+/* Resume: the queues that can run reopen where they stopped (nothing
+ * was taken from their rings meanwhile). */
+int
+vhu_resume(struct vhu_dev *dev)
+{
+	if (dev == NULL)
+		return -EINVAL;
+	pthread_mutex_lock(&dev->lock);
+	if (dev->suspended)
+		VHU_LOG(INFO, dev, "resumed");
+	__atomic_store_n(&dev->suspended, false, __ATOMIC_RELAXED);
+	vhu_quiesce_all(dev);
+	vhu_resume_all(dev);
+	pthread_mutex_unlock(&dev->lock);
+	wake_ctl(dev);
+	return 0;
+}
+
+bool
+vhu_suspended(const struct vhu_dev *dev)
+{
+	return dev != NULL &&
+		__atomic_load_n(&dev->suspended, __ATOMIC_RELAXED);
 }
 
 /* ---- zero-copy waits ---- */

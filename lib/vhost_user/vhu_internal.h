@@ -286,6 +286,9 @@ struct vhu_dev {
 	bool owner;
 	uint8_t status;
 	bool status_set;	/* SET_STATUS seen: DRIVER_OK gates the rings */
+	bool suspended;		/* vhu_suspend(): no ring runs until resumed;
+				 * kept across sessions (atomic read by
+				 * vhu_suspended()) */
 	uint8_t config_mac[6];	/* SET_CONFIG may change it */
 	uint16_t mtu;
 	struct vhu_memtab *mt;

@@ -78,6 +78,7 @@
 	X(status_driver_ok) \
 	X(reset_device) \
 	X(config_space) \
+	X(suspend_resume) \
 	X(hotplug_traffic) \
 	X(hotplug_zc_held) \
 	X(hotplug_509) \

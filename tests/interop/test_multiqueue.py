@@ -53,11 +53,7 @@ class MultiqueueThroughVmlink(InteropCase):
         ga = self.guest("A", virtio_user_vdev(a, queues=a_queues), args_a)
         gb = self.guest("B", virtio_user_vdev(b, queues=b_guest),
                         guest_args(1, b_guest, jumbo=False))
-        for g in (ga, gb):
-            self.assertTrue(g.wait_link(0, 30), g.describe() + vm.describe())
-        self.assertTrue(wait_for(lambda: all(
-            vm.port(p)["link"] == "up" for p in ("a", "b")), 10),
-            vm.describe())
+        self.wait_links(vm, (ga, gb))
         gb.set_fwd("rxonly")
         ga.set_fwd("rxonly")
         ga.set_size(64)

@@ -33,11 +33,7 @@ class RxInterruptThroughPmd(InteropCase):
         vm.wait_up([a, b])
         ga = self.guest("A", virtio_user_vdev(a), guest_args(1))
         gb = self.guest("B", virtio_user_vdev(b), guest_args(1))
-        for g in (ga, gb):
-            self.assertTrue(g.wait_link(0, 30), g.describe() + vm.describe())
-        self.assertTrue(wait_for(lambda: all(
-            vm.port(p)["link"] == "up" for p in ("a", "b")), 10),
-            vm.describe())
+        self.wait_links(vm, (ga, gb))
         self.assertNotIn("busy-polling instead", vm.text())
 
         time.sleep(0.5)

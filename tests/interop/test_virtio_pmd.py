@@ -21,13 +21,14 @@ mergeable buffers has no room for are counted as oerrors, not lost."""
 import re
 import unittest
 
-from interop_util import (VIRTIO_INIT_LOG, InteropCase, TestpmdSwitch,
-                          assert_queue_xstats_sane, assert_ring_layout,
-                          exchange, guest_args, phase, virtio_user_vdev)
+from interop_util import (VIRTIO_INIT_LOG, InteropCase, RingVariants,
+                          TestpmdSwitch, assert_queue_xstats_sane,
+                          assert_ring_layout, exchange, guest_args, phase,
+                          virtio_user_vdev)
 from proc import wait_for
 
 
-class VirtioUserThroughPmd(InteropCase):
+class VirtioUserThroughPmd(RingVariants, InteropCase):
 
     def setup_switch(self, mrg_rxbuf, in_order, queues=1, devargs="",
                      rx_jumbo=True, packed=0):
@@ -82,36 +83,6 @@ class VirtioUserThroughPmd(InteropCase):
             self.assertEqual(t.quit(), 0, t.describe())
         sw.stop()
         self.assertEqual(sw.quit(), 0, sw.describe())
-
-    def test_mrg1_inorder1(self):
-        self.run_case(1, 1)
-
-    def test_mrg1_inorder0(self):
-        self.run_case(1, 0)
-
-    def test_mrg0_inorder1(self):
-        self.run_case(0, 1)
-
-    def test_mrg0_inorder0(self):
-        self.run_case(0, 0)
-
-    def test_two_queue_pairs(self):
-        self.run_case(1, 1, queues=2)
-
-    def test_packed_mrg1_inorder1(self):
-        self.run_case(1, 1, packed=1)
-
-    def test_packed_mrg1_inorder0(self):
-        self.run_case(1, 0, packed=1)
-
-    def test_packed_mrg0_inorder1(self):
-        self.run_case(0, 1, packed=1)
-
-    def test_packed_mrg0_inorder0(self):
-        self.run_case(0, 0, packed=1)
-
-    def test_packed_two_queue_pairs(self):
-        self.run_case(1, 1, queues=2, packed=1)
 
     def test_xstats_after_traffic(self):
         """show port xstats lists every library counter per queue, named

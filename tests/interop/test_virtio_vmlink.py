@@ -22,13 +22,13 @@ place."""
 
 import unittest
 
-from interop_util import (VIRTIO_INIT_LOG, InteropCase, VmlinkSwitch,
-                          assert_queue_xstats_sane, assert_ring_layout,
-                          exchange, guest_args, vhost_port, virtio_user_vdev)
-from proc import wait_for
+from interop_util import (VIRTIO_INIT_LOG, InteropCase, RingVariants,
+                          VmlinkSwitch, assert_queue_xstats_sane,
+                          assert_ring_layout, exchange, guest_args, vhost_port,
+                          virtio_user_vdev)
 
 
-class VirtioUserThroughVmlink(InteropCase):
+class VirtioUserThroughVmlink(RingVariants, InteropCase):
 
     def run_case(self, mrg_rxbuf, in_order, queues=1, packed=0):
         a, b = self.path("a.sock"), self.path("b.sock")
@@ -43,12 +43,9 @@ class VirtioUserThroughVmlink(InteropCase):
                                        packed=packed),
                 guest_args(mrg_rxbuf, queues),
                 log_levels=[VIRTIO_INIT_LOG]))
+        self.wait_links(vm, guests)
         for g in guests:
-            self.assertTrue(g.wait_link(0, 30), g.describe() + vm.describe())
             assert_ring_layout(self, g, packed)
-        self.assertTrue(wait_for(lambda: all(
-            vm.port(p)["link"] == "up" for p in ("a", "b")), 10),
-            vm.describe())
         ga, gb = guests
         exchange(self, VmlinkSwitch(vm), ga, gb)
 
@@ -71,36 +68,6 @@ class VirtioUserThroughVmlink(InteropCase):
         self.assertEqual(totals["rx_packets"],
                          totals["tx_packets"] + totals["drops"], vm.stats)
 
-    def test_mrg1_inorder1(self):
-        self.run_case(1, 1)
-
-    def test_mrg1_inorder0(self):
-        self.run_case(1, 0)
-
-    def test_mrg0_inorder1(self):
-        self.run_case(0, 1)
-
-    def test_mrg0_inorder0(self):
-        self.run_case(0, 0)
-
-    def test_two_queue_pairs(self):
-        self.run_case(1, 1, queues=2)
-
-    def test_packed_mrg1_inorder1(self):
-        self.run_case(1, 1, packed=1)
-
-    def test_packed_mrg1_inorder0(self):
-        self.run_case(1, 0, packed=1)
-
-    def test_packed_mrg0_inorder1(self):
-        self.run_case(0, 1, packed=1)
-
-    def test_packed_mrg0_inorder0(self):
-        self.run_case(0, 0, packed=1)
-
-    def test_packed_two_queue_pairs(self):
-        self.run_case(1, 1, queues=2, packed=1)
-
     def test_guest_with_fewer_queue_pairs(self):
         """vmlink offers 2 queue pairs, the guests use 1 (a VM with fewer
         vCPUs than the switch expects): links come up on queue pair 0
@@ -111,11 +78,7 @@ class VirtioUserThroughVmlink(InteropCase):
         vm.wait_up([a, b])
         ga = self.guest("A", virtio_user_vdev(a), guest_args(1))
         gb = self.guest("B", virtio_user_vdev(b), guest_args(1))
-        for g in (ga, gb):
-            self.assertTrue(g.wait_link(0, 30), g.describe() + vm.describe())
-        self.assertTrue(wait_for(lambda: all(
-            vm.port(p)["link"] == "up" for p in ("a", "b")), 10),
-            vm.describe())
+        self.wait_links(vm, (ga, gb))
         exchange(self, VmlinkSwitch(vm), ga, gb, sizes=(64, 1518))
         xs = vm.xstats("a")
         self.assertEqual(xs["rx_q1_packets"], 0, xs)

@@ -493,6 +493,13 @@ class InteropCase(unittest.TestCase):
         self.procs.append(g)
         return g
 
+    def wait_links(self, vm, guests, ports=("a", "b")):
+        """Each guest's port 0 and vmlink's PORTS report link up."""
+        for g in guests:
+            self.assertTrue(g.wait_link(0, 30), g.describe() + vm.describe())
+        self.assertTrue(wait_for(lambda: all(
+            vm.port(p)["link"] == "up" for p in ports), 10), vm.describe())
+
     def switch_testpmd(self, name, vdevs, args, cpus=(0, 1), mem=128):
         """Stock testpmd loading our vhost PMD with -d (a switch)."""
         pre = unique_prefix(name)
@@ -531,3 +538,40 @@ def assert_queue_xstats_sane(tc, xs, prefixes, msg=""):
                            xs[pre + "copied_packets"],
                            "%s: %spackets != zc + copied: %s" % (
                                msg, pre, {k: xs[k] for k in names}))
+
+
+class RingVariants:
+    """The ring variants every virtio-user path is tested on: mergeable
+    buffers on/off x in_order on/off, and 2 queue pairs, on split and on
+    packed rings. A mixin: the test class provides
+    run_case(mrg_rxbuf, in_order, queues=1, packed=0)."""
+
+    def test_mrg1_inorder1(self):
+        self.run_case(1, 1)
+
+    def test_mrg1_inorder0(self):
+        self.run_case(1, 0)
+
+    def test_mrg0_inorder1(self):
+        self.run_case(0, 1)
+
+    def test_mrg0_inorder0(self):
+        self.run_case(0, 0)
+
+    def test_two_queue_pairs(self):
+        self.run_case(1, 1, queues=2)
+
+    def test_packed_mrg1_inorder1(self):
+        self.run_case(1, 1, packed=1)
+
+    def test_packed_mrg1_inorder0(self):
+        self.run_case(1, 0, packed=1)
+
+    def test_packed_mrg0_inorder1(self):
+        self.run_case(0, 1, packed=1)
+
+    def test_packed_mrg0_inorder0(self):
+        self.run_case(0, 0, packed=1)
+
+    def test_packed_two_queue_pairs(self):
+        self.run_case(1, 1, queues=2, packed=1)

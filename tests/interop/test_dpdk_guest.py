@@ -16,8 +16,6 @@ dpdk-testpmd driven from the host through the guest agent.
 Skipped (77) only when QEMU cannot run here."""
 
 import struct
-import sys
-import unittest
 
 import qemu_guest
 from dpdk_guest import (DpdkGuest, IVSHMEM_ID, VIRTIO_NET_ID, GUEST_TOOL,
@@ -46,10 +44,7 @@ class DpdkGuestCase(InteropCase):
 
     @classmethod
     def setUpClass(cls):
-        reason = qemu_guest.qemu_unavailable_reason()
-        if reason:
-            raise unittest.SkipTest("QEMU cannot run here: " + reason)
-        qemu_guest.install_signal_cleanup()
+        qemu_guest.skip_class_unless_runnable()
         image()
 
     def boot(self, guest, timeout=150):
@@ -140,8 +135,4 @@ class DpdkGuestCase(InteropCase):
 
 
 if __name__ == "__main__":
-    _reason = qemu_guest.qemu_unavailable_reason()
-    if _reason:
-        print("SKIP: QEMU cannot run here: " + _reason, flush=True)
-        sys.exit(77)
-    unittest.main(verbosity=2)
+    qemu_guest.unittest_main()

@@ -36,7 +36,6 @@ import re
 import subprocess
 import sys
 import time
-import unittest
 
 import ivshm_util
 import qemu_guest
@@ -55,10 +54,7 @@ class IvshmVm(InteropCase):
 
     @classmethod
     def setUpClass(cls):
-        reason = qemu_guest.qemu_unavailable_reason()
-        if reason:
-            raise unittest.SkipTest("QEMU cannot run here: " + reason)
-        qemu_guest.install_signal_cleanup()
+        qemu_guest.skip_class_unless_runnable()
         image()
 
     def server(self, *args):
@@ -359,8 +355,4 @@ class IvshmVm(InteropCase):
 
 
 if __name__ == "__main__":
-    _reason = qemu_guest.qemu_unavailable_reason()
-    if _reason:
-        print("SKIP: QEMU cannot run here: " + _reason, flush=True)
-        sys.exit(77)
-    unittest.main(verbosity=2)
+    qemu_guest.unittest_main()

@@ -21,9 +21,7 @@ nothing the hostile guest wrote was delivered.
 Skipped (77) only when QEMU cannot run here."""
 
 import os
-import sys
 import time
-import unittest
 
 import ivshm_util
 import qemu_guest
@@ -42,10 +40,7 @@ class HostileGuest(InteropCase):
 
     @classmethod
     def setUpClass(cls):
-        reason = qemu_guest.qemu_unavailable_reason()
-        if reason:
-            raise unittest.SkipTest("QEMU cannot run here: " + reason)
-        qemu_guest.install_signal_cleanup()
+        qemu_guest.skip_class_unless_runnable()
         image()
 
     def server(self, name, *args, qemu=False):
@@ -196,8 +191,4 @@ class HostileGuest(InteropCase):
 
 
 if __name__ == "__main__":
-    _reason = qemu_guest.qemu_unavailable_reason()
-    if _reason:
-        print("SKIP: QEMU cannot run here: " + _reason, flush=True)
-        sys.exit(77)
-    unittest.main(verbosity=2)
+    qemu_guest.unittest_main()

@@ -15,8 +15,6 @@ only when QEMU cannot run here."""
 
 import os
 import re
-import sys
-import unittest
 
 import qemu_guest
 from interop_util import InteropCase, vhost_port
@@ -34,11 +32,7 @@ class QemuGuestsThroughVmlink(InteropCase):
 
     @classmethod
     def setUpClass(cls):
-        cls.reason = qemu_guest.qemu_unavailable_reason()
-        if cls.reason:
-            print("SKIP: QEMU cannot run here: " + cls.reason, flush=True)
-            raise unittest.SkipTest("QEMU cannot run here: " + cls.reason)
-        qemu_guest.install_signal_cleanup()
+        qemu_guest.skip_class_unless_runnable()
         cls.image = qemu_guest.build_guest(
             os.path.join(os.path.abspath(BUILD), "qemu"))
 
@@ -121,8 +115,4 @@ class QemuGuestsThroughVmlink(InteropCase):
 
 
 if __name__ == "__main__":
-    _reason = qemu_guest.qemu_unavailable_reason()
-    if _reason:
-        print("SKIP: QEMU cannot run here: " + _reason, flush=True)
-        sys.exit(77)    # meson: skipped
-    unittest.main(verbosity=2)
+    qemu_guest.unittest_main()

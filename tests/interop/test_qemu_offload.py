@@ -23,7 +23,6 @@ Skipped, with the reason, only when QEMU cannot run here."""
 
 import os
 import re
-import unittest
 
 import qemu_guest
 from interop_util import InteropCase, vhost_port
@@ -64,11 +63,7 @@ class QemuTcpOffloads(InteropCase):
 
     @classmethod
     def setUpClass(cls):
-        cls.reason = qemu_guest.qemu_unavailable_reason()
-        if cls.reason:
-            print("SKIP: QEMU cannot run here: " + cls.reason, flush=True)
-            raise unittest.SkipTest("QEMU cannot run here: " + cls.reason)
-        qemu_guest.install_signal_cleanup()
+        qemu_guest.skip_class_unless_runnable()
         cls.image = qemu_guest.build_guest(
             os.path.join(os.path.abspath(BUILD), "qemu"))
 
@@ -164,4 +159,4 @@ class QemuTcpOffloads(InteropCase):
 
 
 if __name__ == "__main__":
-    unittest.main(verbosity=2)
+    qemu_guest.unittest_main()

@@ -28,6 +28,7 @@ import socket
 import subprocess
 import sys
 import time
+import unittest
 
 import initramfs
 
@@ -76,6 +77,27 @@ def qemu_unavailable_reason(qemu=None, timeout=30):
     reason = _check_qemu(qemu, timeout)
     _unavailable_cache[qemu] = reason
     return reason
+
+
+def skip_class_unless_runnable():
+    """For a unittest class's setUpClass: skip the whole class, saying
+    why, when QEMU cannot run here; otherwise make sure every guest dies
+    with the test process, whatever signal ends it."""
+    reason = qemu_unavailable_reason()
+    if reason:
+        print("SKIP: QEMU cannot run here: " + reason, flush=True)
+        raise unittest.SkipTest("QEMU cannot run here: " + reason)
+    install_signal_cleanup()
+
+
+def unittest_main():
+    """A QEMU test file's entry point: exit 77 (meson's "skipped") when
+    QEMU cannot run here, else run the file's unittest classes."""
+    reason = qemu_unavailable_reason()
+    if reason:
+        print("SKIP: QEMU cannot run here: " + reason, flush=True)
+        sys.exit(77)
+    unittest.main(verbosity=2)
 
 
 def _check_qemu(qemu, timeout):

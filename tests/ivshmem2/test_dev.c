@@ -27,80 +27,24 @@
 #include <sys/wait.h>
 
 #include "ivshm.h"
+#include "ivshm_test_server.h"
 
-static int failures;
-
-#define CHECK(cond) do { \
-	if (!(cond)) { \
-		fprintf(stderr, "FAIL %s:%d: %s\n", __FILE__, __LINE__, #cond); \
-		failures++; \
-	} \
-} while (0)
-
-#define CHECK_EQ(a, b) do { \
-	long long va_ = (long long)(a), vb_ = (long long)(b); \
-	if (va_ != vb_) { \
-		fprintf(stderr, "FAIL %s:%d: %s == %lld, expected %s == %lld\n", \
-			__FILE__, __LINE__, #a, va_, #b, vb_); \
-		failures++; \
-	} \
-} while (0)
-
-static char server_bin[4096], sock_path[4096], shm_name[128];
-static pid_t server_pid = -1;
-
-static void
-msleep(int ms)
-{
-	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
-
-	nanosleep(&ts, NULL);
-}
+static char shm_name[128];
 
 static void
 start_server_args(const char *max_peers, const char *vectors,
 		const char *mem_opt, const char *mem, const char *out)
 {
-	int i;
+	const char *args[] = { mem_opt, mem, "-P", "0x4000", "-n", max_peers,
+		"-V", vectors, "-o", out, "-r", "12K", NULL };
 
-	server_pid = fork();
-	if (server_pid == 0) {
-		execl(server_bin, server_bin, "-F", "-S", sock_path, mem_opt,
-			mem, "-P", "0x4000", "-n", max_peers, "-V", vectors,
-			"-o", out, "-r", "12K", (char *)NULL);
-		_exit(127);
-	}
-	/* a probe connection would take an ID: wait for the socket file */
-	for (i = 0; i < 500; i++) {
-		struct stat st;
-
-		if (stat(sock_path, &st) == 0 && S_ISSOCK(st.st_mode)) {
-			msleep(20);
-			return;
-		}
-		msleep(10);
-	}
-	fprintf(stderr, "server did not start\n");
-	exit(2);
+	server_start(args);
 }
 
 static void
 start_server(const char *max_peers, const char *vectors)
 {
 	start_server_args(max_peers, vectors, "-m", shm_name, "64K");
-}
-
-static void
-stop_server(void)
-{
-	int st;
-
-	if (server_pid <= 0)
-		return;
-	kill(server_pid, SIGTERM);
-	waitpid(server_pid, &st, 0);
-	CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
-	server_pid = -1;
 }
 
 static int
@@ -133,14 +77,6 @@ write_faults(volatile uint8_t *p)
 	return WIFSIGNALED(st) && WTERMSIG(st) == SIGSEGV;
 }
 
-static bool
-readable(int fd, int ms)
-{
-	struct pollfd p = { .fd = fd, .events = POLLIN };
-
-	return poll(&p, 1, ms) == 1 && (p.revents & POLLIN);
-}
-
 /* process() on dev until mask seen or timeout */
 static unsigned int
 process_until(struct ivshm_dev *dev, unsigned int mask, int ms)
@@ -148,7 +84,7 @@ process_until(struct ivshm_dev *dev, unsigned int mask, int ms)
 	unsigned int ev = 0;
 
 	while (ms > 0 && !(ev & mask)) {
-		readable(ivshm_dev_ctrl_fd(dev), 10);
+		fd_readable(ivshm_dev_ctrl_fd(dev), 10);
 		ev |= ivshm_dev_process(dev);
 		ms -= 10;
 	}
@@ -227,12 +163,12 @@ test_two_peers(void)
 	CHECK_EQ(ivshm_peer_state(a, 1), 7);
 	CHECK_EQ(ivshm_state_table(a)[1], 7);
 	CHECK_EQ(ivshm_reg_read(b, IVSHM_REG_STATE), 7);
-	CHECK(readable(ivshm_vector_fd(a, 0), 1000));
+	CHECK(fd_readable(ivshm_vector_fd(a, 0), 1000));
 	CHECK_EQ(ivshm_vector_ack(a, 0), 1);
-	CHECK(!readable(ivshm_vector_fd(a, 0), 0));
+	CHECK(!fd_readable(ivshm_vector_fd(a, 0), 0));
 	ivshm_reg_write(b, IVSHM_REG_STATE, 7);
-	CHECK(!readable(ivshm_vector_fd(a, 0), 50));
-	CHECK(!readable(ivshm_vector_fd(b, 0), 0));	/* not to itself */
+	CHECK(!fd_readable(ivshm_vector_fd(a, 0), 50));
+	CHECK(!fd_readable(ivshm_vector_fd(b, 0), 0));	/* not to itself */
 	CHECK_EQ(ivshm_peer_state(a, 5), 0);
 
 	/* An ivshmem-doorbell peer's QEMU clears O_NONBLOCK on every fd it
@@ -247,18 +183,18 @@ test_two_peers(void)
 	alarm(10);
 	CHECK_EQ(ivshm_vector_ack(a, 0), 0);
 	ivshm_reg_write(b, IVSHM_REG_STATE, 8);
-	CHECK(readable(ivshm_vector_fd(a, 0), 1000));
+	CHECK(fd_readable(ivshm_vector_fd(a, 0), 1000));
 	CHECK_EQ(ivshm_vector_ack(a, 0), 1);
 	CHECK_EQ(ivshm_vector_ack(a, 0), 0);
 	alarm(0);
 
 	/* DOORBELL */
 	ivshm_doorbell(b, 0, 2);
-	CHECK(readable(ivshm_vector_fd(a, 2), 1000));
-	CHECK(!readable(ivshm_vector_fd(a, 1), 0));
+	CHECK(fd_readable(ivshm_vector_fd(a, 2), 1000));
+	CHECK(!fd_readable(ivshm_vector_fd(a, 1), 0));
 	CHECK_EQ(ivshm_vector_ack(a, 2), 1);
 	ivshm_doorbell(a, 1, 1);
-	CHECK(readable(ivshm_vector_fd(b, 1), 1000));
+	CHECK(fd_readable(ivshm_vector_fd(b, 1), 1000));
 	CHECK_EQ(ivshm_vector_ack(b, 1), 0);	/* b's INT_CTRL is off */
 	ivshm_dev_stats_get(b, &st);
 	CHECK_EQ(st.irqs_masked, 1);
@@ -269,17 +205,17 @@ test_two_peers(void)
 	CHECK_EQ(st.doorbells, 1);
 	CHECK_EQ(st.doorbells_absent, 3);
 	ivshm_doorbell(a, 0, 1);		/* to itself */
-	CHECK(readable(ivshm_vector_fd(a, 1), 1000));
+	CHECK(fd_readable(ivshm_vector_fd(a, 1), 1000));
 	CHECK_EQ(ivshm_vector_ack(a, 1), 1);
 
 	/* one-shot: a delivery clears INT_CTRL */
 	ivshm_set_oneshot(a, true);
 	ivshm_doorbell(b, 0, 1);
-	CHECK(readable(ivshm_vector_fd(a, 1), 1000));
+	CHECK(fd_readable(ivshm_vector_fd(a, 1), 1000));
 	CHECK_EQ(ivshm_vector_ack(a, 1), 1);
 	CHECK_EQ(ivshm_reg_read(a, IVSHM_REG_INT_CTRL), 0);
 	ivshm_doorbell(b, 0, 1);
-	CHECK(readable(ivshm_vector_fd(a, 1), 1000));
+	CHECK(fd_readable(ivshm_vector_fd(a, 1), 1000));
 	CHECK_EQ(ivshm_vector_ack(a, 1), 0);
 	ivshm_set_oneshot(a, false);
 	ivshm_reg_write(a, IVSHM_REG_INT_CTRL, 0xffffffff);
@@ -290,7 +226,7 @@ test_two_peers(void)
 	ivshm_dev_close(b);
 	CHECK(process_until(a, IVSHM_EV_PEER_GONE, 2000) & IVSHM_EV_PEER_GONE);
 	/* the server rang vector 0 (a state change) before PEER_GONE */
-	CHECK(readable(ivshm_vector_fd(a, 0), 0));
+	CHECK(fd_readable(ivshm_vector_fd(a, 0), 0));
 	CHECK_EQ(ivshm_vector_ack(a, 0), 1);
 	CHECK(!ivshm_peer_present(a, 1));
 	CHECK_EQ(ivshm_peer_generation(a, 1), gen + 1);
@@ -304,19 +240,19 @@ test_two_peers(void)
 	CHECK_EQ(ivshm_dev_info(b)->id, 1);
 	CHECK(process_until(a, IVSHM_EV_PEER_UP, 2000) & IVSHM_EV_PEER_UP);
 	ivshm_doorbell(a, 1, 2);
-	CHECK(readable(ivshm_vector_fd(b, 2), 1000));
+	CHECK(fd_readable(ivshm_vector_fd(b, 2), 1000));
 	ivshm_reg_write(b, IVSHM_REG_INT_CTRL, 1);
 	CHECK_EQ(ivshm_vector_ack(b, 2), 1);
 	CHECK_EQ(ivshm_dev_info(b)->rw_section_size, 0x3000);
 
 	/* the server goes away: the link between a and b survives */
-	stop_server();
+	server_stop();
 	CHECK(process_until(a, IVSHM_EV_SERVER_LOST, 2000) &
 		IVSHM_EV_SERVER_LOST);
-	CHECK(!readable(ivshm_dev_ctrl_fd(a), 50));	/* quiet, still valid */
+	CHECK(!fd_readable(ivshm_dev_ctrl_fd(a), 50));	/* quiet, still valid */
 	CHECK_EQ(ivshm_dev_process(a), 0);
 	ivshm_doorbell(b, 0, 1);
-	CHECK(readable(ivshm_vector_fd(a, 1), 1000));
+	CHECK(fd_readable(ivshm_vector_fd(a, 1), 1000));
 	ivshm_reg_write(b, IVSHM_REG_STATE, 3);
 	CHECK_EQ(ivshm_peer_state(a, 1), 3);
 	ivshm_dev_close(a);
@@ -352,7 +288,7 @@ test_fd_hygiene(void)
 	ivshm_dev_close(b);
 	ivshm_dev_close(a);
 	CHECK_EQ(count_fds(), fds0);
-	stop_server();
+	server_stop();
 }
 
 /* Huge pages: sections on 2 MiB boundaries, state table and R/W section
@@ -392,7 +328,7 @@ test_hugetlbfs(void)
 	CHECK_EQ(ivshm_peer_state(a, 1), 2);
 	ivshm_dev_close(b);
 	ivshm_dev_close(a);
-	stop_server();
+	server_stop();
 	CHECK(access(file, F_OK) != 0);	/* removed by the server */
 }
 
@@ -434,14 +370,14 @@ main(int argc, char **argv)
 		return 2;
 	}
 	signal(SIGPIPE, SIG_IGN);
-	atexit(stop_server);
+	atexit(server_stop);
 	snprintf(server_bin, sizeof(server_bin), "%s", argv[1]);
 	snprintf(sock_path, sizeof(sock_path), "%s/dev.sock", argv[2]);
 	snprintf(shm_name, sizeof(shm_name), "/ivshmt-dev-%d", (int)getpid());
 	test_two_peers();
 	test_fd_hygiene();
 	test_hugetlbfs();
-	stop_server();
+	server_stop();
 	if (failures) {
 		fprintf(stderr, "%d check(s) failed\n", failures);
 		return 1;

@@ -26,18 +26,7 @@
 #include <rte_mbuf.h>
 
 #include "ivshm_net.h"
-
-static int failures;
-
-#define CHECK_EQ(a, b) do { \
-	long long va_ = (long long)(a), vb_ = (long long)(b); \
-	if (va_ != vb_) { \
-		fprintf(stderr, "FAIL %s:%d: %s == %lld (0x%llx), expected " \
-			"%lld (0x%llx)\n", __FILE__, __LINE__, #a, va_, \
-			(unsigned long long)va_, vb_, (unsigned long long)vb_); \
-		failures++; \
-	} \
-} while (0)
+#include "ivshm_test_server.h"
 
 /* Reference: virtio legacy vring_size, spelled out. */
 static uint64_t
@@ -129,51 +118,14 @@ test_formula(void)
 	}
 }
 
-static char server_bin[4096], sock_path[4096];
-static pid_t server_pid = -1;
-
-static void
-msleep(int ms)
-{
-	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
-
-	nanosleep(&ts, NULL);
-}
-
 static void
 start_server(const char *out)
 {
-	char shm[64];
-	int i;
+	static char shm[64];
+	const char *args[] = { "-m", shm, "-o", out, NULL };
 
 	snprintf(shm, sizeof(shm), "/ivshmt-layout-%d", (int)getpid());
-	server_pid = fork();
-	if (server_pid == 0) {
-		execl(server_bin, server_bin, "-F", "-S", sock_path, "-m", shm,
-			"-o", out, (char *)NULL);
-		_exit(127);
-	}
-	for (i = 0; i < 500; i++) {
-		struct stat st;
-
-		if (stat(sock_path, &st) == 0 && S_ISSOCK(st.st_mode))
-			return;
-		msleep(10);
-	}
-	fprintf(stderr, "server did not start\n");
-	exit(2);
-}
-
-static void
-stop_server(void)
-{
-	int st;
-
-	if (server_pid <= 0)
-		return;
-	kill(server_pid, SIGTERM);
-	waitpid(server_pid, &st, 0);
-	server_pid = -1;
+	server_start(args);
 }
 
 static void
@@ -360,7 +312,7 @@ test_bytes(struct rte_mempool *mp, const char *out, uint32_t exp_num,
 	}
 	ivshm_net_close(b);
 	ivshm_net_close(a);
-	stop_server();
+	server_stop();
 }
 
 int
@@ -376,7 +328,7 @@ main(int argc, char **argv)
 	snprintf(server_bin, sizeof(server_bin), "%s", argv[1]);
 	snprintf(sock_path, sizeof(sock_path), "%s/layout.sock", argv[2]);
 	argv[2] = argv[0];
-	atexit(stop_server);
+	atexit(server_stop);
 	ret = rte_eal_init(argc - 2, argv + 2);
 	if (ret < 0) {
 		fprintf(stderr, "EAL init failed\n");

@@ -31,24 +31,7 @@
 
 #include "ivshm_net.h"
 #include "ivshm_pci.h"
-
-static int failures;
-
-#define CHECK(cond) do { \
-	if (!(cond)) { \
-		fprintf(stderr, "FAIL %s:%d: %s\n", __FILE__, __LINE__, #cond); \
-		failures++; \
-	} \
-} while (0)
-
-#define CHECK_EQ(a, b) do { \
-	long long va_ = (long long)(a), vb_ = (long long)(b); \
-	if (va_ != vb_) { \
-		fprintf(stderr, "FAIL %s:%d: %s == %lld, expected %s == %lld\n", \
-			__FILE__, __LINE__, #a, va_, #b, vb_); \
-		failures++; \
-	} \
-} while (0)
+#include "ivshm_test.h"
 
 /* ---- the model ---- */
 
@@ -285,14 +268,6 @@ params(struct model *m, uint64_t bar2_len)
 	return p;
 }
 
-static bool
-readable(int fd)
-{
-	struct pollfd pfd = { .fd = fd, .events = POLLIN };
-
-	return poll(&pfd, 1, 0) == 1;
-}
-
 static uint8_t *
 region(size_t len)
 {
@@ -512,7 +487,7 @@ test_v1_registers(void)
 	CHECK_EQ(ivshm_reg_read(dev, IVSHM_REG_INT_CTRL), 1);
 	CHECK_EQ(m.intr_mask, 0);
 	ivshm_vector_raise_local(dev, 1);
-	CHECK(readable(ivshm_vector_fd(dev, 1)));
+	CHECK(fd_readable(ivshm_vector_fd(dev, 1), 0));
 	ivshm_set_oneshot(dev, true);
 	CHECK_EQ(ivshm_vector_ack(dev, 1), 1);
 	CHECK_EQ(ivshm_reg_read(dev, IVSHM_REG_INT_CTRL), 0);
@@ -538,15 +513,15 @@ intx_round(struct ivshm_dev *dev, struct model *m, int line, uint32_t len)
 
 	m->intr_status = 1;	/* a peer rang: status set, line asserted */
 	CHECK_EQ(write(line, &one, len), (ssize_t)len);
-	CHECK(readable(ivshm_dev_ctrl_fd(dev)));
+	CHECK(fd_readable(ivshm_dev_ctrl_fd(dev), 0));
 	CHECK_EQ(ivshm_dev_process(dev), 0);
 	CHECK_EQ(m->status_reads, sr + 1);	/* status read, so cleared */
 	CHECK_EQ(m->intr_status, 0);
 	CHECK_EQ(m->unmasks, um + 1);		/* then the line re-enabled */
-	CHECK(!readable(ivshm_dev_ctrl_fd(dev)));
+	CHECK(!fd_readable(ivshm_dev_ctrl_fd(dev), 0));
 	/* one interrupt wakes the state machine and the receiver */
-	CHECK(readable(ivshm_vector_fd(dev, 0)));
-	CHECK(readable(ivshm_vector_fd(dev, 1)));
+	CHECK(fd_readable(ivshm_vector_fd(dev, 0), 0));
+	CHECK(fd_readable(ivshm_vector_fd(dev, 1), 0));
 	CHECK_EQ(ivshm_vector_ack(dev, 0), 1);
 	CHECK_EQ(ivshm_vector_ack(dev, 1), 1);
 	/* nothing pending: no status read, no unmask, no blocking */
@@ -631,7 +606,7 @@ test_v1_msix(void)
 	CHECK_EQ(ivshm_vector_ack(dev, 1), 0);		/* nothing, no block */
 	CHECK_EQ(write(fds[1], &one, 8), 8);		/* vfio signals */
 	CHECK_EQ(ivshm_vector_ack(dev, 1), 1);
-	CHECK(!readable(fds[0]));
+	CHECK(!fd_readable(fds[0], 0));
 	ivshm_dev_close(dev);
 	CHECK(fcntl(fds[0], F_GETFD) >= 0);		/* not ours: open */
 	/* fewer vectors than the server gives: refused, clearly */
@@ -876,20 +851,12 @@ test_net_over_v1(struct rte_mempool *mp)
 	munmap(bar2, RN);
 }
 
-static bool
-fd_readable(int fd)
-{
-	struct pollfd pfd = { .fd = fd, .events = POLLIN };
-
-	return poll(&pfd, 1, 0) == 1 && (pfd.revents & POLLIN);
-}
-
 static void
 fd_drain(int fd)
 {
 	uint64_t v;
 
-	while (fd_readable(fd) && read(fd, &v, sizeof(v)) == sizeof(v))
+	while (fd_readable(fd, 0) && read(fd, &v, sizeof(v)) == sizeof(v))
 		;
 }
 
@@ -938,11 +905,11 @@ test_net_arm_before_run(struct rte_mempool *mp)
 	CHECK_EQ(ivshm_net_rx_burst(b, rx, 4), 0);
 	fd_drain(fd);
 	CHECK_EQ(ivshm_net_rx_intr_enable(b), 0);
-	CHECK(!fd_readable(fd));
+	CHECK(!fd_readable(fd, 0));
 	/* the link comes up: the sleeper is woken at once */
 	CHECK_EQ(ivshm_net_start(b), 0);
 	CHECK_EQ(net_pair_poll(a, b, true), 0);
-	CHECK(fd_readable(fd));
+	CHECK(fd_readable(fd, 0));
 	/* woken, it polls and arms again, now on the running link: a's
 	 * frame rings b's doorbell (vector 1) */
 	CHECK_EQ(ivshm_net_rx_intr_disable(b), 0);

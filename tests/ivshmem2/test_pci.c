@@ -784,6 +784,29 @@ net_pair_poll(struct ivshm_net *a, struct ivshm_net *b, bool want_up)
 	return -1;
 }
 
+/* Two net ports over one emulated v1 BAR2 (peer IDs 0 and 1): attached,
+ * created and their receivers set up, not started. */
+static void
+net_pair_open(uint8_t *bar2, struct rte_mempool *mp, struct model *ma,
+	struct model *mb, struct ivshm_dev **da, struct ivshm_dev **db,
+	struct ivshm_net **a, struct ivshm_net **b)
+{
+	struct ivshm_pci_params p;
+
+	write_hdr(bar2, 2, 2, IVSHM_PROTO_NET, RN, RN - 0x1000 - 2 * OUTN,
+		OUTN);
+	model_v1(ma, bar2, 0, 2);
+	model_v1(mb, bar2, 1, 2);
+	p = params(ma, RN);
+	CHECK_EQ(ivshm_pci_attach(&p, da), 0);
+	p = params(mb, RN);
+	CHECK_EQ(ivshm_pci_attach(&p, db), 0);
+	CHECK_EQ(ivshm_net_create(*da, NULL, a), 0);
+	CHECK_EQ(ivshm_net_create(*db, NULL, b), 0);
+	CHECK_EQ(ivshm_net_rx_setup(*a, mp), 0);
+	CHECK_EQ(ivshm_net_rx_setup(*b, mp), 0);
+}
+
 static void
 test_net_over_v1(struct rte_mempool *mp)
 {
@@ -794,22 +817,10 @@ test_net_over_v1(struct rte_mempool *mp)
 	struct ivshm_net_stats sa, sb;
 	struct ivshm_net_link la;
 	struct model ma, mb;
-	struct ivshm_pci_params p;
 	unsigned int i, got = 0;
 	int tries;
 
-	write_hdr(bar2, 2, 2, IVSHM_PROTO_NET, RN, RN - 0x1000 - 2 * OUTN,
-		OUTN);
-	model_v1(&ma, bar2, 0, 2);
-	model_v1(&mb, bar2, 1, 2);
-	p = params(&ma, RN);
-	CHECK_EQ(ivshm_pci_attach(&p, &da), 0);
-	p = params(&mb, RN);
-	CHECK_EQ(ivshm_pci_attach(&p, &db), 0);
-	CHECK_EQ(ivshm_net_create(da, NULL, &a), 0);
-	CHECK_EQ(ivshm_net_create(db, NULL, &b), 0);
-	CHECK_EQ(ivshm_net_rx_setup(a, mp), 0);
-	CHECK_EQ(ivshm_net_rx_setup(b, mp), 0);
+	net_pair_open(bar2, mp, &ma, &mb, &da, &db, &a, &b);
 	CHECK_EQ(ivshm_net_start(a), 0);
 	CHECK_EQ(ivshm_net_start(b), 0);
 	/* the state machine runs over the emulated State register */
@@ -874,21 +885,9 @@ test_net_arm_before_run(struct rte_mempool *mp)
 	struct ivshm_net_stats sa, sb;
 	struct rte_mbuf *m, *rx[4];
 	struct model ma, mb;
-	struct ivshm_pci_params p;
 	int fd, i;
 
-	write_hdr(bar2, 2, 2, IVSHM_PROTO_NET, RN, RN - 0x1000 - 2 * OUTN,
-		OUTN);
-	model_v1(&ma, bar2, 0, 2);
-	model_v1(&mb, bar2, 1, 2);
-	p = params(&ma, RN);
-	CHECK_EQ(ivshm_pci_attach(&p, &da), 0);
-	p = params(&mb, RN);
-	CHECK_EQ(ivshm_pci_attach(&p, &db), 0);
-	CHECK_EQ(ivshm_net_create(da, NULL, &a), 0);
-	CHECK_EQ(ivshm_net_create(db, NULL, &b), 0);
-	CHECK_EQ(ivshm_net_rx_setup(a, mp), 0);
-	CHECK_EQ(ivshm_net_rx_setup(b, mp), 0);
+	net_pair_open(bar2, mp, &ma, &mb, &da, &db, &a, &b);
 	fd = ivshm_net_rx_intr_fd(b);
 	CHECK(fd >= 0);
 	/* a runs; b, not started yet, stops in READY (fresh rings, event

@@ -26,6 +26,15 @@ import ivshm_pmd as ip  # noqa: E402
 from proc import cpu_seconds, wait_for  # noqa: E402
 
 
+def sleeping_receiver(srv):
+    """vmlink's ports: an ivshmem2 link on SRV that sleeps while idle
+    (rx-mode = interrupt), forwarding into a null sink."""
+    return [("link", {"type": "ivshmem2", "path": srv.sock,
+                      "rx-mode": "interrupt", "peer": "sink"}),
+            ("sink", {"type": "ethdev", "device": "net_null0",
+                      "rx-queues": 0})]
+
+
 class Restart(ip.PmdTestCase):
     def receiver(self, tag, srv):
         t = self.start_testpmd(tag, 0, "server=" + srv.sock,
@@ -117,10 +126,7 @@ class Restart(ip.PmdTestCase):
 
     def test_receiving_vmlink_killed_and_restarted(self):
         srv = self.server("-o", "64K")
-        ports = [("link", {"type": "ivshmem2", "path": srv.sock,
-                           "rx-mode": "interrupt", "peer": "sink"}),
-                 ("sink", {"type": "ethdev", "device": "net_null0",
-                           "rx-queues": 0})]
+        ports = sleeping_receiver(srv)
         v1 = self.start_vmlink("rx1", ports)
         t = self.start_testpmd("tx", 0, "server=" + srv.sock,
                                ["--forward-mode=txonly"])
@@ -166,11 +172,7 @@ class Restart(ip.PmdTestCase):
         frames ring it (the new session asks for a doorbell at once), all
         of them arrive."""
         srv = self.server("-o", "64K")
-        v = self.start_vmlink("rx", [
-            ("link", {"type": "ivshmem2", "path": srv.sock,
-                      "rx-mode": "interrupt", "peer": "sink"}),
-            ("sink", {"type": "ethdev", "device": "net_null0",
-                      "rx-queues": 0})])
+        v = self.start_vmlink("rx", sleeping_receiver(srv))
         t1 = self.start_testpmd("tx1", 0, "server=" + srv.sock,
                                 ["--forward-mode=txonly"])
         self.assertTrue(t1.wait_link(0, 20))
@@ -258,11 +260,7 @@ class Restart(ip.PmdTestCase):
         carry on (the memory and eventfds are already shared), nothing
         spins on its dead socket, and a peer leaving is still seen."""
         srv = self.server("-o", "64K")
-        v = self.start_vmlink("rx", [
-            ("link", {"type": "ivshmem2", "path": srv.sock,
-                      "rx-mode": "interrupt", "peer": "sink"}),
-            ("sink", {"type": "ethdev", "device": "net_null0",
-                      "rx-queues": 0})])
+        v = self.start_vmlink("rx", sleeping_receiver(srv))
         t = self.start_testpmd("tx", 0, "server=" + srv.sock,
                                ["--forward-mode=txonly"])
         self.assertTrue(t.wait_link(0, 20))

@@ -13,13 +13,11 @@ virtqueues (virtio-net-pci packed=on, zero-copy = yes), where vmlink
 must say its links came up on packed rings. Skipped, with the reason,
 only when QEMU cannot run here."""
 
-import os
 import re
 
 import qemu_guest
-from interop_util import InteropCase, vhost_port
+from interop_util import QemuLinuxCase, vhost_port
 from proc import wait_for
-from vmlink_testlib import BUILD
 
 COUNT = 3
 SIZES = (56, 1400, 8000)
@@ -27,14 +25,7 @@ STATS_RE = re.compile(r"^VMLINK-GUEST STATS rx_packets=(\d+) "
                       r"tx_packets=(\d+)", re.M)
 
 
-class QemuGuestsThroughVmlink(InteropCase):
-    PAGES = 80      # vmlink; guest RAM is memfd
-
-    @classmethod
-    def setUpClass(cls):
-        qemu_guest.skip_class_unless_runnable()
-        cls.image = qemu_guest.build_guest(
-            os.path.join(os.path.abspath(BUILD), "qemu"))
+class QemuGuestsThroughVmlink(QemuLinuxCase):
 
     def run_ping(self, zero_copy, rx_mode, packed=False):
         a, b = self.path("a.sock"), self.path("b.sock")

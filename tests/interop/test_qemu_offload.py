@@ -21,12 +21,10 @@ md5 at both ends.
   timestamps) for every frame segmentation added.
 Skipped, with the reason, only when QEMU cannot run here."""
 
-import os
 import re
 
 import qemu_guest
-from interop_util import InteropCase, vhost_port
-from vmlink_testlib import BUILD
+from interop_util import QemuLinuxCase, vhost_port
 
 SIZE = 4 * 1024 * 1024
 FEATURES_RE = re.compile(r"^VMLINK-GUEST FEATURES ([01]+)", re.M)
@@ -58,14 +56,7 @@ def guest_stats(guest):
             (f.split("=", 1) for f in m.group(1).split())}
 
 
-class QemuTcpOffloads(InteropCase):
-    PAGES = 80      # vmlink; guest RAM is memfd
-
-    @classmethod
-    def setUpClass(cls):
-        qemu_guest.skip_class_unless_runnable()
-        cls.image = qemu_guest.build_guest(
-            os.path.join(os.path.abspath(BUILD), "qemu"))
+class QemuTcpOffloads(QemuLinuxCase):
 
     def stream(self, b_props):
         a, b = self.path("a.sock"), self.path("b.sock")

@@ -19,10 +19,12 @@ import tempfile
 import time
 import unittest
 
+import qemu_guest
 import telemetry
 from proc import cleanup_prefix, die_with_parent, stop, tail, wait_for
 from testpmd import Testpmd, TestpmdError
-from vmlink_testlib import VMLINK, hugepages_free, plugin_path, unique_prefix
+from vmlink_testlib import (BUILD, VMLINK, hugepages_free, plugin_path,
+                            unique_prefix)
 
 RUN_ROOT = "/run"
 
@@ -510,6 +512,20 @@ class InteropCase(unittest.TestCase):
         self.procs.append(t)
         return t
 
+
+
+class QemuLinuxCase(InteropCase):
+    """QEMU Linux guests (TCG) on vmlink's vhost-user ports: the class is
+    skipped, saying why, when QEMU cannot run here; cls.image is the
+    guest (kernel + initramfs) the tests boot."""
+
+    PAGES = 80      # vmlink; guest RAM is memfd
+
+    @classmethod
+    def setUpClass(cls):
+        qemu_guest.skip_class_unless_runnable()
+        cls.image = qemu_guest.build_guest(
+            os.path.join(os.path.abspath(BUILD), "qemu"))
 
 def exchange(tc, switch, ga, gb, sizes=(64, 1518, 9000), ports=("a", "b"),
              seconds=1.0):

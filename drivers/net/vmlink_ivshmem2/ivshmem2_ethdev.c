@@ -30,6 +30,7 @@
 #include <rte_spinlock.h>
 
 #include "ivshmem2_ethdev.h"
+#include "vmlink_port.h"
 #include "vmlink_secondary.h"
 
 RTE_LOG_REGISTER_DEFAULT(vi_logtype, NOTICE);
@@ -587,16 +588,9 @@ vi_ethdev_init(struct rte_eth_dev *dev, const struct vi_args *a)
 		return -ENOTSUP;
 	}
 	priv->doorbell = a->doorbell;
-	if (a->has_mac)
-		priv->mac = a->mac;
-	else
-		rte_eth_random_addr(priv->mac.addr_bytes);
-	dev->data->mac_addrs = &priv->mac;
+	vmlink_port_init_link(dev, &priv->mac, a->has_mac ? &a->mac : NULL);
 	dev->data->dev_flags |= RTE_ETH_DEV_INTR_LSC |
 		RTE_ETH_DEV_AUTOFILL_QUEUE_XSTATS;
-	dev->data->dev_link.link_speed = RTE_ETH_SPEED_NUM_10G;
-	dev->data->dev_link.link_duplex = RTE_ETH_LINK_FULL_DUPLEX;
-	dev->data->dev_link.link_status = RTE_ETH_LINK_DOWN;
 	dev->dev_ops = &vi_ops;
 	dev->rx_pkt_burst = vi_rx_burst;
 	dev->tx_pkt_burst = vi_tx_burst;
@@ -662,13 +656,7 @@ vi_probe(struct rte_vdev_device *vdev)
 static int
 vi_remove(struct rte_vdev_device *vdev)
 {
-	struct rte_eth_dev *dev;
-
-	dev = rte_eth_dev_allocated(rte_vdev_device_name(vdev));
-	if (dev == NULL)
-		return 0;
-	vi_close(dev);
-	return rte_eth_dev_release_port(dev);
+	return vmlink_vdev_remove(vdev, vi_close);
 }
 
 static struct rte_vdev_driver vi_driver = {

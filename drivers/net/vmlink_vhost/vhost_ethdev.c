@@ -25,6 +25,7 @@
 
 #include "vhu.h"
 #include "vmlink_devargs.h"
+#include "vmlink_port.h"
 #include "vmlink_secondary.h"
 
 RTE_LOG_REGISTER_DEFAULT(vv_logtype, NOTICE);
@@ -725,17 +726,10 @@ vv_probe(struct rte_vdev_device *vdev)
 		priv->proxy_epfd[q] = -1;
 		priv->proxied_kickfd[q] = -1;
 	}
-	if (args.has_mac)
-		priv->mac = args.mac;
-	else
-		rte_eth_random_addr(priv->mac.addr_bytes);
-	dev->data->mac_addrs = &priv->mac;
+	vmlink_port_init_link(dev, &priv->mac, args.has_mac ? &args.mac : NULL);
 	/* No AUTOFILL_QUEUE_XSTATS: the per-queue xstats below already name
 	 * rx_q<N>_packets and friends. */
 	dev->data->dev_flags |= RTE_ETH_DEV_INTR_LSC;
-	dev->data->dev_link.link_speed = RTE_ETH_SPEED_NUM_10G;
-	dev->data->dev_link.link_duplex = RTE_ETH_LINK_FULL_DUPLEX;
-	dev->data->dev_link.link_status = RTE_ETH_LINK_DOWN;
 	dev->dev_ops = &vv_ops;
 	dev->rx_pkt_burst = vv_rx_burst;
 	dev->tx_pkt_burst = vv_tx_burst;
@@ -766,13 +760,7 @@ vv_probe(struct rte_vdev_device *vdev)
 static int
 vv_remove(struct rte_vdev_device *vdev)
 {
-	struct rte_eth_dev *dev;
-
-	dev = rte_eth_dev_allocated(rte_vdev_device_name(vdev));
-	if (dev == NULL)
-		return 0;
-	vv_close(dev);
-	return rte_eth_dev_release_port(dev);
+	return vmlink_vdev_remove(vdev, vv_close);
 }
 
 static struct rte_vdev_driver vv_driver = {

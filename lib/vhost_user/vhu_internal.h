@@ -428,6 +428,9 @@ vhu_log_write(const struct vhu_log *log, uint64_t gpa, uint64_t len)
 
 	if (log == NULL || len == 0)
 		return;
+	/* The bytes first, then their bits (the front-end copies a page
+	 * after it cleared its bit): a compiler barrier on x86. */
+	__atomic_thread_fence(__ATOMIC_RELEASE);
 	page = gpa / VHU_LOG_PAGE;
 	last = (gpa + len - 1) / VHU_LOG_PAGE;
 	if (gpa + len - 1 < gpa)

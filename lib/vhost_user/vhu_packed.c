@@ -140,9 +140,13 @@ vhu_pk_publish(struct vhu_vq *vq, uint16_t n)
 
 	if (n == 0)
 		return;
-	/* The first element's flags last: the guest takes the burst whole. */
+	/* The first element's flags last: the guest takes the burst whole.
+	 * Logged after that store: a log sync between the two (the
+	 * front-end reads and clears the log while we run) must not see the
+	 * page clean with the flags still to come. */
 	__atomic_store_n(&vq->pdesc[vq->last_used].flags, vq->pk_head_flags,
 		__ATOMIC_RELEASE);
+	pk_log_desc(vq, vq->last_used);
 	vq->last_used = vq->pk_used_next;
 	vq->used_wrap = vq->pk_used_next_wrap;
 	pk_notify(vq, old, pk_linear(vq, vq->last_used, vq->used_wrap));

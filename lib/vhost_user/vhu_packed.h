@@ -166,11 +166,13 @@ pk_used(struct vhu_vq *vq, uint16_t k, uint16_t id, uint32_t len,
 		flags |= VRING_DESC_F_WRITE;
 	d->id = id;
 	d->len = len;
-	if (k == 0)
+	if (k == 0) {
+		/* logged by vhu_pk_publish(), after its flags */
 		vq->pk_head_flags = flags;
-	else
+	} else {
 		__atomic_store_n(&d->flags, flags, __ATOMIC_RELAXED);
-	pk_log_desc(vq, p.idx);
+		pk_log_desc(vq, p.idx);
+	}
 	pk_advance(vq, &p, ndesc);
 	vq->pk_used_next = p.idx;
 	vq->pk_used_next_wrap = p.wrap;

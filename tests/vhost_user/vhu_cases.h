@@ -17,6 +17,7 @@
 	X(get_vring_base) \
 	X(nofd_polling) \
 	X(migrate_log) \
+	X(migrate_log_complete) \
 	X(reconnect_server) \
 	X(reconnect_client) \
 	X(unknown_request) \
@@ -141,6 +142,7 @@
 	P(hotplug_traffic) \
 	P(hotplug_zc_held) \
 	P(hotplug_509) \
+	P(migrate_log_complete) \
 
 #define VHU_CASE_DECL(name) int case_ ## name(void);
 VHU_CASES(VHU_CASE_DECL)

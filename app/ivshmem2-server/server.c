@@ -28,6 +28,7 @@
 #include <sys/un.h>
 
 #include "server.h"
+#include "vmlink_sock.h"
 #include "ivshm_proto.h"
 #include "ivshm_net_layout.h"
 
@@ -461,40 +462,6 @@ srv_open_sockets(struct server *s)
 	return 0;
 }
 
-/* One sendmsg, never blocking, never raising SIGPIPE. */
-static ssize_t
-send_fd(int sock, const void *buf, size_t len, int fd)
-{
-	union {
-		struct cmsghdr h;
-		char b[CMSG_SPACE(sizeof(int))];
-	} ctl;
-	struct iovec iov = { .iov_base = (void *)(uintptr_t)buf,
-		.iov_len = len };
-	struct msghdr mh;
-	ssize_t n;
-
-	memset(&mh, 0, sizeof(mh));
-	mh.msg_iov = &iov;
-	mh.msg_iovlen = 1;
-	if (fd >= 0) {
-		struct cmsghdr *c;
-
-		memset(&ctl, 0, sizeof(ctl));
-		mh.msg_control = ctl.b;
-		mh.msg_controllen = sizeof(ctl.b);
-		c = CMSG_FIRSTHDR(&mh);
-		c->cmsg_level = SOL_SOCKET;
-		c->cmsg_type = SCM_RIGHTS;
-		c->cmsg_len = CMSG_LEN(sizeof(int));
-		memcpy(CMSG_DATA(c), &fd, sizeof(int));
-	}
-	do {
-		n = sendmsg(sock, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
-	} while (n < 0 && errno == EINTR);
-	return n;
-}
-
 static void
 client_drop(struct server *s, struct client *c, const char *why)
 {
@@ -560,7 +527,7 @@ client_send(struct server *s, struct client *c, const void *buf, size_t len,
 	if (c->dead)
 		return;
 	if (c->q_count == 0) {
-		n = send_fd(c->sock, buf, len, fd);
+		n = vmlink_send_fd(c->sock, buf, len, fd);
 		if (n == (ssize_t)len)
 			return;
 		if (n < 0) {
@@ -581,7 +548,7 @@ client_flush(struct server *s, struct client *c)
 {
 	while (c->q_count && !c->dead) {
 		struct out_msg *m = &c->q[c->q_head];
-		ssize_t n = send_fd(c->sock, m->buf + m->off, m->len - m->off,
+		ssize_t n = vmlink_send_fd(c->sock, m->buf + m->off, m->len - m->off,
 			m->off == 0 ? m->fd : -1);
 
 		if (n < 0) {

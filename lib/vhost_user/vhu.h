@@ -243,7 +243,8 @@ int vhu_queue_notify(struct vhu_dev *dev, uint16_t queue_pair, bool enable);
 	X(INDIRECT_LEN, "indirect_len", "table empty, not 16*n, or longer than the ring") \
 	X(INDIRECT_ALIGN, "indirect_align", "table address not 16-byte aligned") \
 	X(INDIRECT_NESTED, "indirect_nested", "INDIRECT inside an indirect table") \
-	X(INDIRECT_SPAN, "indirect_span", "table outside memory or across regions")
+	X(INDIRECT_SPAN, "indirect_span", "table outside memory or across regions") \
+	X(INFLIGHT, "inflight_region", "in-flight region does not fit the ring at its start")
 
 enum vhu_malformed {
 #define VHU_MAL_ENUM(id, name, help) VHU_MAL_##id,
@@ -266,6 +267,7 @@ enum vhu_malformed {
 	X(notify_sent, "notify_sent", "call eventfd written") \
 	X(notify_suppressed, "notify_suppressed", "guest did not ask (EVENT_IDX/NO_INTERRUPT)") \
 	X(rarp_sent, "rarp_sent", "RARP frames injected after SEND_RARP") \
+	X(inflight_resubmitted, "inflight_resubmitted", "chains in flight at the last stop or crash, processed again") \
 	X(faults, "faults", "times the queue was stopped by a fault")
 
 /** All fields are uint64_t (see the name table). */

@@ -253,6 +253,9 @@ vhu_dequeue_burst(struct vhu_dev *dev, uint16_t queue_pair,
 		cnt += vhu_pk_dequeue(vq, mp, out, n - cnt, &sum);
 	else
 		cnt += deq_split(vq, mp, out, n - cnt, &sum);
+	/* before any chain taken here is published */
+	if (unlikely(vq->infl != NULL))
+		vhu_infl_take(vq);
 	deq_finish(vq, &sum);
 	vq_leave(vq);
 	return cnt;

@@ -127,7 +127,8 @@ supported_protocol_features(void)
 		(1ull << VHU_PROTO_F_CONFIG) |
 		(1ull << VHU_PROTO_F_RESET_DEVICE) |
 		(1ull << VHU_PROTO_F_CONFIGURE_MEM_SLOTS) |
-		(1ull << VHU_PROTO_F_STATUS);
+		(1ull << VHU_PROTO_F_STATUS) |
+		(1ull << VHU_PROTO_F_INFLIGHT_SHMFD);
 }
 
 uint64_t
@@ -442,7 +443,7 @@ vq_map(struct vhu_dev *dev, struct vhu_vq *vq)
 		return;
 	vq->map_err_logged = false;
 	vq->desc = desc;
-	vq->avail = avail;
+	vq->avail = vhu_infl_fetch_ring(vq, avail);
 	vq->used = used;
 	vq->pdesc = desc;
 	vq->driver_event = avail;
@@ -496,6 +497,7 @@ vhu_vq_resume(struct vhu_dev *dev, struct vhu_vq *vq)
 	 * used ring, and the log they had may have been unmapped since. */
 	vq->log = log_all ? dev->log : NULL;
 	vq->log_used = log_all && (vq->addr_flags & VHU_VRING_F_LOG);
+	vq_publish_mode(vq);
 	/* Packed rings write used elements into the descriptor ring and
 	 * our event structure: both logged at their own addresses. */
 	vq->log_used_gpa = vq->packed ?
@@ -519,9 +521,14 @@ vhu_vq_resume(struct vhu_dev *dev, struct vhu_vq *vq)
 	if (vq->mem_hint >= dev->mt->n)
 		vq->mem_hint = 0;
 	if (vq->notify_init) {
-		vq_reconcile_base(dev, vq);
+		if (!vhu_infl_ring_start(dev, vq))
+			vq_reconcile_base(dev, vq);
 		vhu_vq_ring_init_notify(vq);
 		vq->notify_init = false;
+		vq_publish_mode(vq);
+		/* an in-flight region that does not fit the ring */
+		if (__atomic_load_n(&vq->fault, __ATOMIC_RELAXED) != 0)
+			return;
 	}
 	vmlink_queue_open(&vq->ready);
 }
@@ -699,7 +706,8 @@ vq_rings_kept(const struct vhu_dev *dev, const struct vhu_vq *vq,
 
 	vhu_vq_part_sizes(dev, vq->num, sz);
 	return vhu_qva_to_hva(mt, vq->desc_qva, sz[0]) == (void *)vq->desc &&
-		vhu_qva_to_hva(mt, vq->avail_qva, sz[1]) == (void *)vq->avail &&
+		vhu_qva_to_hva(mt, vq->avail_qva, sz[1]) ==
+			(void *)vhu_infl_guest_avail(vq) &&
 		vhu_qva_to_hva(mt, vq->used_qva, sz[2]) == (void *)vq->used;
 }
 
@@ -807,6 +815,7 @@ vhu_vq_stop(struct vhu_dev *dev, struct vhu_vq *vq)
 		vhu_event_push(dev, VHU_EVENT_QUEUE_DOWN, vq->index, 0);
 		vq->up_reported = false;
 	}
+	vhu_infl_ring_stop(vq);
 	vq->started = false;
 	vq->base_unread = true;
 	vhu_defer_close(dev, vq->kickfd);
@@ -855,6 +864,7 @@ static void
 vq_forget(struct vhu_dev *dev, struct vhu_vq *vq)
 {
 	vq->gen++;	/* whatever is still out is orphaned */
+	vhu_infl_ring_stop(vq);
 	if (vq->up_reported) {
 		vhu_event_push(dev, VHU_EVENT_QUEUE_DOWN, vq->index, 0);
 		vq->up_reported = false;
@@ -879,6 +889,7 @@ vq_forget(struct vhu_dev *dev, struct vhu_vq *vq)
 	__atomic_store_n(&vq->mt_pub, NULL, __ATOMIC_RELAXED);
 	vq->log = NULL;
 	vq->log_used = false;
+	vq_publish_mode(vq);
 	vq->last_avail = 0;
 	vq->last_used = 0;
 	vq->avail_wrap = true;	/* packed rings start at wrap 1 */
@@ -933,6 +944,7 @@ vhu_session_reset(struct vhu_dev *dev, bool disconnect)
 	quiesce_for_reset(dev, !disconnect);
 	for (i = 0; i < dev->nr_vq; i++)
 		vq_forget(dev, &dev->vqs[i]);
+	vhu_infl_release(dev);
 	vhu_memtab_retire(dev, dev->mt);
 	dev->mt = NULL;
 	/* A memory fault of the session ending here ends with it. */
@@ -1524,6 +1536,7 @@ vhu_destroy(struct vhu_dev *dev)
 	vhu_close_fd(&dev->standby.fd);
 	if (dev->connfd >= 0)
 		vhu_session_reset(dev, true);
+	vhu_infl_release(dev);
 	/* No events during destroy; just close what was deferred. */
 	for (i = 0; i < dev->ndefer; i++)
 		close(dev->defer[i]);

@@ -353,6 +353,9 @@ vhu_enqueue_burst(struct vhu_dev *dev, uint16_t queue_pair,
 	/* ring_avail() may have stopped the queue */
 	if (likely(__atomic_load_n(&vq->ready, __ATOMIC_RELAXED)))
 		done = enq_frames(vq, pkts, n, ofl, pending, &sum);
+	/* before any chain taken here is published */
+	if (unlikely(vq->infl != NULL))
+		vhu_infl_take(vq);
 	enq_finish(vq, &sum);
 	vq_leave(vq);
 	return done;

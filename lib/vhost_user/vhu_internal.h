@@ -27,6 +27,7 @@
 #include <linux/virtio_ring.h>
 
 #include "vhu.h"
+#include "vhu_inflight.h"
 #include "vhu_proto.h"
 
 extern int vhu_logtype;
@@ -187,6 +188,8 @@ struct vhu_vq {
 	const struct vhu_memtab *mt;	/* the table of the current burst */
 	const struct vhu_memtab *mt_pub; /* atomic: the table for the next */
 	const struct vhu_log *log;	/* NULL unless LOG_ALL + log base */
+	struct vhu_infl_vq *infl;	/* NULL unless the queue tracks what
+					 * is in flight (vhu_inflight.h) */
 	uint64_t log_used_gpa;
 	uint16_t size;
 	uint16_t mask;
@@ -197,6 +200,8 @@ struct vhu_vq {
 	bool event_idx;
 	bool indirect;
 	bool log_used;
+	bool publish_slow;	/* log_used or infl: vhu_ring_publish()'s
+				 * slow path (vq_publish_mode()) */
 	bool notify_on;		/* atomic: guest asked to kick (vhu_queue_notify) */
 	bool zc;
 	int callfd;
@@ -243,6 +248,7 @@ struct vhu_vq {
 	bool fault_reported;
 	bool map_err_logged;
 	bool notify_init;	/* set notification suppression at next resume */
+	struct vhu_infl_vq infl_state;	/* ctl (and data path via infl) */
 
 	/* Scratch for one batch of a burst: a frame may have up to
 	 * VHU_MAX_SEGS segments (and buffer chains), the others of the batch
@@ -295,6 +301,7 @@ struct vhu_dev {
 	struct vhu_memtab *retired;
 	struct vhu_log *log;
 	int logfd;
+	struct vhu_infl infl;	/* in-flight region (INFLIGHT_SHMFD) */
 
 	/* RARP injection (dequeue of queue pair 0). */
 	uint8_t rarp_mac[6];
@@ -386,6 +393,12 @@ void *vhu_gpa_to_hva_contig(const struct vhu_memtab *mt, uint32_t *hint,
 struct vhu_log *vhu_log_map(struct vhu_dev *dev, int fd, uint64_t size,
 	uint64_t offset, const char **why);
 void vhu_log_unmap(struct vhu_log *log);
+/* Map [offset, offset + size) of a front-end's fd, checked (regular
+ * file, large enough, no overflow) and guarded as regions are; NULL with
+ * *why. vhu_fd_unmap() undoes it. */
+uint8_t *vhu_fd_map(struct vhu_dev *dev, int fd, uint64_t offset,
+	uint64_t size, void **map_addr, size_t *map_len, const char **why);
+void vhu_fd_unmap(void *map_addr, size_t map_len);
 /* Install the SIGBUS handler that contains faults of guest memory (a
  * front-end truncating a region's file): once per process. */
 void vhu_guard_init(void);
@@ -418,6 +431,13 @@ vhu_gpa_lookup(const struct vhu_memtab *mt, uint32_t *hint, uint64_t gpa)
 		}
 	}
 	return NULL;
+}
+
+/* Control thread, queue quiesced: after log_used or infl changed. */
+static inline void
+vq_publish_mode(struct vhu_vq *vq)
+{
+	vq->publish_slow = vq->log_used || vq->infl != NULL;
 }
 
 /* Mark [gpa, gpa + len) dirty in the log (len > 0). */

@@ -250,6 +250,24 @@ unmap_guarded(void *addr, size_t len)
 	munmap(addr, len);
 }
 
+uint8_t *
+vhu_fd_map(struct vhu_dev *dev, int fd, uint64_t offset, uint64_t size,
+	void **map_addr, size_t *map_len, const char **why)
+{
+	if (offset + size < offset) {
+		*why = "offset + size overflows";
+		return NULL;
+	}
+	return map_guarded(fd, offset, size, map_addr, map_len,
+		&dev->mem_fault, why);
+}
+
+void
+vhu_fd_unmap(void *map_addr, size_t map_len)
+{
+	unmap_guarded(map_addr, map_len);
+}
+
 struct vhu_region *
 vhu_region_map(struct vhu_dev *dev, const struct vhu_mem_region_desc *d,
 	int fd, const char **why)

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "vhu_internal.h"
+#include "vmlink_sock.h"
 
 struct vhu_msg {
 	uint32_t request;
@@ -27,6 +28,7 @@ struct vhu_msg {
 		struct vhu_mem_reg_desc memreg;
 		struct vhu_log_desc log;
 		struct vhu_config_desc config;
+		struct vhu_inflight_desc inflight;
 		uint8_t raw[VHU_MSG_MAX_PAYLOAD];
 	} p;
 	int fds[VHU_MAX_MSG_FDS];
@@ -40,7 +42,9 @@ struct vhu_reply {
 		uint64_t u64;
 		struct vhu_vring_state state;
 		struct vhu_config_desc config;
+		struct vhu_inflight_desc inflight;
 	} p;
+	int fd;			/* sent with the reply, then closed; -1 */
 };
 
 typedef int (*vhu_handler_t)(struct vhu_dev *dev, struct vhu_msg *msg,
@@ -151,9 +155,10 @@ read_full(struct vhu_dev *dev, struct vhu_msg *msg, void *buf, size_t len)
 	return 0;
 }
 
+/* A reply; @p fd (>= 0) rides with its first byte. */
 static int
-send_msg(struct vhu_dev *dev, uint32_t request, const void *payload,
-	uint32_t size)
+send_msg_fd(struct vhu_dev *dev, uint32_t request, const void *payload,
+	uint32_t size, int fd)
 {
 	uint8_t buf[VHU_MSG_HDR_SIZE + sizeof(struct vhu_config_desc)];
 	uint32_t hdr[3] = { request, VHU_FLAG_VERSION | VHU_FLAG_REPLY, size };
@@ -166,8 +171,8 @@ send_msg(struct vhu_dev *dev, uint32_t request, const void *payload,
 	if (size > 0)
 		memcpy(buf + VHU_MSG_HDR_SIZE, payload, size);
 	while (off < total) {
-		ssize_t n = send(dev->connfd, buf + off, total - off,
-			MSG_NOSIGNAL | MSG_DONTWAIT);
+		ssize_t n = vmlink_send_fd(dev->connfd, buf + off,
+			total - off, off == 0 ? fd : -1);
 		struct pollfd pfd;
 
 		if (n > 0) {
@@ -184,6 +189,13 @@ send_msg(struct vhu_dev *dev, uint32_t request, const void *payload,
 		(void)poll(&pfd, 1, 10);
 	}
 	return 0;
+}
+
+static int
+send_msg(struct vhu_dev *dev, uint32_t request, const void *payload,
+	uint32_t size)
+{
+	return send_msg_fd(dev, request, payload, size, -1);
 }
 
 static int
@@ -990,8 +1002,35 @@ h_get_status(struct vhu_dev *dev, struct vhu_msg *msg, struct vhu_reply *rep,
 	return 0;
 }
 
+/* GET_INFLIGHT_FD: a new region, its fd in the reply. */
+static int
+h_get_inflight_fd(struct vhu_dev *dev, struct vhu_msg *msg,
+	struct vhu_reply *rep, const char **why)
+{
+	struct vhu_inflight_desc d = msg->p.inflight;
+	int fd;
+
+	if (vhu_infl_get(dev, &d, &fd, why) != 0)
+		return -1;
+	rep->p.inflight = d;
+	rep->size = sizeof(d);
+	rep->fd = fd;
+	return 0;
+}
+
+/* SET_INFLIGHT_FD: the front-end's region (the fd stays the message's,
+ * closed after the handler: the mapping keeps the file). */
+static int
+h_set_inflight_fd(struct vhu_dev *dev, struct vhu_msg *msg,
+	struct vhu_reply *rep, const char **why)
+{
+	RTE_SET_USED(rep);
+	return vhu_infl_set(dev, &msg->p.inflight, msg->fds[0], why);
+}
+
 #define U64 sizeof(uint64_t)
 #define STATE sizeof(struct vhu_vring_state)
+#define INFLIGHT sizeof(struct vhu_inflight_desc)
 
 static const struct vhu_req reqs[VHU_REQ_MAX] = {
 	[VHU_REQ_GET_FEATURES] = { "GET_FEATURES", h_get_features,
@@ -1055,10 +1094,12 @@ static const struct vhu_req reqs[VHU_REQ_MAX] = {
 		0, 0, 0, VHU_MAX_MSG_FDS, -1, REPLY_NONE },
 	[VHU_REQ_POSTCOPY_END] = { "POSTCOPY_END", NULL,
 		0, 0, 0, VHU_MAX_MSG_FDS, -1, REPLY_NONE },
-	[VHU_REQ_GET_INFLIGHT_FD] = { "GET_INFLIGHT_FD", NULL,
-		0, 0, 0, VHU_MAX_MSG_FDS, -1, REPLY_NONE },
-	[VHU_REQ_SET_INFLIGHT_FD] = { "SET_INFLIGHT_FD", NULL,
-		0, 0, 0, VHU_MAX_MSG_FDS, -1, REPLY_NONE },
+	[VHU_REQ_GET_INFLIGHT_FD] = { "GET_INFLIGHT_FD", h_get_inflight_fd,
+		SZ_EXACT, INFLIGHT, 0, 0, VHU_PROTO_F_INFLIGHT_SHMFD,
+		REPLY_OWN },
+	[VHU_REQ_SET_INFLIGHT_FD] = { "SET_INFLIGHT_FD", h_set_inflight_fd,
+		SZ_EXACT, INFLIGHT, 1, 1, VHU_PROTO_F_INFLIGHT_SHMFD,
+		REPLY_NONE },
 	[VHU_REQ_GPU_SET_SOCKET] = { "GPU_SET_SOCKET", NULL,
 		0, 0, 0, VHU_MAX_MSG_FDS, -1, REPLY_NONE },
 	[VHU_REQ_RESET_DEVICE] = { "RESET_DEVICE", h_reset_device,
@@ -1157,6 +1198,7 @@ static const char *const proto_names[] = {
 	[VHU_PROTO_F_RARP] = "RARP",
 	[VHU_PROTO_F_MTU] = "MTU",
 	[VHU_PROTO_F_CONFIG] = "CONFIG",
+	[VHU_PROTO_F_INFLIGHT_SHMFD] = "INFLIGHT_SHMFD",
 	[VHU_PROTO_F_RESET_DEVICE] = "RESET_DEVICE",
 	[VHU_PROTO_F_CONFIGURE_MEM_SLOTS] = "CONFIGURE_MEM_SLOTS",
 	[VHU_PROTO_F_STATUS] = "STATUS",
@@ -1294,6 +1336,7 @@ vhu_msg_process(struct vhu_dev *dev)
 		goto reject;
 
 	memset(&rep, 0, sizeof(rep));
+	rep.fd = -1;
 	ok = (dev->in_standby ? standby_handler(r) : r->fn)(dev, &msg, &rep,
 		&why) == 0;
 	if (!ok) {
@@ -1305,10 +1348,12 @@ vhu_msg_process(struct vhu_dev *dev)
 	 * counts its fds after the reply sees them gone. */
 	close_msg_fds(&msg);
 	if (r->reply != REPLY_NONE)
-		rc = send_msg(dev, msg.request, &rep.p, rep.size);
+		rc = send_msg_fd(dev, msg.request, &rep.p, rep.size, rep.fd);
 	else if ((msg.flags & VHU_FLAG_NEED_REPLY) &&
 			proto_has(dev, VHU_PROTO_F_REPLY_ACK))
 		rc = send_u64(dev, msg.request, 0);
+	if (rep.fd >= 0)
+		close(rep.fd);
 	vhu_update_events(dev);
 	return rc;
 

@@ -174,6 +174,16 @@ struct vhu_log_desc {
 
 #define VHU_MEMTABLE_HDR_SIZE	8u	/* nregions + padding */
 
+/* GET_INFLIGHT_FD (the front-end fills the last two, the back-end
+ * answers all four and the fd) and SET_INFLIGHT_FD; 24 bytes on the
+ * wire, as QEMU and DPDK send it. */
+struct vhu_inflight_desc {
+	uint64_t mmap_size;
+	uint64_t mmap_offset;
+	uint16_t num_queues;
+	uint16_t queue_size;
+};
+
 /* GET_CONFIG / SET_CONFIG: a window of the device's config space. */
 #define VHU_CONFIG_HDR_SIZE	12u	/* offset + size + flags */
 #define VHU_CONFIG_MAX		256u

@@ -201,6 +201,27 @@ log_used_entries(struct vhu_vq *vq, uint16_t n)
 	}
 }
 
+/* vhu_ring_publish() of a queue that logs its used ring (migration) or
+ * tracks what is in flight: the used entries and index dirty-logged; the
+ * batch recorded before used->idx moves, cleared after (vhu_inflight.h). */
+static void __rte_noinline
+ring_publish_slow(struct vhu_vq *vq, uint16_t n)
+{
+	uint16_t old = vq->last_used;
+	uint16_t new_idx = (uint16_t)(old + n);
+
+	if (vq->log_used)
+		log_used_entries(vq, n);
+	if (vq->infl != NULL)
+		vhu_infl_publish_begin(vq, n);
+	__atomic_store_n(&vq->used->idx, new_idx, __ATOMIC_RELEASE);
+	log_used(vq, 2, 2);
+	if (vq->infl != NULL)
+		vhu_infl_publish_end(vq, n);
+	vq->last_used = new_idx;
+	ring_notify(vq, old, new_idx);
+}
+
 void
 vhu_ring_publish(struct vhu_vq *vq, uint16_t n)
 {
@@ -211,10 +232,11 @@ vhu_ring_publish(struct vhu_vq *vq, uint16_t n)
 		vhu_pk_publish(vq, n);
 		return;
 	}
-	if (unlikely(vq->log_used))
-		log_used_entries(vq, n);
+	if (unlikely(vq->publish_slow)) {
+		ring_publish_slow(vq, n);
+		return;
+	}
 	__atomic_store_n(&vq->used->idx, new_idx, __ATOMIC_RELEASE);
-	log_used(vq, 2, 2);
 	vq->last_used = new_idx;
 	ring_notify(vq, old, new_idx);
 }

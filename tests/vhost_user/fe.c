@@ -45,6 +45,7 @@ fe_init(struct fe *fe)
 	fe->sock = -1;
 	fe->prefer_huge = true;
 	fe->base_override = -1;
+	fe->inflight_fd = -1;
 	for (i = 0; i < FE_MAX_VQ; i++) {
 		fe->vq[i].kickfd = -1;
 		fe->vq[i].callfd = -1;
@@ -72,6 +73,7 @@ fe_fini(struct fe *fe)
 	unsigned int i;
 
 	fe_disconnect(fe);
+	close_fd(&fe->inflight_fd);
 	for (i = 0; i < FE_MAX_VQ; i++) {
 		close_fd(&fe->vq[i].kickfd);
 		close_fd(&fe->vq[i].callfd);
@@ -435,6 +437,65 @@ fe_get_vring_base(struct fe *fe, uint32_t index, uint32_t *num)
 	return 0;
 }
 
+int
+fe_get_inflight(struct fe *fe, uint16_t nq, uint16_t qsize,
+	struct vhu_inflight_desc *d, int *fd)
+{
+	struct vhu_inflight_desc req = { .num_queues = nq, .queue_size = qsize };
+	union {
+		char buf[CMSG_SPACE(sizeof(int))];
+		struct cmsghdr align;
+	} cbuf;
+	uint32_t hdr[3];
+	struct iovec iov = { .iov_base = hdr, .iov_len = sizeof(hdr) };
+	struct msghdr mh;
+	struct cmsghdr *cm;
+	struct pollfd p = { .fd = fe->sock, .events = POLLIN };
+
+	*fd = -1;
+	if (fe_send(fe, VHU_REQ_GET_INFLIGHT_FD, VHU_FLAG_VERSION, &req,
+			sizeof(req), NULL, 0) != 0)
+		return -1;
+	if (poll(&p, 1, 3000) != 1)
+		return -1;
+	memset(&mh, 0, sizeof(mh));
+	mh.msg_iov = &iov;
+	mh.msg_iovlen = 1;
+	mh.msg_control = cbuf.buf;
+	mh.msg_controllen = sizeof(cbuf.buf);
+	if (recvmsg(fe->sock, &mh, MSG_WAITALL | MSG_CMSG_CLOEXEC) !=
+			(ssize_t)sizeof(hdr))
+		return -1;
+	for (cm = CMSG_FIRSTHDR(&mh); cm != NULL; cm = CMSG_NXTHDR(&mh, cm))
+		if (cm->cmsg_level == SOL_SOCKET &&
+				cm->cmsg_type == SCM_RIGHTS)
+			memcpy(fd, CMSG_DATA(cm), sizeof(int));
+	if (hdr[0] != VHU_REQ_GET_INFLIGHT_FD || hdr[2] != sizeof(*d) ||
+			read_exact(fe->sock, d, sizeof(*d), 3000) != 0) {
+		close_fd(fd);
+		return -1;
+	}
+	return *fd >= 0 ? 0 : -1;
+}
+
+int
+fe_set_inflight(struct fe *fe, const struct vhu_inflight_desc *d, int fd)
+{
+	return fe_request(fe, VHU_REQ_SET_INFLIGHT_FD, d, sizeof(*d), &fd, 1);
+}
+
+/* As QEMU's vhost_dev_get_inflight() / vhost_dev_set_inflight() at
+ * start: the region asked for once, given back every time. */
+static int
+fe_inflight_start(struct fe *fe, const struct fe_opts *o)
+{
+	if (fe->inflight_fd < 0 && fe_get_inflight(fe,
+			(uint16_t)(2 * o->nqp), o->ring_size, &fe->inflight,
+			&fe->inflight_fd) != 0)
+		return -1;
+	return fe_set_inflight(fe, &fe->inflight, fe->inflight_fd);
+}
+
 /* ---- rings ---- */
 
 int
@@ -509,6 +570,8 @@ fe_vring_start(struct fe *fe, unsigned int idx, bool kick_nofd,
 			fe_request_state(fe, VHU_REQ_SET_VRING_BASE, idx,
 				fe->base_override >= 0 ?
 				(uint32_t)fe->base_override :
+				fe->base_override == FE_BASE_USED ?
+				fe_used_idx(v) :
 				v->packed ? fe_pk_base(v) : v->avail_idx) != 0 ||
 			fe_vring_addr(fe, idx, 0, 0) != 0 ||
 			vring_fd(fe, VHU_REQ_SET_VRING_CALL, idx, &v->callfd,
@@ -560,6 +623,8 @@ fe_start(struct fe *fe, const struct fe_opts *o)
 	if (fe_request_u64(fe, VHU_REQ_SET_FEATURES, fe->features) != 0)
 		return -1;
 	if (fe_set_mem_table(fe) != 0)
+		return -1;
+	if (o->inflight && fe_inflight_start(fe, o) != 0)
 		return -1;
 	for (i = 0; i < 2 * o->nqp; i++) {
 		if ((!o->keep_rings &&

@@ -20,6 +20,7 @@
 #define FE_MAX_VQ	8
 #define FE_MAX_CHAIN	32
 #define FE_RING_MAX	1024
+#define FE_BASE_USED	(-2)
 
 struct fe_mem {
 	int fd;
@@ -79,7 +80,13 @@ struct fe {
 	uint64_t alloc_next;	/* bump allocator for rings/buffers */
 	uint64_t alloc_end;
 	bool prefer_huge;
-	int32_t base_override;	/* SET_VRING_BASE value; -1: avail_idx */
+	int32_t base_override;	/* SET_VRING_BASE value; -1: avail_idx,
+				 * FE_BASE_USED: the ring's used index */
+	/* In-flight region (INFLIGHT_SHMFD), kept across reconnects as
+	 * QEMU keeps it: from GET_INFLIGHT_FD, given back by
+	 * SET_INFLIGHT_FD at every start. */
+	int inflight_fd;
+	struct vhu_inflight_desc inflight;
 };
 
 struct fe_opts {
@@ -93,6 +100,8 @@ struct fe_opts {
 	bool call_nofd;
 	uint64_t mem_size;	/* region 0 size (default 4 MiB) */
 	bool keep_rings;	/* reconnect: rings and memory as they are */
+	bool inflight;		/* GET_INFLIGHT_FD (once) + SET_INFLIGHT_FD
+				 * before the rings start */
 };
 
 void fe_opts_default(struct fe_opts *o);
@@ -129,6 +138,12 @@ int fe_request_state(struct fe *fe, uint32_t req, uint32_t index,
 int fe_sync(struct fe *fe);
 int fe_set_mem_table(struct fe *fe);
 int fe_get_vring_base(struct fe *fe, uint32_t index, uint32_t *num);
+/* GET_INFLIGHT_FD for @p nq virtqueues of @p qsize entries: the reply's
+ * payload in *d and its fd in *fd (-1 on failure, or none attached). */
+int fe_get_inflight(struct fe *fe, uint16_t nq, uint16_t qsize,
+	struct vhu_inflight_desc *d, int *fd);
+/* SET_INFLIGHT_FD with @p fd (the ack, as fe_request()). */
+int fe_set_inflight(struct fe *fe, const struct vhu_inflight_desc *d, int fd);
 
 /* Handshake and rings. */
 int fe_start(struct fe *fe, const struct fe_opts *o);

@@ -59,7 +59,8 @@ case_handshake(void)
 		BIT(VHU_PROTO_F_LOG_SHMFD) | BIT(VHU_PROTO_F_RARP) |
 		BIT(VHU_PROTO_F_REPLY_ACK) | BIT(VHU_PROTO_F_MTU) |
 		BIT(VHU_PROTO_F_CONFIG) | BIT(VHU_PROTO_F_RESET_DEVICE) |
-		BIT(VHU_PROTO_F_CONFIGURE_MEM_SLOTS) | BIT(VHU_PROTO_F_STATUS);
+		BIT(VHU_PROTO_F_CONFIGURE_MEM_SLOTS) | BIT(VHU_PROTO_F_STATUS) |
+		BIT(VHU_PROTO_F_INFLIGHT_SHMFD);
 	struct tb t;
 	uint64_t v;
 
@@ -607,7 +608,8 @@ case_mq_two_pairs(void)
 	CHECK(qstats(t.dev, 1, VHU_ENQ).packets == 1, "after reset");
 	/* Name table. */
 	CHECK(strcmp(vhu_queue_stat_name(0), "packets") == 0, "name 0");
-	CHECK(strcmp(vhu_queue_stat_name(13 + VHU_MAL_LOOP),
+	CHECK(strcmp(vhu_queue_stat_name(offsetof(struct vhu_queue_stats,
+		malformed) / sizeof(uint64_t) + VHU_MAL_LOOP),
 		"malformed_desc_loop") == 0, "loop name");
 	CHECK(vhu_queue_stat_name(VHU_QUEUE_STATS_NUM - 1) != NULL &&
 		vhu_queue_stat_name(VHU_QUEUE_STATS_NUM) == NULL, "name count");

@@ -89,6 +89,11 @@
 	X(base_reconcile) \
 	X(migrate_switch) \
 	X(second_takes_over) \
+	X(inflight_restart) \
+	X(inflight_torn_batch) \
+	X(inflight_bad_msgs) \
+	X(inflight_bad_region) \
+	X(inflight_resubmit_fault) \
 	X(throughput) \
 	X(pk_wrap) \
 	X(pk_events) \

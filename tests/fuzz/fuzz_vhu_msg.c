@@ -13,7 +13,11 @@
  * requests with fields from the input (SET_STATUS, RESET_DEVICE, GET_CONFIG
  * and SET_CONFIG windows whose size field may disagree with the payload,
  * replies drained; REM_MEM_REG of the last region added, in the middle of
- * traffic and held zero-copy buffers); guest TX frames and
+ * traffic and held zero-copy buffers); GET_INFLIGHT_FD and
+ * SET_INFLIGHT_FD with sizes from the input, the latter with an fd of any
+ * kind whose file (a memfd) holds entries from the input, and handshakes
+ * that set an in-flight region up before the rings start (so restarts
+ * resubmit what the input left marked); guest TX frames and
  * RX buffers; data-path bursts interleaved with all of it (zero-copy mbufs
  * held and freed late); disconnect and reconnect; the front-end shrinking
  * a memory file under the back-end's mapping (the library must contain
@@ -135,6 +139,41 @@ send_log_base(struct fzv *v, struct fz *f)
 	(void)fzv_sync(v);
 }
 
+/* GET_INFLIGHT_FD (the reply, with its fd, is drained by the sync) or
+ * SET_INFLIGHT_FD: sizes near the usual ones or anything, an fd of any
+ * kind; a memfd gets in-flight entries and header bytes from the input. */
+static void
+inflight(struct fzv *v, struct fz *f, uint32_t flags)
+{
+	struct vhu_inflight_desc d;
+	uint8_t how = fz_u8(f);
+	unsigned int i, n;
+	int fd;
+
+	memset(&d, 0, sizeof(d));
+	d.num_queues = (how & 1) ? fz_u16(f) : (uint16_t)(1 + fz_u8(f) % 4);
+	d.queue_size = (how & 2) ? fz_u16(f) : (uint16_t)(8u << (fz_u8(f) % 6));
+	if (!(how & 4)) {
+		(void)fe_send(&v->fe, VHU_REQ_GET_INFLIGHT_FD, flags, &d,
+			sizeof(d), NULL, 0);
+		return;
+	}
+	d.mmap_size = (how & 8) ? fz_u64(f) :
+		((16 + 16ull * d.queue_size + 63) & ~63ull) * d.num_queues;
+	d.mmap_offset = (how & 16) ? fz_u64(f) : 0;
+	fd = fzv_make_fd((how & 32) ? fz_u8(f) : 0,
+		(how & 64) ? fz_u32(f) % (1u << 20) : d.mmap_size % (1u << 22));
+	for (n = fz_u8(f) % 8, i = 0; fd >= 0 && i < n; i++) {
+		uint64_t val = fz_u64(f);
+
+		(void)pwrite(fd, &val, sizeof(val), fz_u16(f));
+	}
+	(void)fe_send(&v->fe, VHU_REQ_SET_INFLIGHT_FD, flags, &d, sizeof(d),
+		&fd, fd >= 0);
+	if (fd >= 0)
+		close(fd);
+}
+
 /* SET_STATUS, RESET_DEVICE, GET_CONFIG, SET_CONFIG: values mostly near
  * the ones a front-end uses, windows and size fields from the input. */
 static void
@@ -159,8 +198,11 @@ lifecycle(struct fzv *v, struct fz *f)
 			sizeof(st), NULL, 0);
 		break;
 	case 1:
-		(void)fe_send(&v->fe, VHU_REQ_RESET_DEVICE, flags, NULL, 0,
-			NULL, 0);
+		if (how & 0x40)
+			inflight(v, f, flags);
+		else
+			(void)fe_send(&v->fe, VHU_REQ_RESET_DEVICE, flags,
+				NULL, 0, NULL, 0);
 		break;
 	case 4:	/* hot-unplug the last region added, maybe under traffic */
 		(void)fe_send(&v->fe, VHU_REQ_REM_MEM_REG, flags, &last_add,
@@ -202,6 +244,7 @@ handshake(struct fzv *v, struct fz *f)
 	o.kick_nofd = how & 0x40;
 	o.call_nofd = how & 0x80;
 	o.mem_size = 1ull << 20;	/* per input: small, it is zeroed */
+	o.inflight = how & 0x20;	/* GET (once) + SET before the rings */
 	if (v->fe.nmem == 0)
 		ready = fe_start(&v->fe, &o) == 0;
 	if (getenv("VMLINK_FUZZ_LOG") != NULL)

@@ -603,3 +603,48 @@ case_inflight_resubmit_fault(void)
 	tb_destroy(&t);
 	return tb_check_fds(&t);
 }
+
+/*
+ * The front-end truncates the (unsealed) in-flight file it gave under
+ * the back-end's mapping: the next mark faults, the library contains it
+ * (as for guest memory) and ends that session only; another device
+ * keeps moving frames.
+ */
+int
+case_inflight_region_shrunk(void)
+{
+	uint64_t size = 2 * part_bytes(256);
+	struct rte_mbuf *m[4];
+	struct tb a, b;
+	uint8_t f[200];
+	uint64_t t0;
+
+	tb_init(&a);
+	a.o.inflight = true;
+	a.fe.inflight_fd = memfd_of(size);
+	CHECK(a.fe.inflight_fd >= 0, "memfd");
+	a.fe.inflight = (struct vhu_inflight_desc){ size, 0, 2, 256 };
+	TRY(tb_start(&a));
+	tb_init(&b);
+	b.fd_base = a.fd_base;
+	TRY(tb_start(&b));
+	TRY(tx_roundtrip(&a, 0, 300));
+
+	CHECK(ftruncate(a.fe.inflight_fd, 0) == 0, "truncate");
+	make_frame(f, sizeof(f), 9);
+	CHECK(fe_tx_frame(&a.fe, 1, NULL, 12, f, sizeof(f), 1, false,
+		false) >= 0, "post");
+	/* the frame is copied; its mark hits the truncated file */
+	if (vhu_dequeue_burst(a.dev, 0, t_mp, m, 4) == 1)
+		rte_pktmbuf_free(m[0]);
+	t0 = now_ms();
+	while (vhu_connected(a.dev) && now_ms() - t0 < 2000)
+		msleep(5);
+	CHECK(!vhu_connected(a.dev), "front-end a still connected");
+	CHECK(vhu_connected(b.dev), "front-end b lost");
+	TRY(tx_roundtrip(&b, 0, 400));
+	TRY(rx_roundtrip(&b, 0, 500));
+	tb_destroy(&a);
+	tb_destroy(&b);
+	return tb_check_fds(&a);
+}

@@ -94,6 +94,7 @@
 	X(inflight_bad_msgs) \
 	X(inflight_bad_region) \
 	X(inflight_resubmit_fault) \
+	X(inflight_region_shrunk) \
 	X(throughput) \
 	X(pk_wrap) \
 	X(pk_events) \

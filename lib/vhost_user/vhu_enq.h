@@ -1,11 +1,12 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * The enqueue stages both ring formats share (vhu_enqueue.c: split,
- * vhu_packed_enqueue.c: packed): the virtio-net header and the frame
- * copied into the reserved guest buffers, the used entries of the chains
- * filled, and frames asking for an offload (vhu_enqueue.c's
- * enq_offload(), over the format's reservation). Reserving the buffers
- * (the fetch) is the format's.
+ * vhu_packed_enqueue.c: packed): the end of a reservation, the
+ * virtio-net header and the frame copied into the reserved guest
+ * buffers, the used entries of the chains filled, the loop over a
+ * burst's frames, and frames asking for an offload (vhu_enqueue.c's
+ * vhu_enq_offload(), over the format's reservation). Reserving the
+ * buffers (the fetch) is the format's.
  */
 
 #ifndef VMLINK_VHU_ENQ_H
@@ -14,25 +15,33 @@
 #include "vhu_packed.h"
 
 /* enq_reserve() results besides WALK_OK and the malformed reasons */
-#define RES_NO_ROOM	WALK_SEGS_FULL	/* scratch used up: end the batch */
 #define RES_DROP	(-3)		/* consumed, not delivered */
 #define RES_FULL	(-4)		/* no guest buffer: stop, not consumed */
+#define RES_STOP	(-6)		/* consumed (and counted), stop the burst */
 
-/* A frame of the batch and the guest buffers reserved for it. */
+/*
+ * The guest buffers reserved for one frame. The common case, one chain of
+ * one buffer that holds the header and the whole frame, stays here (.one,
+ * nheads 0); any other reservation is vq->heads[0, nheads) with its
+ * segments vq->segs[0, seg_end) (the scratch arrays serve one frame at a
+ * time).
+ */
 struct enq_frame {
-	uint16_t head0;		/* its chains: vq->heads[head0, +nheads) */
-	uint16_t nheads;	/* 0: dropped */
-	uint16_t seg0;		/* their segments: vq->segs[seg0, seg_end) */
+	struct vhu_seg one;
+	uint16_t id;		/* .one's head index / buffer id */
+	uint16_t ndesc;		/* .one's ring descriptors (packed) */
+	uint16_t nheads;	/* 0: .one */
 	uint16_t seg_end;
 };
 
-/* How far a batch got: in the ring and in the scratch arrays. */
+/* Where the burst is in the ring, and in the scratch arrays of the frame
+ * being reserved. */
 struct enq_cursor {
 	uint16_t pending;	/* split: chains available after last_avail */
-	uint16_t taken;		/* of which the batch reserved */
+	uint16_t taken;		/* of which the burst reserved */
 	struct vhu_pk_pos pk;	/* packed: where the next chain starts */
-	uint32_t nheads;	/* vq->heads used */
-	uint32_t nsegs;		/* vq->segs used */
+	uint32_t nheads;	/* vq->heads used by this frame */
+	uint32_t nsegs;		/* vq->segs used by this frame */
 };
 
 /* What a burst did, counted once at its end. */
@@ -42,53 +51,45 @@ struct enq_sum {
 	uint32_t drops;
 	uint64_t bytes;
 	bool full;
-	bool at_offload;	/* the batch stopped at a frame for enq_offload() */
 };
 
 /* ---- fetch ---- */
 
-/* The format's reservation of the guest buffers for frame @p m: WALK_OK,
- * a RES_ value or the malformed reason. */
-typedef int (*enq_reserve_t)(struct vhu_vq *vq, const struct rte_mbuf *m,
-	struct enq_frame *f, struct enq_cursor *cur);
-
 /* The format's reservation of the guest buffers for a frame of @p plen
- * bytes (the offload path: the frame is built, not an mbuf's). */
-typedef int (*enq_reserve_len_t)(struct vhu_vq *vq, uint32_t plen,
+ * bytes: WALK_OK, a RES_ value or the malformed reason. */
+typedef int (*enq_reserve_t)(struct vhu_vq *vq, uint32_t plen,
 	struct enq_frame *f, struct enq_cursor *cur);
 
-/* Reserve buffers (with @p reserve) for up to @p n frames. Stops at a
- * frame asking for an offload in @p ofl (sum->at_offload), at a ring
- * without buffers (sum->full), at a malformed chain (the queue stops; the
- * frames before it still go) or when the scratch arrays are used up.
- * Returns how many frames are consumed (reserved or dropped). */
-static __rte_always_inline uint16_t
-enq_fetch(struct vhu_vq *vq, struct rte_mbuf *const *pkts, uint16_t n,
-	uint64_t ofl, struct enq_frame *fr, struct enq_cursor *cur,
-	struct enq_sum *sum, enq_reserve_t reserve)
+/* Reserved: the common case (@p id, @p ndesc descriptors, in f->one). */
+static __rte_always_inline int
+enq_reserved_one(struct enq_frame *f, struct enq_cursor *cur, uint16_t id,
+	uint16_t ndesc)
 {
-	int rc = WALK_OK;
-	uint16_t i;
+	f->id = id;
+	f->ndesc = ndesc;
+	f->nheads = 0;
+	cur->taken++;
+	return WALK_OK;
+}
 
-	for (i = 0; i < n; i++) {
-		if (unlikely(pkts[i]->ol_flags & ofl)) {
-			sum->at_offload = true;
-			break;
-		}
-		rc = reserve(vq, pkts[i], &fr[i], cur);
-		if (unlikely(rc == RES_DROP)) {
-			fr[i].nheads = 0;
-			sum->drops++;
-			continue;
-		}
-		if (unlikely(rc != WALK_OK))
-			break;
-	}
-	if (rc == RES_FULL)
-		sum->full = true;
-	else if (rc >= 0)
-		vhu_vq_fault(vq, (enum vhu_malformed)rc);
-	return i;
+/* The end of a reservation over several chains or segments (either
+ * format): @p nheads chains of @p cap bytes, @p nsegs segments, for a
+ * frame that needs @p need bytes with its header; the header must lie
+ * in at most two segments. */
+static __rte_always_inline int
+enq_reserved(struct vhu_vq *vq, uint64_t cap, uint32_t need, uint32_t nheads,
+	uint32_t nsegs, struct enq_frame *f, struct enq_cursor *cur)
+{
+	if (cap < need)
+		return RES_DROP;
+	if (hdr_segments(vq->segs, nsegs, vq->hdr_len) > 2)
+		return VHU_MAL_HDR_SPLIT;
+	f->nheads = (uint16_t)nheads;
+	f->seg_end = (uint16_t)nsegs;
+	cur->nheads = nheads;
+	cur->nsegs = nsegs;
+	cur->taken += nheads;
+	return WALK_OK;
 }
 
 /* ---- copy ---- */
@@ -143,7 +144,7 @@ static inline void
 enq_copy_scatter(struct vhu_vq *vq, const struct enq_frame *f,
 	const struct rte_mbuf *m)
 {
-	struct vhu_seg_cursor dst = { .seg = &vq->segs[f->seg0] };
+	struct vhu_seg_cursor dst = { .seg = vq->segs };
 	const struct vhu_seg *end = &vq->segs[f->seg_end];
 	struct vhu_net_hdr hdr;
 	uint32_t left;
@@ -160,30 +161,23 @@ enq_copy_scatter(struct vhu_vq *vq, const struct enq_frame *f,
 	}
 }
 
-/* The copy stage for frame @p m into the buffers reserved in @p f. */
-static __rte_always_inline void
-enq_copy(struct vhu_vq *vq, const struct enq_frame *f,
-	const struct rte_mbuf *m)
+/* The common reservation (f->one) as the general one, for the scatter
+ * stages. */
+static inline void
+enq_frame_spill(struct vhu_vq *vq, struct enq_frame *f)
 {
-	const struct vhu_seg *s = &vq->segs[f->seg0];
-	uint32_t plen = m->pkt_len;
-
-	if (likely(f->nheads == 1 && f->seg_end == f->seg0 + 1 &&
-			m->data_len >= plen)) {
-		rx_hdr_write(s->hva, vq->hdr_len);
-		copy_bytes(s->hva + vq->hdr_len,
-			rte_pktmbuf_mtod(m, const void *), plen);
-		vq->heads[f->head0].written = vq->hdr_len + plen;
-		if (unlikely(vq->log != NULL))
-			vhu_log_write(vq->log, s->gpa, vq->hdr_len + plen);
-		return;
-	}
-	enq_copy_scatter(vq, f, m);
+	vq->segs[0] = f->one;
+	vq->segs[0].head = 0;
+	vq->heads[0] = (struct vhu_head){
+		.id = f->id, .cap = f->one.len, .ndesc = f->ndesc,
+	};
+	f->nheads = 1;
+	f->seg_end = 1;
 }
 
 /* ---- publish ---- */
 
-/* Used entries for the @p nheads chains the batch filled. */
+/* Used entries for the @p nheads chains of the general reservation. */
 static __rte_always_inline void
 enq_publish(struct vhu_vq *vq, uint32_t nheads, struct enq_sum *sum)
 {
@@ -194,23 +188,103 @@ enq_publish(struct vhu_vq *vq, uint32_t nheads, struct enq_sum *sum)
 			vq->heads[j].written, vq->heads[j].ndesc);
 }
 
-/* Copy and publish: the @p nb frames a fetch consumed into the buffers
- * it reserved (dropped ones have none), then the chains' used entries. */
+/* ---- copy + publish ---- */
+
+/* Frame @p m into the buffers reserved in @p f, then their used entries
+ * (@p packed: the ring's format, a constant). */
 static __rte_always_inline void
-enq_fill(struct vhu_vq *vq, struct rte_mbuf *const *pkts,
-	const struct enq_frame *fr, uint16_t nb, const struct enq_cursor *cur,
-	struct enq_sum *sum)
+enq_copy(struct vhu_vq *vq, struct enq_frame *f, const struct rte_mbuf *m,
+	struct enq_sum *sum, bool packed)
 {
+	uint32_t plen = m->pkt_len;
+
+	if (likely(f->nheads == 0 && m->data_len >= plen)) {
+		rx_hdr_write(f->one.hva, vq->hdr_len);
+		copy_bytes(f->one.hva + vq->hdr_len,
+			rte_pktmbuf_mtod(m, const void *), plen);
+		if (unlikely(vq->log != NULL))
+			vhu_log_write(vq->log, f->one.gpa, vq->hdr_len + plen);
+		vq_used_as(vq, packed, sum->used++, f->id, vq->hdr_len + plen,
+			f->ndesc);
+		return;
+	}
+	if (f->nheads == 0)
+		enq_frame_spill(vq, f);
+	enq_copy_scatter(vq, f, m);
+	enq_publish(vq, f->nheads, sum);
+}
+
+/* One frame through the stages: reserve (with @p reserve), copy,
+ * publish. WALK_OK, a RES_ value or the malformed reason. */
+static __rte_always_inline int
+enq_frame(struct vhu_vq *vq, const struct rte_mbuf *m, struct enq_cursor *cur,
+	struct enq_sum *sum, enq_reserve_t reserve, bool packed)
+{
+	struct enq_frame f;
+	int rc;
+
+	cur->nheads = 0;
+	cur->nsegs = 0;
+	rc = reserve(vq, m->pkt_len, &f, cur);
+	if (unlikely(rc != WALK_OK))
+		return rc;
+	enq_copy(vq, &f, m, sum, packed);
+	sum->delivered++;
+	sum->bytes += m->pkt_len;
+	return WALK_OK;
+}
+
+/* vhu_enqueue.c: frame @p m, which asks for an offload (mbuf flags in
+ * @p honoured), to the guest, in either format. */
+int vhu_enq_offload(struct vhu_vq *vq, const struct rte_mbuf *m,
+	uint64_t honoured, struct enq_cursor *cur, struct enq_sum *sum);
+
+/*
+ * Up to @p n frames, one after the other through the stages. A frame
+ * asking for an offload the application enabled (@p ofl: a constant 0
+ * when it enabled none, so that the test is not made per frame) goes
+ * through vhu_enq_offload(). Stops at a ring without buffers
+ * (sum->full) or a malformed chain (the queue stops; the frames before
+ * it went). Returns how many frames are consumed (delivered or dropped).
+ */
+static __rte_always_inline uint16_t
+enq_frames(struct vhu_vq *vq, struct rte_mbuf *const *pkts, uint16_t n,
+	uint64_t ofl, struct enq_cursor *cur, struct enq_sum *sum,
+	enq_reserve_t reserve, bool packed)
+{
+	int rc = WALK_OK;
 	uint16_t i;
 
-	for (i = 0; i < nb; i++) {
-		if (fr[i].nheads == 0)
+	for (i = 0; i < n; i++) {
+		if (ofl != 0 && unlikely(pkts[i]->ol_flags & ofl))
+			rc = vhu_enq_offload(vq, pkts[i], ofl, cur, sum);
+		else
+			rc = enq_frame(vq, pkts[i], cur, sum, reserve, packed);
+		if (likely(rc == WALK_OK))
 			continue;
-		enq_copy(vq, &fr[i], pkts[i]);
-		sum->delivered++;
-		sum->bytes += pkts[i]->pkt_len;
+		if (rc != RES_DROP)
+			break;
+		sum->drops++;
 	}
-	enq_publish(vq, cur->nheads, sum);
+	if (rc == RES_STOP)
+		i++;
+	else if (rc == RES_FULL)
+		sum->full = true;
+	else if (rc >= 0)
+		vhu_vq_fault(vq, (enum vhu_malformed)rc);
+	return i;
+}
+
+/* enq_frames() with the offload test only when the application enabled
+ * an offload: decided once per burst. */
+static __rte_always_inline uint16_t
+enq_burst(struct vhu_vq *vq, struct rte_mbuf *const *pkts, uint16_t n,
+	uint64_t ofl, struct enq_cursor *cur, struct enq_sum *sum,
+	enq_reserve_t reserve, bool packed)
+{
+	if (likely(ofl == 0))
+		return enq_frames(vq, pkts, n, 0, cur, sum, reserve, packed);
+	return enq_frames(vq, pkts, n, ofl, cur, sum, reserve, packed);
 }
 
 /* Count the burst; publish its used entries. */
@@ -230,9 +304,9 @@ enq_finish(struct vhu_vq *vq, const struct enq_sum *sum)
 		VHU_STAT_ADD(vq, drops, sum->drops);
 }
 
-/* vhu_packed_enqueue.c: one batch of up to VHU_BATCH frames into a
- * packed ring (how many consumed), and its reservation by length. */
-uint16_t vhu_pk_enq_batch(struct vhu_vq *vq, struct rte_mbuf *const *pkts,
+/* vhu_packed_enqueue.c: up to @p n frames into a packed ring (how many
+ * consumed), and its reservation for a frame of @p plen bytes. */
+uint16_t vhu_pk_enqueue(struct vhu_vq *vq, struct rte_mbuf *const *pkts,
 	uint16_t n, uint64_t ofl, struct enq_sum *sum);
 int vhu_pk_enq_reserve_len(struct vhu_vq *vq, uint32_t plen,
 	struct enq_frame *f, struct enq_cursor *cur);

@@ -2,22 +2,26 @@
 /*
  * Enqueue: mbufs -> guest RX virtqueue.
  *
- * A burst takes the frames in batches of up to VHU_BATCH, each batch
- * through the stages in turn (vhu_ring.h):
+ A burst takes the frames one after the other through the stages
+ * (vhu_ring.h, vhu_enq.h's enq_frame()):
  *
- *   enq_fetch()   fetch + translate: for each frame, the guest buffers it
+ *   enq_reserve_len()  fetch + translate: the guest buffers the frame
  *                 needs (one chain, or several with MRG_RXBUF), read once
  *                 and translated into host segments; a malformed chain
- *                 stops the queue here, before any frame is copied
- *   enq_copy()    the virtio-net header and the frame into the segments
- *   enq_publish() the used entries (one per buffer chain)
+ *                 stops the queue here (the frames before it went)
+ *   enq_copy()    the virtio-net header and the frame into the buffers,
+ *                 then their used entries (one per buffer chain)
  *   vhu_ring_publish()  once per burst, then the guest's notification
  *
+ * The common reservation, one buffer for the whole frame, never leaves
+ * the stack (struct enq_frame); reserving a batch first and copying it
+ * after cost about 80 instructions more per 64-byte frame (callgrind).
+ *
  * A frame asking for an offload the application enabled (an mbuf TX
- * flag in vq->ofl_enq) ends the batch and goes alone through
- * enq_offload(): the header the guest gets, or the work done for it
- * (vhu_offload.h), then the same reserve, copy and publish stages, in
- * either ring format.
+ * flag in vq->ofl_enq; a burst of an application that enabled none
+ * does not look) goes through vhu_enq_offload(): the header the guest
+ * gets, or the work done for it (vhu_offload.h), then the same reserve,
+ * copy and publish stages, in either ring format.
  *
  * Every copy is dirty-logged while the front-end migrates. The stages
  * after the fetch are shared with packed rings (vhu_enq.h).
@@ -30,27 +34,22 @@
 
 /*
  * The general case: chains of several descriptors, indirect tables,
- * buffers across regions, frames merged over several chains (MRG_RXBUF).
- * Chains go after vq->heads[cur->nheads], their segments after
- * vq->segs[cur->nsegs]. A frame too long for the buffers is dropped and
- * the buffers stay for the next one.
+ * buffers across regions, frames merged over several chains (MRG_RXBUF),
+ * into vq->heads and vq->segs from 0. A frame too long for the buffers
+ * is dropped and the buffers stay for the next one.
  */
 static int
 enq_reserve_chains(struct vhu_vq *vq, uint32_t need, uint16_t head,
 	const struct vring_desc *d0, struct enq_frame *f, struct enq_cursor *cur)
 {
-	uint32_t seg_room = RTE_MIN(cur->nsegs + VHU_MAX_SEGS, VHU_SEGS_SCRATCH);
-	uint32_t room = RTE_MIN(VHU_SEGS_SCRATCH - cur->nheads, VHU_MAX_SEGS);
-	bool whole = seg_room - cur->nsegs == VHU_MAX_SEGS &&
-		room == VHU_MAX_SEGS;
-	uint32_t nsegs = cur->nsegs, nheads = 0;
+	uint32_t nsegs = 0, nheads = 0;
 	struct vring_desc d = *d0;
 	uint64_t cap = 0, clen = 0;
 	int rc;
 
 	while (cap < need) {
-		if (nheads >= room)
-			return whole ? RES_DROP : RES_NO_ROOM;
+		if (nheads >= VHU_MAX_SEGS)
+			return RES_DROP;
 		if (nheads > 0) {
 			if (cur->taken + nheads >= cur->pending)
 				return RES_FULL;
@@ -59,15 +58,15 @@ enq_reserve_chains(struct vhu_vq *vq, uint32_t need, uint16_t head,
 				return rc;
 			ring_desc(vq, head, &d);
 		}
-		rc = vhu_chain_walk(vq, head, &d, true, &nsegs, seg_room, &clen,
-			(uint16_t)(cur->nheads + nheads));
-		if (rc == WALK_SEGS_FULL && whole)
+		rc = vhu_chain_walk(vq, head, &d, true, &nsegs, VHU_MAX_SEGS,
+			&clen, (uint16_t)nheads);
+		if (rc == WALK_SEGS_FULL)
 			rc = nheads == 0 ? (int)VHU_MAL_CHAIN_LONG : RES_DROP;
 		if (rc != WALK_OK)
 			return rc;
 		if (nheads == 0 && clen < vq->hdr_len)
 			return VHU_MAL_CHAIN_SHORT;
-		vq->heads[cur->nheads + nheads] = (struct vhu_head){
+		vq->heads[nheads] = (struct vhu_head){
 			.id = head,
 			.cap = (uint32_t)RTE_MIN(clen, (uint64_t)UINT32_MAX),
 			.ndesc = 1,
@@ -77,17 +76,7 @@ enq_reserve_chains(struct vhu_vq *vq, uint32_t need, uint16_t head,
 		if (!vq->mrg)
 			break;
 	}
-	if (cap < need)
-		return RES_DROP;
-	if (hdr_segments(&vq->segs[cur->nsegs], nsegs - cur->nsegs,
-			vq->hdr_len) > 2)
-		return VHU_MAL_HDR_SPLIT;
-	f->nheads = (uint16_t)nheads;
-	f->seg_end = (uint16_t)nsegs;
-	cur->nheads += nheads;
-	cur->nsegs = nsegs;
-	cur->taken += nheads;
-	return WALK_OK;
+	return enq_reserved(vq, cap, need, nheads, nsegs, f, cur);
 }
 
 /* Reserve the guest buffers for a frame of @p plen bytes: WALK_OK, a RES_
@@ -98,50 +87,22 @@ enq_reserve_len(struct vhu_vq *vq, uint32_t plen, struct enq_frame *f,
 	struct enq_cursor *cur)
 {
 	uint32_t need = vq->hdr_len + plen;
-	struct vhu_seg *s = &vq->segs[cur->nsegs];
 	struct vring_desc d;
 	uint16_t head;
 	int rc;
 
-	f->head0 = (uint16_t)cur->nheads;
-	f->seg0 = (uint16_t)cur->nsegs;
-	f->nheads = 0;
 	if (unlikely(plen == 0 || plen > VHU_MAX_FRAME_LEN))
 		return RES_DROP;
 	if (unlikely(cur->taken >= cur->pending))
 		return RES_FULL;
-	if (unlikely(cur->nsegs >= VHU_SEGS_SCRATCH ||
-			cur->nheads >= VHU_SEGS_SCRATCH))
-		return RES_NO_ROOM;
 	rc = ring_head(vq, cur->taken, &head);
 	if (unlikely(rc != WALK_OK))
 		return rc;
 	ring_desc(vq, head, &d);
-	if (unlikely(!chain_single(vq, &d, VRING_DESC_F_WRITE, need - 1, s)))
+	if (unlikely(!chain_single(vq, &d, VRING_DESC_F_WRITE, need - 1,
+			&f->one)))
 		return enq_reserve_chains(vq, need, head, &d, f, cur);
-	s->head = f->head0;
-	vq->heads[f->head0] = (struct vhu_head){
-		.id = head, .cap = d.len, .ndesc = 1,
-	};
-	prefetch_w(s->hva);
-	f->nheads = 1;
-	f->seg_end = f->seg0 + 1;
-	cur->nheads++;
-	cur->nsegs++;
-	cur->taken++;
-	return WALK_OK;
-}
-
-/* Reserve the guest buffers for frame @p m (enq_reserve_len()). */
-static __rte_always_inline int
-enq_reserve(struct vhu_vq *vq, const struct rte_mbuf *m, struct enq_frame *f,
-	struct enq_cursor *cur)
-{
-	int rc = enq_reserve_len(vq, m->pkt_len, f, cur);
-
-	if (likely(rc == WALK_OK))
-		rte_prefetch0(rte_pktmbuf_mtod(m, const void *));
-	return rc;
+	return enq_reserved_one(f, cur, head, 1);
 }
 
 /* ---- offloads ---- */
@@ -167,40 +128,16 @@ scatter_mbuf(struct vhu_vq *vq, struct vhu_seg_cursor *dst,
 	}
 }
 
-/* Where the next chain of the ring starts (@p pending: split chains
- * available after last_avail). */
-static inline struct enq_cursor
-enq_cursor_at(const struct vhu_vq *vq, uint16_t pending)
-{
-	return (struct enq_cursor){
-		.pending = pending,
-		.pk = { vq->last_avail, vq->avail_wrap },
-	};
-}
-
-/* The ring moves past what @p cur reserved. */
-static inline void
-enq_consume(struct vhu_vq *vq, const struct enq_cursor *cur,
-	uint16_t *pending)
-{
-	if (vq->packed) {
-		vq->last_avail = cur->pk.idx;
-		vq->avail_wrap = cur->pk.wrap;
-	} else {
-		vq->last_avail += cur->taken;
-		*pending -= cur->taken;
-	}
-}
-
-/* Are @p want chains available? (Each frame of a plan takes one at
- * least; the reservation checks them again.) */
+/* Are @p want more chains available after what @p cur reserved? (Each
+ * frame of a plan takes one at least; the reservation checks them
+ * again.) */
 static bool
-enq_chains_avail(const struct vhu_vq *vq, uint16_t pending, uint32_t want)
+enq_chains_avail(const struct vhu_vq *vq, const struct enq_cursor *cur,
+	uint32_t want)
 {
 	if (vq->packed)
-		return vhu_pk_chains_avail(vq, (struct vhu_pk_pos){
-			vq->last_avail, vq->avail_wrap }, want) >= want;
-	return want <= pending;
+		return vhu_pk_chains_avail(vq, cur->pk, want) >= want;
+	return want <= (uint32_t)(cur->pending - cur->taken);
 }
 
 /*
@@ -210,11 +147,10 @@ enq_chains_avail(const struct vhu_vq *vq, uint16_t pending, uint32_t want)
  */
 static int
 enq_plan_frame(struct vhu_vq *vq, const struct rte_mbuf *m,
-	const struct vhu_ofl_rx *plan, uint32_t k, uint16_t *pending,
+	const struct vhu_ofl_rx *plan, uint32_t k, struct enq_cursor *cur,
 	struct enq_sum *sum)
 {
-	struct enq_cursor cur = enq_cursor_at(vq, *pending);
-	struct vhu_seg_cursor dst;
+	struct vhu_seg_cursor dst = { .seg = vq->segs };
 	uint8_t hdrs[VHU_OFL_HDR_MAX];
 	struct vhu_net_hdr hdr = plan->hdr;
 	struct enq_frame f;
@@ -222,18 +158,20 @@ enq_plan_frame(struct vhu_vq *vq, const struct rte_mbuf *m,
 	int rc;
 
 	flen = vhu_ofl_rx_frame(m, plan, k, hdrs, &off, &len);
-	rc = vq->packed ? vhu_pk_enq_reserve_len(vq, flen, &f, &cur) :
-		enq_reserve_len(vq, flen, &f, &cur);
+	cur->nheads = 0;
+	cur->nsegs = 0;
+	rc = vq->packed ? vhu_pk_enq_reserve_len(vq, flen, &f, cur) :
+		enq_reserve_len(vq, flen, &f, cur);
 	if (rc != WALK_OK)
 		return rc;
-	dst = (struct vhu_seg_cursor){ .seg = &vq->segs[f.seg0] };
+	if (f.nheads == 0)
+		enq_frame_spill(vq, &f);
 	hdr.num_buffers = vq->mrg ? f.nheads : 1;
 	scatter(vq, &dst, &vq->segs[f.seg_end], (const uint8_t *)&hdr,
 		vq->hdr_len);
 	scatter(vq, &dst, &vq->segs[f.seg_end], hdrs, plan->hdr_bytes);
 	scatter_mbuf(vq, &dst, &vq->segs[f.seg_end], m, off, len);
-	enq_publish(vq, cur.nheads, sum);
-	enq_consume(vq, &cur, pending);
+	enq_publish(vq, f.nheads, sum);
 	return WALK_OK;
 }
 
@@ -241,12 +179,13 @@ enq_plan_frame(struct vhu_vq *vq, const struct rte_mbuf *m,
  * Frame @p m, which asks for an offload (mbuf flags in @p honoured), to
  * the guest: as it is with the header saying what is left to do when
  * the guest negotiated it, else completed or cut into MSS-sized frames.
- * Returns false when the ring lacks the buffers (not consumed); metadata
- * that does not fit the frame is a counted drop.
+ * Returns WALK_OK (delivered), RES_DROP (metadata that does not fit the
+ * frame), RES_FULL (the ring lacks the buffers: not consumed) or
+ * RES_STOP (a ring that failed mid-frame: a counted drop).
  */
-static bool __rte_noinline
-enq_offload(struct vhu_vq *vq, const struct rte_mbuf *m, uint64_t honoured,
-	uint16_t *pending, struct enq_sum *sum)
+int __rte_noinline
+vhu_enq_offload(struct vhu_vq *vq, const struct rte_mbuf *m,
+	uint64_t honoured, struct enq_cursor *cur, struct enq_sum *sum)
 {
 	struct vhu_ofl_rx plan;
 	uint32_t k;
@@ -255,17 +194,13 @@ enq_offload(struct vhu_vq *vq, const struct rte_mbuf *m, uint64_t honoured,
 	/* the IP version flags come with any offload */
 	rc = vhu_ofl_rx_plan(m, vq->ofl_features, honoured |
 		RTE_MBUF_F_TX_IPV4 | RTE_MBUF_F_TX_IPV6, vq->size, &plan);
-	if (rc != VHU_OFL_OK) {
-		sum->drops++;
-		return true;
-	}
+	if (rc != VHU_OFL_OK)
+		return RES_DROP;
 	/* each frame takes at least one chain: all of them, or none */
-	if (!enq_chains_avail(vq, *pending, vhu_ofl_rx_frames(&plan))) {
-		sum->full = true;
-		return false;
-	}
+	if (!enq_chains_avail(vq, cur, vhu_ofl_rx_frames(&plan)))
+		return RES_FULL;
 	for (k = 0; k < vhu_ofl_rx_frames(&plan); k++) {
-		rc = enq_plan_frame(vq, m, &plan, k, pending, sum);
+		rc = enq_plan_frame(vq, m, &plan, k, cur, sum);
 		if (rc == WALK_OK)
 			continue;
 		if (rc >= 0)
@@ -274,61 +209,28 @@ enq_offload(struct vhu_vq *vq, const struct rte_mbuf *m, uint64_t honoured,
 			sum->full = true;
 		/* the rest of the frame is lost: not one frame delivered */
 		sum->drops++;
-		return true;
+		return RES_STOP;
 	}
 	sum->delivered++;
 	sum->bytes += m->pkt_len;
-	return true;
+	return WALK_OK;
 }
 
 /* ---- the burst ---- */
 
-/* One batch of up to VHU_BATCH frames through the stages; returns how
- * many it consumed. */
+/* Up to @p n frames into a split ring; how many consumed. */
 static uint16_t
-enq_batch(struct vhu_vq *vq, struct rte_mbuf *const *pkts, uint16_t n,
-	uint64_t ofl, uint16_t *pending, struct enq_sum *sum)
+enq_split(struct vhu_vq *vq, struct rte_mbuf *const *pkts, uint16_t n,
+	uint64_t ofl, struct enq_sum *sum)
 {
-	struct enq_frame fr[VHU_BATCH];
-	struct enq_cursor cur = { .pending = *pending };
-	uint16_t nb;
+	struct enq_cursor cur = { .pending = ring_avail(vq, UINT16_MAX) };
+	uint16_t done;
 
-	nb = enq_fetch(vq, pkts, n, ofl, fr, &cur, sum, enq_reserve);
-	enq_fill(vq, pkts, fr, nb, &cur, sum);
+	/* ring_avail() may have stopped the queue */
+	if (unlikely(!__atomic_load_n(&vq->ready, __ATOMIC_RELAXED)))
+		return 0;
+	done = enq_burst(vq, pkts, n, ofl, &cur, sum, enq_reserve_len, false);
 	vq->last_avail += cur.taken;
-	*pending -= cur.taken;
-	return nb;
-}
-
-/* Up to @p n frames, batch after batch in the ring's format; a frame
- * asking for an offload the application enabled (@p ofl) goes alone. */
-static uint16_t
-enq_frames(struct vhu_vq *vq, struct rte_mbuf *const *pkts, uint16_t n,
-	uint64_t ofl, uint16_t pending, struct enq_sum *sum)
-{
-	uint16_t done = 0, want, got;
-
-	while (done < n) {
-		if (unlikely(pkts[done]->ol_flags & ofl)) {
-			if (!enq_offload(vq, pkts[done], ofl, &pending, sum))
-				break;
-			done++;
-			if (sum->full ||
-				__atomic_load_n(&vq->fault, __ATOMIC_RELAXED))
-				break;
-			continue;
-		}
-		want = RTE_MIN((uint16_t)(n - done), (uint16_t)VHU_BATCH);
-		sum->at_offload = false;
-		if (vq->packed)
-			got = vhu_pk_enq_batch(vq, &pkts[done], want, ofl, sum);
-		else
-			got = enq_batch(vq, &pkts[done], want, ofl, &pending,
-				sum);
-		done += got;
-		if (got < want && !sum->at_offload)
-			break;
-	}
 	return done;
 }
 
@@ -338,7 +240,7 @@ vhu_enqueue_burst(struct vhu_dev *dev, uint16_t queue_pair,
 {
 	struct enq_sum sum = {0};
 	struct vhu_vq *vq;
-	uint16_t done = 0, pending = 0;
+	uint16_t done;
 	uint64_t ofl;
 
 	if (unlikely(dev == NULL || queue_pair >= dev->nr_qp || pkts == NULL ||
@@ -347,12 +249,11 @@ vhu_enqueue_burst(struct vhu_dev *dev, uint16_t queue_pair,
 	vq = &dev->vqs[2 * queue_pair];
 	if (!vq_enter(vq))
 		return 0;
-	if (!vq->packed)
-		pending = ring_avail(vq, UINT16_MAX);
 	ofl = __atomic_load_n(&vq->ofl_enq, __ATOMIC_RELAXED);
-	/* ring_avail() may have stopped the queue */
-	if (likely(__atomic_load_n(&vq->ready, __ATOMIC_RELAXED)))
-		done = enq_frames(vq, pkts, n, ofl, pending, &sum);
+	if (vq->packed)
+		done = vhu_pk_enqueue(vq, pkts, n, ofl, &sum);
+	else
+		done = enq_split(vq, pkts, n, ofl, &sum);
 	/* before any chain taken here is published */
 	if (unlikely(vq->infl != NULL))
 		vhu_infl_take(vq);

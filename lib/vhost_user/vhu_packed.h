@@ -178,15 +178,24 @@ pk_used(struct vhu_vq *vq, uint16_t k, uint16_t id, uint32_t len,
 	vq->pk_used_next_wrap = p.wrap;
 }
 
+/* Used entry @p k of this burst, in the format @p packed (a constant
+ * where the burst is specialised for its ring's format). */
+static __rte_always_inline void
+vq_used_as(struct vhu_vq *vq, bool packed, uint16_t k, uint16_t id,
+	uint32_t len, uint16_t ndesc)
+{
+	if (packed)
+		pk_used(vq, k, id, len, ndesc);
+	else
+		ring_used(vq, k, id, len);
+}
+
 /* Used entry @p k of this burst, in the ring's format. */
 static __rte_always_inline void
 vq_used(struct vhu_vq *vq, uint16_t k, uint16_t id, uint32_t len,
 	uint16_t ndesc)
 {
-	if (vq->packed)
-		pk_used(vq, k, id, len, ndesc);
-	else
-		ring_used(vq, k, id, len);
+	vq_used_as(vq, vq->packed, k, id, len, ndesc);
 }
 
 /* vhu_packed.c */

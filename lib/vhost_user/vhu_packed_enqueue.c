@@ -2,7 +2,7 @@
 /*
  * Enqueue into a packed ring: mbufs -> guest RX virtqueue.
  *
- * The same batches and stages as a split ring (vhu_enqueue.c); only the
+ * The same stages as a split ring (vhu_enqueue.c); only the
  * reservation of guest buffers (the fetch) is this file's: chains are
  * consecutive descriptors from the avail position, available when their
  * head's flags match the wrap counter (vhu_packed.h). Copy, used entries
@@ -48,24 +48,20 @@ pk_enq_reserve_chains(struct vhu_vq *vq, uint32_t need,
 	const struct vring_packed_desc *d0, struct enq_frame *f,
 	struct enq_cursor *cur)
 {
-	uint32_t seg_room = RTE_MIN(cur->nsegs + VHU_MAX_SEGS, VHU_SEGS_SCRATCH);
-	uint32_t room = RTE_MIN(VHU_SEGS_SCRATCH - cur->nheads, VHU_MAX_SEGS);
-	bool whole = seg_room - cur->nsegs == VHU_MAX_SEGS &&
-		room == VHU_MAX_SEGS;
-	uint32_t nsegs = cur->nsegs, nheads = 0;
+	uint32_t nsegs = 0, nheads = 0;
 	struct vhu_pk_pos pos = cur->pk;
 	struct vring_packed_desc d = *d0;
 	uint64_t cap = 0, clen = 0;
 	int rc;
 
 	while (cap < need) {
-		if (nheads >= room)
-			return whole ? RES_DROP : RES_NO_ROOM;
+		if (nheads >= VHU_MAX_SEGS)
+			return RES_DROP;
 		if (nheads > 0 && !pk_desc_avail(vq, &pos, &d))
 			return RES_FULL;
-		rc = pk_enq_chain(vq, &pos, &d, &nsegs, seg_room,
-			(uint16_t)(cur->nheads + nheads), &clen);
-		if (rc == WALK_SEGS_FULL && whole)
+		rc = pk_enq_chain(vq, &pos, &d, &nsegs, VHU_MAX_SEGS,
+			(uint16_t)nheads, &clen);
+		if (rc == WALK_SEGS_FULL)
 			rc = nheads == 0 ? (int)VHU_MAL_CHAIN_LONG : RES_DROP;
 		if (rc != WALK_OK)
 			return rc;
@@ -76,18 +72,10 @@ pk_enq_reserve_chains(struct vhu_vq *vq, uint32_t need,
 		if (!vq->mrg)
 			break;
 	}
-	if (cap < need)
-		return RES_DROP;
-	if (hdr_segments(&vq->segs[cur->nsegs], nsegs - cur->nsegs,
-			vq->hdr_len) > 2)
-		return VHU_MAL_HDR_SPLIT;
-	f->nheads = (uint16_t)nheads;
-	f->seg_end = (uint16_t)nsegs;
-	cur->nheads += nheads;
-	cur->nsegs = nsegs;
-	cur->taken += nheads;
-	cur->pk = pos;
-	return WALK_OK;
+	rc = enq_reserved(vq, cap, need, nheads, nsegs, f, cur);
+	if (rc == WALK_OK)
+		cur->pk = pos;
+	return rc;
 }
 
 /* Reserve the guest buffers for a frame of @p plen bytes (see
@@ -98,36 +86,20 @@ pk_enq_reserve_len(struct vhu_vq *vq, uint32_t plen, struct enq_frame *f,
 	struct enq_cursor *cur)
 {
 	uint32_t need = vq->hdr_len + plen;
-	struct vhu_seg *s = &vq->segs[cur->nsegs];
 	struct vring_packed_desc d;
 	struct vring_desc v;
 
-	f->head0 = (uint16_t)cur->nheads;
-	f->seg0 = (uint16_t)cur->nsegs;
-	f->nheads = 0;
 	if (unlikely(plen == 0 || plen > VHU_MAX_FRAME_LEN))
 		return RES_DROP;
-	if (unlikely(cur->nsegs >= VHU_SEGS_SCRATCH ||
-			cur->nheads >= VHU_SEGS_SCRATCH))
-		return RES_NO_ROOM;
 	if (!pk_desc_avail(vq, &cur->pk, &d))
 		return RES_FULL;
 	v = pk_view(&d);
 	if (unlikely(d.id >= vq->size ||
-			!chain_single(vq, &v, VRING_DESC_F_WRITE, need - 1, s)))
+			!chain_single(vq, &v, VRING_DESC_F_WRITE, need - 1,
+				&f->one)))
 		return pk_enq_reserve_chains(vq, need, &d, f, cur);
-	s->head = f->head0;
-	vq->heads[f->head0] = (struct vhu_head){
-		.id = d.id, .cap = d.len, .ndesc = 1,
-	};
-	prefetch_w(s->hva);
-	f->nheads = 1;
-	f->seg_end = f->seg0 + 1;
-	cur->nheads++;
-	cur->nsegs++;
-	cur->taken++;
 	pk_advance(vq, &cur->pk, 1);
-	return WALK_OK;
+	return enq_reserved_one(f, cur, d.id, 1);
 }
 
 int
@@ -137,35 +109,20 @@ vhu_pk_enq_reserve_len(struct vhu_vq *vq, uint32_t plen, struct enq_frame *f,
 	return pk_enq_reserve_len(vq, plen, f, cur);
 }
 
-/* Reserve the guest buffers for frame @p m (pk_enq_reserve_len()). */
-static __rte_always_inline int
-pk_enq_reserve(struct vhu_vq *vq, const struct rte_mbuf *m,
-	struct enq_frame *f, struct enq_cursor *cur)
-{
-	int rc = pk_enq_reserve_len(vq, m->pkt_len, f, cur);
-
-	if (likely(rc == WALK_OK))
-		rte_prefetch0(rte_pktmbuf_mtod(m, const void *));
-	return rc;
-}
-
 /* ---- the burst ---- */
 
-/* One batch of up to VHU_BATCH frames through the stages; returns how
- * many it consumed. */
 uint16_t
-vhu_pk_enq_batch(struct vhu_vq *vq, struct rte_mbuf *const *pkts, uint16_t n,
+vhu_pk_enqueue(struct vhu_vq *vq, struct rte_mbuf *const *pkts, uint16_t n,
 	uint64_t ofl, struct enq_sum *sum)
 {
-	struct enq_frame fr[VHU_BATCH];
 	struct enq_cursor cur = {
 		.pk = { vq->last_avail, vq->avail_wrap },
 	};
-	uint16_t nb;
+	uint16_t done;
 
-	nb = enq_fetch(vq, pkts, n, ofl, fr, &cur, sum, pk_enq_reserve);
-	enq_fill(vq, pkts, fr, nb, &cur, sum);
+	done = enq_burst(vq, pkts, n, ofl, &cur, sum, pk_enq_reserve_len,
+		true);
 	vq->last_avail = cur.pk.idx;
 	vq->avail_wrap = cur.pk.wrap;
-	return nb;
+	return done;
 }

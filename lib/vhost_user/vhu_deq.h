@@ -3,8 +3,8 @@
  * The dequeue stages both ring formats share (vhu_dequeue.c: split,
  * vhu_packed_dequeue.c: packed): checking a chain's virtio-net header and
  * the offload it asks for (vhu_offload.h), copy or zero-copy of its frame,
- * used entries of copied chains and of dropped ones. Only the fetch of a
- * chain is the format's.
+ * used entries of copied chains and of dropped ones, the loop over a
+ * burst's chains. Only the fetch of a chain is the format's.
  */
 
 #ifndef VMLINK_VHU_DEQ_H
@@ -14,7 +14,7 @@
 #include "vhu_packed.h"
 #include "vhu_zc.h"
 
-/* A chain of the batch, fetched and translated. */
+/* A chain of the burst, fetched and translated. */
 struct deq_chain {
 	uint16_t id;		/* head index / buffer id: what its used
 				 * entry returns */
@@ -195,7 +195,7 @@ deq_zero_copy(struct vhu_vq *vq, const struct deq_chain *c, uint32_t *pieces)
  * used entry written. False when mbufs ran out. */
 static __rte_always_inline bool
 deq_frame(struct vhu_vq *vq, struct rte_mempool *mp, const struct deq_chain *c,
-	struct rte_mbuf *m, struct deq_sum *sum)
+	struct rte_mbuf *m, struct deq_sum *sum, bool packed)
 {
 	uint32_t pieces;
 
@@ -208,7 +208,7 @@ deq_frame(struct vhu_vq *vq, struct rte_mempool *mp, const struct deq_chain *c,
 	} else {
 		if (!deq_copy(vq, mp, c, m))
 			return false;
-		vq_used(vq, sum->used++, c->id, 0, c->ndesc);
+		vq_used_as(vq, packed, sum->used++, c->id, 0, c->ndesc);
 		sum->copied++;
 		if (unlikely(c->ofl.kind != VHU_OFL_TX_NONE))
 			vhu_ofl_tx_apply(m, &c->ofl);
@@ -238,40 +238,69 @@ deq_alloc(struct vhu_vq *vq, struct rte_mempool *mp, struct rte_mbuf **pkts,
 	return k;
 }
 
+/* Where the burst is in the ring. */
+struct deq_cursor {
+	uint16_t pending;	/* split: chains available after last_avail */
+	uint16_t taken;		/* of which the burst consumed */
+	struct vhu_pk_pos pk;	/* packed: where the next chain starts */
+};
+
+/* The format's fetch + translate of the chain at @p cur into @p c, its
+ * segments from vq->segs[0] (the cursor does not move): WALK_OK,
+ * WALK_EMPTY (no more chains) or the malformed reason. */
+typedef int (*deq_fetch_t)(struct vhu_vq *vq, const struct deq_cursor *cur,
+	struct deq_chain *c);
+
+/* A chain whose header is dropped goes back unread: its used entry, a
+ * counted drop. */
+static inline void
+deq_drop(struct vhu_vq *vq, const struct deq_chain *c, struct deq_sum *sum)
+{
+	vq_used(vq, sum->used++, c->id, 0, c->ndesc);
+	if (c->bad != DEQ_DROP_ROOM)
+		VHU_STAT_ADD(vq, malformed[c->bad], 1);
+	sum->dropped++;
+}
+
 /*
- * The @p nb fetched chains of a batch into mbufs (@p pkts): a chain whose
- * header is dropped goes back unread (its used entry, a counted drop),
- * the others are copied or attached. Stops when mbufs run out. Returns
- * how many chains are consumed; *nframes is how many mbufs hold a frame.
+ * Up to @p nm frames into @p pkts (fresh mbufs), chain after chain
+ * through the stages: fetch + translate (@p fetch), then copy or attach
+ * (a chain whose header is dropped goes back unread), and the cursor
+ * moves past it (@p packed: the ring's format, a constant). Stops at the
+ * end of the chains, at a malformed one (the queue stops; the chains
+ * before it went) or when mbufs run out. Returns how many mbufs hold a
+ * frame.
  */
 static __rte_always_inline uint16_t
-deq_frames(struct vhu_vq *vq, struct rte_mempool *mp, struct deq_chain *ch,
-	uint16_t nb, struct rte_mbuf **pkts, struct deq_sum *sum,
-	uint16_t *nframes)
+deq_chains(struct vhu_vq *vq, struct rte_mempool *mp, struct rte_mbuf **pkts,
+	uint16_t nm, struct deq_cursor *cur, struct deq_sum *sum,
+	deq_fetch_t fetch, bool packed)
 {
-	uint16_t nm, i, k = 0;
+	struct deq_chain c;
+	uint16_t k = 0;
+	int rc = WALK_OK;
 
-	nm = deq_alloc(vq, mp, pkts, nb);
-	for (i = 0; i < nb; i++) {
-		if (unlikely(ch[i].bad != VHU_OFL_OK)) {
-			vq_used(vq, sum->used++, ch[i].id, 0, ch[i].ndesc);
-			if (ch[i].bad != DEQ_DROP_ROOM)
-				VHU_STAT_ADD(vq, malformed[ch[i].bad], 1);
-			sum->dropped++;
-			continue;
-		}
-		if (k == nm)
-			break;	/* deq_alloc() counted it */
-		if (unlikely(!deq_frame(vq, mp, &ch[i], pkts[k], sum))) {
+	while (k < nm) {
+		rc = fetch(vq, cur, &c);
+		if (unlikely(rc != WALK_OK))
+			break;
+		if (unlikely(c.bad != VHU_OFL_OK))
+			deq_drop(vq, &c, sum);
+		else if (likely(deq_frame(vq, mp, &c, pkts[k], sum, packed)))
+			k++;
+		else {
 			VHU_STAT_ADD(vq, mbuf_alloc_failed, 1);
 			break;
 		}
-		k++;
+		cur->taken++;
+		if (packed)
+			pk_advance(vq, &cur->pk, c.ndesc);
 	}
+	if (rc >= 0)
+		vhu_vq_fault(vq, (enum vhu_malformed)rc);
 	if (unlikely(k < nm))
 		rte_pktmbuf_free_bulk(&pkts[k], nm - k);
-	*nframes = k;
-	return i;
+	return k;
 }
 
 /* vhu_packed_dequeue.c: up to @p n frames of a packed ring. */

@@ -2,19 +2,24 @@
 /*
  * Dequeue: guest TX virtqueue -> mbufs.
  *
- * A burst takes the guest's chains in batches of up to VHU_BATCH, each
- * batch through the stages in turn (vhu_ring.h):
+ A burst counts the chains the guest made available, takes as many mbufs
+ * in bulk, then takes the chains one after the other through the stages
+ * (vhu_ring.h, deq_chains()):
  *
  *   deq_fetch()   fetch + translate: the chain's descriptors read once,
  *                 its buffers as host segments, its virtio-net header
- *                 checked; a malformed chain stops the queue here, before
- *                 any frame of the batch is copied; a header asking for
- *                 an offload is parsed against its frame (vhu_offload.h),
- *                 and one that does not fit is a counted drop of that
- *                 frame alone
- *   deq_frames()  copy or zero-copy (the one decision: deq_zero_copy()),
- *                 and the used entry of a copied or dropped chain
+ *                 checked; a malformed chain stops the queue here (the
+ *                 chains before it went); a header asking for an offload
+ *                 is parsed against its frame (vhu_offload.h), and one
+ *                 that does not fit is a counted drop of that frame alone
+ *   deq_frame()   copy or zero-copy (the one decision: deq_zero_copy()),
+ *                 and the used entry of a copied chain
  *   vhu_ring_publish()  once per burst, then the guest's notification
+ *
+ * Each chain is done before the next is fetched: its segments and the
+ * chain's description stay in the cache and in registers (measured under
+ * callgrind, fetching a batch first and copying it after cost about 20
+ * instructions more per 64-byte frame).
  *
  * Zero-copy chains get their used entry when their mbufs are freed
  * (vhu_zc.c); the next burst starts by returning those. The stages after
@@ -68,92 +73,55 @@ vhu_deq_offload(const struct vhu_vq *vq, struct deq_chain *c,
 
 /* ---- fetch + translate ---- */
 
-/* Chain @p k of the burst into @p c, its segments from vq->segs[*nsegs].
- * Returns WALK_OK, WALK_SEGS_FULL (no room left in this batch) or the
- * malformed reason. */
+/* The chain at @p cur into @p c (deq_fetch_t). */
 static __rte_always_inline int
-deq_translate(struct vhu_vq *vq, uint16_t k, struct deq_chain *c,
-	uint32_t *nsegs)
+deq_fetch(struct vhu_vq *vq, const struct deq_cursor *cur,
+	struct deq_chain *c)
 {
-	uint32_t room = RTE_MIN(*nsegs + VHU_MAX_SEGS, VHU_SEGS_SCRATCH);
 	struct vring_desc d;
+	uint32_t nsegs = 0;
 	uint64_t total;
 	int rc;
 
-	if (unlikely(*nsegs >= VHU_SEGS_SCRATCH))
-		return WALK_SEGS_FULL;
-	rc = ring_head(vq, k, &c->id);
+	if (cur->taken >= cur->pending)
+		return WALK_EMPTY;
+	rc = ring_head(vq, cur->taken, &c->id);
 	if (unlikely(rc != WALK_OK))
 		return rc;
 	c->ndesc = 1;
+	c->seg0 = 0;
 	ring_desc(vq, c->id, &d);
-	c->seg0 = (uint16_t)*nsegs;
-	if (likely(chain_single(vq, &d, 0, vq->hdr_len, &vq->segs[*nsegs]))) {
+	if (likely(chain_single(vq, &d, 0, vq->hdr_len, &vq->segs[0]))) {
 		total = d.len;
-		(*nsegs)++;
+		nsegs = 1;
 	} else {
-		rc = vhu_chain_walk(vq, c->id, &d, false, nsegs, room, &total, 0);
-		if (rc == WALK_SEGS_FULL && room - c->seg0 == VHU_MAX_SEGS)
+		rc = vhu_chain_walk(vq, c->id, &d, false, &nsegs, VHU_MAX_SEGS,
+			&total, 0);
+		if (rc == WALK_SEGS_FULL)
 			rc = VHU_MAL_CHAIN_LONG;
 		if (rc != WALK_OK)
 			return rc;
 	}
-	c->seg_end = (uint16_t)*nsegs;
+	c->seg_end = (uint16_t)nsegs;
 	return deq_header(vq, c, total);
-}
-
-/* Fetch and translate up to @p n chains; a malformed one stops the queue
- * (the chains before it still go). Returns how many are ready. */
-static uint16_t
-deq_fetch(struct vhu_vq *vq, struct deq_chain *ch, uint16_t n)
-{
-	uint32_t nsegs = 0;
-	uint16_t k;
-	int rc = WALK_OK;
-
-	for (k = 0; k < n; k++) {
-		rc = deq_translate(vq, k, &ch[k], &nsegs);
-		if (unlikely(rc != WALK_OK))
-			break;
-	}
-	if (rc >= 0)
-		vhu_vq_fault(vq, (enum vhu_malformed)rc);
-	return k;
 }
 
 /* ---- the burst ---- */
 
-/* One batch of up to VHU_BATCH chains through the stages; returns how
- * many frames it put into @p pkts. */
-static uint16_t
-deq_batch(struct vhu_vq *vq, struct rte_mempool *mp, struct rte_mbuf **pkts,
-	uint16_t n, struct deq_sum *sum)
-{
-	struct deq_chain ch[VHU_BATCH];
-	uint16_t nb, k;
-
-	nb = deq_fetch(vq, ch, n);
-	if (nb == 0)
-		return 0;
-	vq->last_avail += deq_frames(vq, mp, ch, nb, pkts, sum, &k);
-	return k;
-}
-
-/* Up to @p n frames of a split ring, batch after batch. */
+/* Up to @p n frames of a split ring. */
 static uint16_t
 deq_split(struct vhu_vq *vq, struct rte_mempool *mp, struct rte_mbuf **pkts,
 	uint16_t n, struct deq_sum *sum)
 {
-	uint16_t cnt = 0, left, want, got;
+	struct deq_cursor cur = { .pending = ring_avail(vq, n) };
+	uint16_t k;
 
-	left = ring_avail(vq, n);
-	do {
-		want = RTE_MIN(left, (uint16_t)VHU_BATCH);
-		got = want > 0 ? deq_batch(vq, mp, &pkts[cnt], want, sum) : 0;
-		cnt += got;
-		left -= got;
-	} while (got == want && left > 0);
-	return cnt;
+	if (cur.pending == 0)
+		return 0;
+	k = deq_chains(vq, mp, pkts, deq_alloc(vq, mp, pkts, cur.pending),
+		&cur, sum, deq_fetch, false);
+	vq->last_avail += cur.taken;
+	return k;
 }
 
 static void

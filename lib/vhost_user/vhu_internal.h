@@ -141,9 +141,6 @@ struct vhu_cring {
 
 /* ---- virtqueue ---- */
 
-/* Frames a burst takes through its stages at a time (vhu_ring.h). */
-#define VHU_BATCH		32u
-#define VHU_SEGS_SCRATCH	(VHU_MAX_SEGS + VHU_BATCH)
 
 /* A guest buffer (or the part of one inside one region), translated. */
 struct vhu_seg {
@@ -250,11 +247,10 @@ struct vhu_vq {
 	bool notify_init;	/* set notification suppression at next resume */
 	struct vhu_infl_vq infl_state;	/* ctl (and data path via infl) */
 
-	/* Scratch for one batch of a burst: a frame may have up to
-	 * VHU_MAX_SEGS segments (and buffer chains), the others of the batch
-	 * one each in the common case. */
-	struct vhu_seg segs[VHU_SEGS_SCRATCH];
-	struct vhu_head heads[VHU_SEGS_SCRATCH];
+	/* Scratch for the frame (chain) a burst is at: up to VHU_MAX_SEGS
+	 * segments (and buffer chains). */
+	struct vhu_seg segs[VHU_MAX_SEGS];
+	struct vhu_head heads[VHU_MAX_SEGS];
 } __rte_cache_aligned;
 
 /* ---- device ---- */

@@ -2,7 +2,7 @@
 /*
  * The ring stages of a burst, for split virtqueues.
  *
- * A burst (vhu_dequeue.c, vhu_enqueue.c) runs, for each batch of frames:
+ * A burst (vhu_dequeue.c, vhu_enqueue.c) runs, for each frame:
  *
  *   fetch      ring_avail(), ring_head(), ring_desc(): which chains the
  *              guest made available, each descriptor read once

@@ -27,6 +27,7 @@
 #include "vmlink_devargs.h"
 #include "vmlink_port.h"
 #include "vmlink_secondary.h"
+#include "vmlink_tx_free.h"
 
 RTE_LOG_REGISTER_DEFAULT(vv_logtype, NOTICE);
 #define VV_LOG(level, fmt, ...) \
@@ -104,10 +105,10 @@ vv_tx_burst(void *q, struct rte_mbuf **pkts, uint16_t n)
 	uint16_t done;
 
 	/* The library copies and leaves the mbufs to us (docs/mbufs.md);
-	 * what it did not
-	 * consume stays with the caller, as tx_burst requires. */
+	 * what it did not consume stays with the caller, as tx_burst
+	 * requires. */
 	done = vhu_enqueue_burst(txq->vhu, txq->qp, pkts, n);
-	rte_pktmbuf_free_bulk(pkts, done);
+	vmlink_tx_free(pkts, done);
 	return done;
 }
 

@@ -48,7 +48,8 @@ static uint32_t ctl_reset_ports;	/* request: ports whose counters to zero */
 static void
 zero_counters(struct port_counters *c)
 {
-#define ZERO_COUNTER(name) __atomic_store_n(&c->name, 0, __ATOMIC_RELAXED);
+#define ZERO_COUNTER(field, group, name, help) \
+	__atomic_store_n(&c->field, 0, __ATOMIC_RELAXED);
 	PORT_COUNTERS(ZERO_COUNTER)
 #undef ZERO_COUNTER
 }

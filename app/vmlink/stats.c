@@ -7,6 +7,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,11 +27,47 @@ stats_port_totals(const struct vmlink *vm, unsigned int port,
 	for (i = 0; i < vm->n_workers; i++) {
 		const struct port_counters *c = &vm->worker[i]->cnt[port];
 
-#define ADD_COUNTER(name) \
-		t->name += __atomic_load_n(&c->name, __ATOMIC_RELAXED);
+#define ADD_COUNTER(field, group, name, help) \
+		t->field += __atomic_load_n(&c->field, __ATOMIC_RELAXED);
 		PORT_COUNTERS(ADD_COUNTER)
 #undef ADD_COUNTER
 	}
+}
+
+/* The names of the port counters, from their list (vmlink.h). */
+enum port_group {
+#define GROUP_ENUM(group, json, prefix) PORT_GROUP_ ## group,
+	PORT_GROUPS(GROUP_ENUM)
+#undef GROUP_ENUM
+};
+
+static const struct {
+	const char *json;	/* object in the JSON port object, or NULL */
+	const char *prefix;	/* of the telemetry name */
+} port_group[] = {
+#define GROUP_NAMES(group, json, prefix) { json, prefix },
+	PORT_GROUPS(GROUP_NAMES)
+#undef GROUP_NAMES
+};
+
+static const struct {
+	enum port_group group;
+	const char *name;
+	size_t off;		/* in struct port_totals */
+} port_counter[] = {
+#define COUNTER_NAME(field, group, name, help) \
+	{ PORT_GROUP_ ## group, name, offsetof(struct port_totals, field) },
+	PORT_COUNTERS(COUNTER_NAME)
+#undef COUNTER_NAME
+};
+
+static uint64_t
+counter_value(const struct port_totals *t, unsigned int i)
+{
+	uint64_t v;
+
+	memcpy(&v, (const char *)t + port_counter[i].off, sizeof(v));
+	return v;
 }
 
 /* All drops of a port, and the frames software segmentation added for
@@ -358,6 +395,31 @@ json_device_counters(FILE *f, uint16_t port_id)
 	dev_xstats_free(&x);
 }
 
+/* vmlink's counters of a port, as members of its JSON object: each
+ * group's in an object of their own. */
+static void
+json_port_counters(FILE *f, const struct port_totals *t)
+{
+	enum port_group group = PORT_GROUP_TOP;
+	const char *sep = "";
+	unsigned int i;
+
+	for (i = 0; i < RTE_DIM(port_counter); i++) {
+		if (port_counter[i].group != group) {
+			if (group != PORT_GROUP_TOP)
+				fputc('}', f);
+			group = port_counter[i].group;
+			fprintf(f, "%s\"%s\": {", sep, port_group[group].json);
+			sep = "";
+		}
+		fprintf(f, "%s\"%s\": %" PRIu64, sep, port_counter[i].name,
+			counter_value(t, i));
+		sep = ", ";
+	}
+	if (group != PORT_GROUP_TOP)
+		fputc('}', f);
+}
+
 int
 stats_write_json(const struct vmlink *vm, const char *path, double elapsed_s)
 {
@@ -376,19 +438,14 @@ stats_write_json(const struct vmlink *vm, const char *path, double elapsed_s)
 		struct rte_eth_stats es;
 
 		port_snapshot(vm, p, &t, &es);
-		fprintf(f, "%s\n    \"%s\": {\"rx_packets\": %" PRIu64
-			", \"rx_bytes\": %" PRIu64 ", \"tx_packets\": %" PRIu64
-			", \"tx_bytes\": %" PRIu64 ", \"drops\": {\"tx_full\": %"
-			PRIu64 ", \"no_route\": %" PRIu64 ", \"offload\": %" PRIu64
-			"}, \"sw_offload\": {\"csum\": %" PRIu64 ", \"gso_frames\": %"
-			PRIu64 ", \"gso_segments\": %" PRIu64 "}, \"device\": {"
+		fprintf(f, "%s\n    \"%s\": {", p == 0 ? "" : ",",
+			vm->cfg->port[p].name);
+		json_port_counters(f, &t);
+		fprintf(f, ", \"device\": {"
 			"\"ipackets\": %" PRIu64 ", \"opackets\": %" PRIu64
 			", \"imissed\": %" PRIu64 ", \"ierrors\": %" PRIu64
 			", \"oerrors\": %" PRIu64 ", \"rx_nombuf\": %" PRIu64 "},\n"
-			"      ", p == 0 ? "" : ",", vm->cfg->port[p].name, t.rx_pkts,
-			t.rx_bytes, t.tx_pkts, t.tx_bytes, t.drop_tx_full,
-			t.drop_no_route, t.drop_offload, t.sw_csum, t.sw_gso_frames,
-			t.sw_gso_segments, es.ipackets, es.opackets, es.imissed,
+			"      ", es.ipackets, es.opackets, es.imissed,
 			es.ierrors, es.oerrors, es.rx_nombuf);
 		json_device_counters(f, vm->port[p].port_id);
 		fputc('}', f);
@@ -437,6 +494,8 @@ tel_port_stats(const char *cmd __rte_unused, const char *params,
 	struct rte_tel_data *d)
 {
 	struct port_totals t;
+	char name[64];
+	unsigned int i;
 	int p;
 
 	if (params == NULL)
@@ -449,16 +508,12 @@ tel_port_stats(const char *cmd __rte_unused, const char *params,
 	rte_tel_data_add_dict_string(d, "name", tel_vm->cfg->port[p].name);
 	rte_tel_data_add_dict_int(d, "ethdev_port", tel_vm->port[p].port_id);
 	rte_tel_data_add_dict_string(d, "link", link_state(tel_vm->port[p].port_id));
-	rte_tel_data_add_dict_u64(d, "rx_packets", t.rx_pkts);
-	rte_tel_data_add_dict_u64(d, "rx_bytes", t.rx_bytes);
-	rte_tel_data_add_dict_u64(d, "tx_packets", t.tx_pkts);
-	rte_tel_data_add_dict_u64(d, "tx_bytes", t.tx_bytes);
-	rte_tel_data_add_dict_u64(d, "drop_tx_full", t.drop_tx_full);
-	rte_tel_data_add_dict_u64(d, "drop_no_route", t.drop_no_route);
-	rte_tel_data_add_dict_u64(d, "drop_offload", t.drop_offload);
-	rte_tel_data_add_dict_u64(d, "sw_csum", t.sw_csum);
-	rte_tel_data_add_dict_u64(d, "sw_gso_frames", t.sw_gso_frames);
-	rte_tel_data_add_dict_u64(d, "sw_gso_segments", t.sw_gso_segments);
+	for (i = 0; i < RTE_DIM(port_counter); i++) {
+		snprintf(name, sizeof(name), "%s%s",
+			port_group[port_counter[i].group].prefix,
+			port_counter[i].name);
+		rte_tel_data_add_dict_u64(d, name, counter_value(&t, i));
+	}
 	return 0;
 }
 

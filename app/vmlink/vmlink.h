@@ -21,28 +21,42 @@
 #define NO_TXQ UINT16_MAX
 
 /*
- * Per-port counters of one worker lcore: one list (name, meaning). Only
- * that lcore writes them (with relaxed atomic stores), the main lcore and
- * the telemetry thread read them. Invariant over all lcores and ports,
- * once the workers have stopped:
+ * Per-port counters of one worker lcore: one list X(field, group, name,
+ * meaning). Only that lcore writes them (with relaxed atomic stores), the
+ * main lcore and the telemetry thread read them. Their names outside
+ * (stats.c) come from the list: in the --stats-json file "name" inside
+ * the object of its group, in telemetry the group's prefix and "name"
+ * (PORT_GROUPS). Invariant over all lcores and ports, once the workers
+ * have stopped:
  *   sum(rx_pkts) + sum(sw_gso_segments) - sum(sw_gso_frames)
  *     == sum(tx_pkts) + sum(drop_tx_full) + sum(drop_no_route)
  *        + sum(drop_offload)
  * (software segmentation makes frames: see fwd.h).
  */
 #define PORT_COUNTERS(X) \
-	X(rx_pkts)		/* received on this port */ \
-	X(rx_bytes) \
-	X(tx_pkts)		/* accepted by this port's tx burst */ \
-	X(tx_bytes) \
-	X(drop_tx_full)		/* sent to this port, refused by its tx burst */ \
-	X(drop_no_route)	/* received here with nowhere to go */ \
-	X(drop_offload)		/* for this port, an offload not completable */ \
-	X(sw_csum)		/* for this port, checksums completed by vmlink */ \
-	X(sw_gso_frames)	/* for this port, TSO frames segmented by vmlink */ \
-	X(sw_gso_segments)	/* ... the frames they became */
+	X(rx_pkts, TOP, "rx_packets", "received on this port") \
+	X(rx_bytes, TOP, "rx_bytes", "their bytes") \
+	X(tx_pkts, TOP, "tx_packets", "accepted by this port's tx burst") \
+	X(tx_bytes, TOP, "tx_bytes", "their bytes") \
+	X(drop_tx_full, DROPS, "tx_full", \
+		"sent to this port, refused by its tx burst") \
+	X(drop_no_route, DROPS, "no_route", \
+		"received here with nowhere to go") \
+	X(drop_offload, DROPS, "offload", \
+		"for this port, an offload not completable") \
+	X(sw_csum, SW, "csum", "for this port, checksums completed by vmlink") \
+	X(sw_gso_frames, SW, "gso_frames", \
+		"for this port, TSO frames segmented by vmlink") \
+	X(sw_gso_segments, SW, "gso_segments", "... the frames they became")
 
-#define PORT_COUNTER_FIELD(name) uint64_t name;
+/* The groups of PORT_COUNTERS: X(group, JSON object, telemetry prefix);
+ * TOP's counters are the port object's own. */
+#define PORT_GROUPS(X) \
+	X(TOP, NULL, "") \
+	X(DROPS, "drops", "drop_") \
+	X(SW, "sw_offload", "sw_")
+
+#define PORT_COUNTER_FIELD(field, group, name, help) uint64_t field;
 
 struct port_counters {
 	PORT_COUNTERS(PORT_COUNTER_FIELD)

@@ -11,10 +11,17 @@ import subprocess
 import time
 
 PROMPT = "testpmd> "
-# testpmd reports port events as they happen, also right after a prompt
-# (a peer's link coming up while we asked for the port's info): the output
-# then ends with "Port 0: link state change event", not with the prompt.
-EVENTS_AFTER_PROMPT_RE = re.compile(r"(?:\s*Port \d+: [^\n]* event\n)*\s*")
+# testpmd reports port events as they happen, and the drivers' threads
+# log as things happen ("VHOST_CONFIG: ... virtio is now ready", "VHU ...:
+# link up"), also right after a prompt: the output then ends with such
+# lines, not with the prompt. A command's own output always comes before
+# its prompt, so whole lines after the last prompt are not its output.
+LINES_AFTER_PROMPT_RE = re.compile(r"(?:[^\n]*\n)*\s*")
+# The events come from testpmd's interrupt thread, which can also cut the
+# prompt itself in two: "t", the event lines, "estpmd> " (seen under
+# valgrind, where a command then seemed never to end). Prompts are looked
+# for with the event lines taken out.
+EVENT_LINE_RE = re.compile(r"\nPort \d+: [^\n]* event\n")
 
 # One port's block of "stop": RX and TX lines, possibly with "RX-error:" or
 # "RX-nombufs:" lines between them when those counters are not zero.
@@ -112,10 +119,11 @@ class Testpmd:
 
     def _at_prompt(self, pos):
         """True when the output shows a prompt at or after POS, followed
-        by nothing but event lines."""
-        last = self.out.rfind(PROMPT)
-        return last >= pos and EVENTS_AFTER_PROMPT_RE.fullmatch(
-            self.out, last + len(PROMPT)) is not None
+        by nothing but whole lines."""
+        tail = EVENT_LINE_RE.sub("", self.out[pos:])
+        last = tail.rfind(PROMPT)
+        return last >= 0 and LINES_AFTER_PROMPT_RE.fullmatch(
+            tail, last + len(PROMPT)) is not None
 
     def cmd_(self, line, timeout=30):
         """Send one command line; returns its output."""

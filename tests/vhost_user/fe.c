@@ -15,6 +15,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "fe.h"
@@ -136,13 +137,43 @@ fe_listen(const char *path)
 	return fd;
 }
 
+/*
+ * Wait until FD is readable, TIMEOUT_MS at most. A signal is not the end
+ * of the wait: the test's process gets them (libFuzzer's SIGALRM timer
+ * for one, every few seconds) and poll() is never restarted, so an
+ * interrupted wait goes on for what is left of the time. 0 when readable
+ * (or hung up), -1 on timeout or error.
+ */
+static int
+wait_readable(int fd, int timeout_ms)
+{
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+	struct timespec t0, t;
+	int left = timeout_ms, rc;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (;;) {
+		rc = poll(&p, 1, left);
+		if (rc > 0)
+			return 0;
+		if (rc == 0 || errno != EINTR)
+			return -1;
+		if (timeout_ms < 0)
+			continue;
+		clock_gettime(CLOCK_MONOTONIC, &t);
+		left = timeout_ms - (int)((t.tv_sec - t0.tv_sec) * 1000 +
+			(t.tv_nsec - t0.tv_nsec) / 1000000);
+		if (left < 0)
+			left = 0;
+	}
+}
+
 int
 fe_accept(struct fe *fe, int lfd, int timeout_ms)
 {
-	struct pollfd p = { .fd = lfd, .events = POLLIN };
 	int fd;
 
-	if (poll(&p, 1, timeout_ms) <= 0)
+	if (wait_readable(lfd, timeout_ms) != 0)
 		return -1;
 	fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
 	if (fd < 0)
@@ -293,7 +324,9 @@ fe_send(struct fe *fe, uint32_t req, uint32_t flags, const void *p,
 		cm->cmsg_len = CMSG_LEN(sizeof(int) * nfds);
 		memcpy(CMSG_DATA(cm), fds, sizeof(int) * nfds);
 	}
-	n = sendmsg(fe->sock, &mh, MSG_NOSIGNAL);
+	do {
+		n = sendmsg(fe->sock, &mh, MSG_NOSIGNAL);
+	} while (n < 0 && errno == EINTR);
 	return n == (ssize_t)(sizeof(hdr) + size) ? 0 : -1;
 }
 
@@ -303,12 +336,13 @@ read_exact(int fd, void *buf, size_t len, int timeout_ms)
 	size_t off = 0;
 
 	while (off < len) {
-		struct pollfd p = { .fd = fd, .events = POLLIN };
 		ssize_t n;
 
-		if (poll(&p, 1, timeout_ms) <= 0)
+		if (wait_readable(fd, timeout_ms) != 0)
 			return -1;
 		n = recv(fd, (uint8_t *)buf + off, len - off, 0);
+		if (n < 0 && errno == EINTR)
+			continue;
 		if (n <= 0)
 			return -1;
 		off += (size_t)n;

@@ -6,6 +6,8 @@
 
 #include <errno.h>
 #include <poll.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
@@ -566,6 +568,67 @@ case_unknown_request(void)
 	TRY(fe_sync(&t.fe));
 	TRY(tx_roundtrip(&t, 0, 64));
 	TRY(rx_roundtrip(&t, 0, 64));
+	tb_destroy(&t);
+	return tb_check_fds(&t);
+}
+
+/* A signal while the front-end waits for a reply: the wait goes on (a
+ * test or fuzzer process gets signals, libFuzzer's SIGALRM timer for one;
+ * an interrupted poll() is not a back-end that stopped answering). */
+struct late_req {
+	pthread_t waiter;
+	struct fe *fe;
+	int rc;
+};
+
+static void
+on_sigusr1(int sig)
+{
+	RTE_SET_USED(sig);
+}
+
+static void *
+late_request(void *arg)
+{
+	struct late_req *l = arg;
+
+	usleep(100 * 1000);	/* the waiter is in its poll by now */
+	l->rc = pthread_kill(l->waiter, SIGUSR1);
+	usleep(50 * 1000);
+	if (l->rc == 0)
+		l->rc = fe_send(l->fe, VHU_REQ_GET_FEATURES, VHU_FLAG_VERSION,
+			NULL, 0, NULL, 0);
+	return NULL;
+}
+
+int
+case_signal_during_wait(void)
+{
+	struct sigaction sa, old;
+	struct late_req l;
+	struct tb t;
+	pthread_t th;
+	uint64_t v = 0;
+	uint32_t r = 0;
+	int n;
+
+	tb_init(&t);
+	TRY(tb_start(&t));
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_sigusr1;	/* no SA_RESTART, as libFuzzer's */
+	sigemptyset(&sa.sa_mask);
+	CHECK(sigaction(SIGUSR1, &sa, &old) == 0, "sigaction");
+	l.waiter = pthread_self();
+	l.fe = &t.fe;
+	l.rc = -1;
+	CHECK(pthread_create(&th, NULL, late_request, &l) == 0, "thread");
+	n = fe_recv(&t.fe, &r, NULL, &v, sizeof(v), 3000);
+	pthread_join(th, NULL);
+	sigaction(SIGUSR1, &old, NULL);
+	CHECK(l.rc == 0, "signal or late request not sent");
+	CHECK(n == (int)sizeof(v) && r == VHU_REQ_GET_FEATURES && v != 0,
+		"a signal during the wait ended it: %d bytes, request %u", n, r);
+	TRY(tx_roundtrip(&t, 0, 64));
 	tb_destroy(&t);
 	return tb_check_fds(&t);
 }

@@ -21,6 +21,7 @@
 	X(reconnect_server) \
 	X(reconnect_client) \
 	X(unknown_request) \
+	X(signal_during_wait) \
 	X(mq_two_pairs) \
 	X(mem_slots) \
 	X(mtu_rarp_status) \

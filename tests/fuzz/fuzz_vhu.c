@@ -19,6 +19,15 @@
 
 #include "fuzz_vhu.h"
 
+/*
+ * How long the harness waits for the back-end: longer than any -timeout
+ * the fuzzer runs with (vmlink-fuzz: 20 s), so that a back-end that
+ * stops answering is reported by libFuzzer as a hang of this input (an
+ * artifact, a stack), and a live back-end that a loaded machine runs
+ * late (fuzzers run at nice 19) is never taken for a dead one.
+ */
+#define FZV_WAIT_MS	60000
+
 struct rte_mempool *fzv_mp;
 static char sock_path[128];
 static struct fz_leaks leaks;
@@ -79,7 +88,9 @@ fzv_begin(struct fzv *v)
 	/* The back-end has accepted this session once it answered: the
 	 * end-of-input wait for its hang-up then cannot race the accept. */
 	if (fzv_sync(v) != 0)
-		fz_fail("the back-end did not answer GET_FEATURES");
+		fz_fail("the back-end did not answer GET_FEATURES on a new "
+			"session (it closed it, or %d s passed)",
+			FZV_WAIT_MS / 1000);
 	return 0;
 }
 
@@ -115,7 +126,7 @@ fzv_sync(struct fzv *v)
 			NULL, 0) != 0)
 		goto lost;
 	for (;;) {
-		n = fe_recv(&v->fe, &r, &flags, buf, sizeof(buf), 5000);
+		n = fe_recv(&v->fe, &r, &flags, buf, sizeof(buf), FZV_WAIT_MS);
 		if (n < 0)
 			goto lost;
 		if (r == VHU_REQ_GET_FEATURES && n == 8 &&
@@ -215,14 +226,17 @@ fzv_end(struct fzv *v)
 	fzv_free_held(v, FZV_MAX_HELD, true);
 	fzv_disconnect(v);
 	fe_fini(&v->fe);
-	/* The control thread notices the hang-up, resets the session and
-	 * closes what it deferred: give it two seconds to get back to the
-	 * state the input started from. */
-	while (vhu_connected(v->dev) || fz_count_fds() != leaks.fds) {
-		if (rte_get_timer_cycles() - t0 > 2 * hz)
-			break;
+	/* The control thread notices the hang-up (it must: not noticing is
+	 * a hang, for libFuzzer to report), resets the session and closes
+	 * what it deferred: then give it two seconds to get back to the
+	 * fds the input started with. */
+	while (vhu_connected(v->dev) &&
+			rte_get_timer_cycles() - t0 < FZV_WAIT_MS / 1000 * hz)
 		usleep(100);
-	}
+	t0 = rte_get_timer_cycles();
+	while (fz_count_fds() != leaks.fds &&
+			rte_get_timer_cycles() - t0 < 2 * hz)
+		usleep(100);
 	FZ_CHECK(!vhu_connected(v->dev));
 	FZ_CHECK(rte_mempool_avail_count(fzv_mp) == FZV_POOL_SIZE);
 	fz_leaks_end(&leaks);

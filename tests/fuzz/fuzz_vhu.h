@@ -49,8 +49,10 @@ void fzv_end(struct fzv *v);
 int fzv_connect(struct fzv *v);
 void fzv_disconnect(struct fzv *v);
 /* Wait until the control thread has handled every message sent so far
- * (GET_FEATURES round trip, skipping replies asked for before). -1 when
- * the back-end closed the connection (then fzv_disconnect was done). */
+ * (GET_FEATURES round trip, skipping replies asked for before; the wait
+ * outlasts libFuzzer's -timeout, which reports a back-end that stopped
+ * answering). -1 when the back-end closed the connection (then
+ * fzv_disconnect was done). */
 int fzv_sync(struct fzv *v);
 
 /* An fd of the kind K picks: memfd guest memory of SIZE bytes, eventfd,

@@ -43,6 +43,21 @@ fzv_global_init(const char *prog)
 	snprintf(sock_path, sizeof(sock_path), "%s/vhu.sock", fz_tmpdir());
 }
 
+void
+fzv_config(struct fzv *v, uint8_t knobs)
+{
+	vhu_config_init(&v->cfg);
+	v->cfg.zero_copy = knobs & 1;
+	v->cfg.copy_threshold = (knobs & 2) ? 0 : 512;
+	v->cfg.max_queue_pairs = 1 + ((knobs >> 2) & 1);
+	v->cfg.inflight_budget = 64;
+	/* The control thread waits for held zero-copy mbufs only while
+	 * this thread is blocked on its reply: none can come back during
+	 * the wait, so 1 ms ends it as 10 would, and faster. */
+	v->cfg.quiesce_timeout_ms = 1;
+	v->cfg.mtu = 1500;
+}
+
 /*
  * Devices are created once per configuration and reused: every input
  * starts a new front-end session and ends it by disconnecting, after

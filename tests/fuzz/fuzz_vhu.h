@@ -38,6 +38,10 @@ extern struct rte_mempool *fzv_mp;
 
 /* LLVMFuzzerInitialize: EAL, mempool, socket path. */
 void fzv_global_init(const char *prog);
+/* The device configuration the input's first byte picks: zero-copy,
+ * copy threshold 0 or 512, one or two queue pairs (keys of the devices
+ * fzv_begin reuses). */
+void fzv_config(struct fzv *v, uint8_t knobs);
 /* Per input: the device for the knobs the caller set in v->cfg
  * (zero_copy, max_queue_pairs, copy_threshold 0 or not; created on first
  * use, then reused), and a new front-end session on it. */

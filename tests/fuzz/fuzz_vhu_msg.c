@@ -385,16 +385,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	uint8_t knobs = fz_u8(&f);
 
 	memset(&v, 0, sizeof(v));
-	vhu_config_init(&v.cfg);
-	v.cfg.zero_copy = knobs & 1;
-	v.cfg.copy_threshold = (knobs & 2) ? 0 : 512;
-	v.cfg.max_queue_pairs = 1 + ((knobs >> 2) & 1);
-	v.cfg.inflight_budget = 64;
-	/* The control thread waits for held zero-copy mbufs only while
-	 * this thread is blocked on its reply: none can come back during
-	 * the wait, so 1 ms ends it as 10 would, and faster. */
-	v.cfg.quiesce_timeout_ms = 1;
-	v.cfg.mtu = 1500;
+	fzv_config(&v, knobs);
 	ready = false;
 	shrunk = false;
 	memset(&last_add, 0, sizeof(last_add));

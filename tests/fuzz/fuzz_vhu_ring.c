@@ -22,11 +22,11 @@
  * dirty log while logging is on. Always: no crash or sanitizer report,
  * mbufs back in the pool, no fd or mapping left.
  *
- * The ring is reached through struct ring_model, split or packed as the
- * feature byte chose (VIRTIO_F_RING_PACKED); frames and buffers go
- * through tests/vhost_user/fe.c, which drives either layout, and only the
- * raw writes are the layout's own. The oracle does not depend on the
- * layout.
+ * The ring is split or packed as the feature byte chose
+ * (VIRTIO_F_RING_PACKED); frames and buffers go through
+ * tests/vhost_user/fe.c, which drives either layout, and only the raw
+ * writes (split_scribble, packed_scribble) are the layout's own. The
+ * oracle does not depend on the layout.
  */
 
 #include <stdio.h>
@@ -104,17 +104,10 @@ fifo_pop(struct fifo *q, struct expect *e)
 	return true;
 }
 
-/* ---- ring models (fe.c drives both layouts) ---- */
+/* ---- the guest (fe.c drives both layouts) ---- */
 
-struct ring_model {
-	int (*publish_tx)(struct ring_state *s, unsigned int qp, uint32_t len,
-		uint8_t seed, uint8_t shape, const struct vhu_net_hdr *hdr);
-	int (*post_rx)(struct ring_state *s, unsigned int qp, uint8_t shape);
-	int (*take_rx_used)(struct ring_state *s, unsigned int qp,
-		uint16_t *head, uint32_t *len);
-	void (*take_tx_used)(struct ring_state *s, unsigned int qp);
-	void (*scribble)(struct ring_state *s, struct fz *f);
-};
+/* Raw writes are the one thing each layout does its own way. */
+typedef void (*scribble_fn)(struct ring_state *s, struct fz *f);
 
 /* Ethernet + IPv4 (or IPv6) + TCP headers at the start of @p p (@p len
  * bytes, at least 14), as far as they fit: offload headers then point at
@@ -161,7 +154,7 @@ fuzz_hdr(struct fz *f, struct vhu_net_hdr *h, uint32_t len)
 }
 
 static int
-model_publish_tx(struct ring_state *s, unsigned int qp, uint32_t len,
+publish_tx(struct ring_state *s, unsigned int qp, uint32_t len,
 	uint8_t seed, uint8_t shape, const struct vhu_net_hdr *hdr)
 {
 	struct fe_vring *vr = &s->v.fe.vq[2 * qp + 1];
@@ -186,7 +179,7 @@ model_publish_tx(struct ring_state *s, unsigned int qp, uint32_t len,
 }
 
 static void
-model_take_tx_used(struct ring_state *s, unsigned int qp)
+take_tx_used(struct ring_state *s, unsigned int qp)
 {
 	struct fe_vring *vr = &s->v.fe.vq[2 * qp + 1];
 	uint32_t id, len;
@@ -203,7 +196,7 @@ model_take_tx_used(struct ring_state *s, unsigned int qp)
 }
 
 static int
-model_post_rx(struct ring_state *s, unsigned int qp, uint8_t shape)
+post_rx(struct ring_state *s, unsigned int qp, uint8_t shape)
 {
 	struct fe_vring *vr = &s->v.fe.vq[2 * qp];
 	unsigned int nseg = 1 + shape % 2;
@@ -222,7 +215,7 @@ model_post_rx(struct ring_state *s, unsigned int qp, uint8_t shape)
 }
 
 static int
-model_take_rx_used(struct ring_state *s, unsigned int qp, uint16_t *head,
+take_rx_used(struct ring_state *s, unsigned int qp, uint16_t *head,
 	uint32_t *len)
 {
 	uint32_t id;
@@ -231,6 +224,55 @@ model_take_rx_used(struct ring_state *s, unsigned int qp, uint16_t *head,
 		return 0;
 	*head = (uint16_t)id;
 	return 1;
+}
+
+/* ---- raw guest writes (the layouts' own) ---- */
+
+/* An indirect table anywhere in guest memory (its address returned,
+ * maybe misaligned), its first entry from the input: the same bytes make
+ * the same entry in either layout (split: flags then next, packed: id
+ * then flags). */
+static uint64_t
+scribble_table(struct ring_state *s, struct fz *f, bool packed)
+{
+	uint64_t t = 0x1000 + fz_u32(f) % (GUEST_MEM - 0x2000);
+	void *e = fe_va(&s->v.fe, t & ~15ull);
+	uint64_t addr;
+	uint32_t len;
+	uint16_t w1, w2;
+
+	if (e == NULL)
+		return t;
+	addr = fz_u64(f) % GUEST_MEM;
+	len = fz_u16(f);
+	w1 = fz_u16(f);
+	w2 = fz_u16(f);
+	if (packed) {
+		struct vring_packed_desc *d = e;
+
+		*d = (struct vring_packed_desc){ .addr = addr, .len = len,
+			.id = w1, .flags = w2 & 7 };
+	} else {
+		struct vring_desc *d = e;
+
+		*d = (struct vring_desc){ .addr = addr, .len = len,
+			.flags = w1 & 7, .next = w2 % 4 };
+	}
+	return t;
+}
+
+/* Up to 16 bytes anywhere in guest memory. */
+static void
+scribble_bytes(struct ring_state *s, struct fz *f)
+{
+	uint64_t gpa = fz_u32(f) % GUEST_MEM;
+	uint8_t *p = fe_va(&s->v.fe, gpa);
+	uint8_t b[16];
+	size_t n = 1 + fz_u8(f) % 16;
+
+	fz_bytes(f, b, n);
+	if (p != NULL && gpa + n <= GUEST_MEM)
+		memcpy(p, b, n);
 }
 
 /* Raw guest writes: descriptors, avail entries and index, event
@@ -260,42 +302,19 @@ split_scribble(struct ring_state *s, struct fz *f)
 		vr->avail->flags = fz_u16(f) & 1;
 		break;
 	case 4: {	/* an indirect table anywhere in guest memory */
-		uint64_t t = 0x1000 + fz_u32(f) % (GUEST_MEM - 0x2000);
-		struct vring_desc *d = fe_va(&s->v.fe, t & ~15ull);
+		uint64_t t = scribble_table(s, f, false);
 
-		if (d != NULL) {
-			d->addr = fz_u64(f) % GUEST_MEM;
-			d->len = fz_u16(f);
-			d->flags = fz_u16(f) & 7;
-			d->next = fz_u16(f) % 4;
-		}
 		fe_desc(vr, i, (sel & 0x80) ? t : t & ~15ull,
 			16u * (1 + fz_u8(f) % 8), VRING_DESC_F_INDIRECT |
 			(fz_u8(f) & 3), fz_u16(f));
 		break;
 	}
-	default: {
-		uint64_t gpa = fz_u32(f) % GUEST_MEM;
-		uint8_t *p = fe_va(&s->v.fe, gpa);
-		uint8_t b[16];
-		size_t n = 1 + fz_u8(f) % 16;
-
-		fz_bytes(f, b, n);
-		if (p != NULL && gpa + n <= GUEST_MEM)
-			memcpy(p, b, n);
+	default:
+		scribble_bytes(s, f);
 		break;
-	}
 	}
 	s->dirty = true;
 }
-
-static const struct ring_model split_model = {
-	.publish_tx = model_publish_tx,
-	.post_rx = model_post_rx,
-	.take_rx_used = model_take_rx_used,
-	.take_tx_used = model_take_tx_used,
-	.scribble = split_scribble,
-};
 
 /* Raw guest writes on a packed ring: descriptors at any position with any
  * flags (AVAIL/USED bits, NEXT, INDIRECT, WRITE) and ids, runs of them
@@ -330,15 +349,8 @@ packed_scribble(struct ring_state *s, struct fz *f)
 		break;
 	}
 	case 2: {	/* an indirect table anywhere in guest memory */
-		uint64_t t = 0x1000 + fz_u32(f) % (GUEST_MEM - 0x2000);
-		struct vring_packed_desc *d = fe_va(&s->v.fe, t & ~15ull);
+		uint64_t t = scribble_table(s, f, true);
 
-		if (d != NULL) {
-			d->addr = fz_u64(f) % GUEST_MEM;
-			d->len = fz_u16(f);
-			d->id = fz_u16(f);
-			d->flags = fz_u16(f) & 7;
-		}
 		fe_pk_write(vr, 0, (sel & 0x80) ? t : t & ~15ull,
 			16u * (1 + fz_u8(f) % 8), fz_u16(f) % vr->size,
 			VRING_DESC_F_INDIRECT | (fz_u8(f) & 3), false);
@@ -349,28 +361,12 @@ packed_scribble(struct ring_state *s, struct fz *f)
 		vr->driver_event->off_wrap = fz_u16(f);
 		vr->driver_event->flags = fz_u16(f) % 4;
 		break;
-	default: {
-		uint64_t gpa = fz_u32(f) % GUEST_MEM;
-		uint8_t *p = fe_va(&s->v.fe, gpa);
-		uint8_t b[16];
-		size_t n = 1 + fz_u8(f) % 16;
-
-		fz_bytes(f, b, n);
-		if (p != NULL && gpa + n <= GUEST_MEM)
-			memcpy(p, b, n);
+	default:
+		scribble_bytes(s, f);
 		break;
-	}
 	}
 	s->dirty = true;
 }
-
-static const struct ring_model packed_model = {
-	.publish_tx = model_publish_tx,
-	.post_rx = model_post_rx,
-	.take_rx_used = model_take_rx_used,
-	.take_tx_used = model_take_tx_used,
-	.scribble = packed_scribble,
-};
 
 /* ---- checks ---- */
 
@@ -395,8 +391,7 @@ mbuf_is(const struct rte_mbuf *m, const struct expect *e)
 }
 
 static void
-dequeue(struct ring_state *s, const struct ring_model *rm, unsigned int qp,
-	uint8_t how)
+dequeue(struct ring_state *s, unsigned int qp, uint8_t how)
 {
 	struct rte_mbuf *m[64];
 	uint16_t n = how % 33, got, i;
@@ -422,7 +417,7 @@ dequeue(struct ring_state *s, const struct ring_model *rm, unsigned int qp,
 		else
 			rte_pktmbuf_free(m[i]);
 	}
-	rm->take_tx_used(s, qp);
+	take_tx_used(s, qp);
 }
 
 static void
@@ -463,8 +458,7 @@ fuzz_meta(struct fz *f, struct rte_mbuf *m, bool *dirty)
 }
 
 static void
-enqueue(struct ring_state *s, const struct ring_model *rm, unsigned int qp,
-	struct fz *f)
+enqueue(struct ring_state *s, unsigned int qp, struct fz *f)
 {
 	struct rte_mbuf *m[16];
 	unsigned int n = fz_u8(f) % 16, i, done;
@@ -501,7 +495,7 @@ enqueue(struct ring_state *s, const struct ring_model *rm, unsigned int qp,
 	for (i = 0; i < n; i++)
 		rte_pktmbuf_free(m[i]);
 	/* Read back what the guest received, in order. */
-	while (rm->take_rx_used(s, qp, &head, &len) == 1) {
+	while (take_rx_used(s, qp, &head, &len) == 1) {
 		uint8_t got[FRAME_MAX + 64], want[FRAME_MAX];
 		struct expect e;
 		uint16_t posted;
@@ -614,7 +608,7 @@ setup(struct ring_state *s, struct fz *f)
 }
 
 static void
-run(struct ring_state *s, const struct ring_model *rm, struct fz *f)
+run(struct ring_state *s, scribble_fn scribble, struct fz *f)
 {
 	unsigned int ops = 0;
 
@@ -636,7 +630,7 @@ run(struct ring_state *s, const struct ring_model *rm, struct fz *f)
 				shape &= ~8;
 			if (ofl)
 				fuzz_hdr(f, &h, len);
-			if (rm->publish_tx(s, qp, len, seed, shape,
+			if (publish_tx(s, qp, len, seed, shape,
 					ofl ? &h : NULL) != 0)
 				break;
 			/* an offloaded frame may change or be dropped */
@@ -645,22 +639,22 @@ run(struct ring_state *s, const struct ring_model *rm, struct fz *f)
 			break;
 		}
 		case 2:
-			dequeue(s, rm, qp, fz_u8(f));
+			dequeue(s, qp, fz_u8(f));
 			break;
 		case 3:
-			(void)rm->post_rx(s, qp, fz_u8(f));
+			(void)post_rx(s, qp, fz_u8(f));
 			break;
 		case 4:
-			enqueue(s, rm, qp, f);
+			enqueue(s, qp, f);
 			break;
 		case 5:
-			rm->scribble(s, f);
+			scribble(s, f);
 			break;
 		case 6:
 			fzv_free_held(&s->v, fz_u8(f) % 32, op & 0x40);
 			(void)vhu_dequeue_burst(s->v.dev, (uint16_t)qp, fzv_mp,
 				NULL, 0);	/* completions */
-			rm->take_tx_used(s, qp);
+			take_tx_used(s, qp);
 			break;
 		case 7:	/* the same memory table again: a replacement */
 			if (s->v.connected)
@@ -691,21 +685,12 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	memset(&s, 0, sizeof(s));
 	s.logfd = -1;
-	vhu_config_init(&s.v.cfg);
-	s.v.cfg.zero_copy = knobs & 1;
-	s.v.cfg.copy_threshold = (knobs & 2) ? 0 : 512;
-	s.v.cfg.max_queue_pairs = 1 + ((knobs >> 2) & 1);
-	s.v.cfg.inflight_budget = 64;
-	/* The control thread waits for held zero-copy mbufs only while
-	 * this thread is blocked on its reply: none can come back during
-	 * the wait, so 1 ms ends it as 10 would, and faster. */
-	s.v.cfg.quiesce_timeout_ms = 1;
-	s.v.cfg.mtu = 1500;
+	fzv_config(&s.v, knobs);
 	s.nqp = s.v.cfg.max_queue_pairs;
 	fzv_begin(&s.v);
 	if (setup(&s, &f) == 0)
 		run(&s, (s.v.fe.features & (1ull << VHU_F_RING_PACKED)) ?
-			&packed_model : &split_model, &f);
+			packed_scribble : split_scribble, &f);
 	if (s.log != NULL)
 		munmap(s.log, 4096);
 	if (s.logfd >= 0)

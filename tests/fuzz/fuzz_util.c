@@ -267,13 +267,20 @@ ranges_copy(struct fz_range *out)
 	return n;
 }
 
+static bool
+ranges_same(struct fz_range *now, unsigned int *n)
+{
+	*n = ranges_copy(now);
+	return *n == nsnap && memcmp(now, snap, *n * sizeof(*now)) == 0;
+}
+
 static void
 ranges_check(void)
 {
 	static struct fz_range now[FZ_RANGES_MAX];
-	unsigned int n = ranges_copy(now), i;
+	unsigned int n, i;
 
-	if (n == nsnap && memcmp(now, snap, n * sizeof(*now)) == 0)
+	if (ranges_same(now, &n))
 		return;
 	fprintf(stderr, "mappings before the input:\n");
 	for (i = 0; i < nsnap; i++)
@@ -307,6 +314,17 @@ fz_leaks_begin(struct fz_leaks *l, const char *map_needle)
 		full_base = fz_count_maps(map_needle);
 		full_needle = map_needle;
 	}
+}
+
+bool
+fz_leaks_settled(const struct fz_leaks *l)
+{
+	static struct fz_range now[FZ_RANGES_MAX];
+	unsigned int n;
+
+	if (fz_count_fds() != l->fds)
+		return false;
+	return l->needle == NULL || ranges_same(now, &n);
 }
 
 void

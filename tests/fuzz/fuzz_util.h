@@ -92,6 +92,10 @@ struct fz_leaks {
 	const char *needle;
 };
 void fz_leaks_begin(struct fz_leaks *l, const char *map_needle);
+/* The fds and tracked mappings are back to what they were when the input
+ * began (for a harness that waits for asynchronous releases before it
+ * calls fz_leaks_end). */
+bool fz_leaks_settled(const struct fz_leaks *l);
 void fz_leaks_end(const struct fz_leaks *l);
 
 /* A private directory for sockets and files, removed at exit. */

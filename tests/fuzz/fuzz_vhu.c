@@ -242,14 +242,16 @@ fzv_end(struct fzv *v)
 	fzv_disconnect(v);
 	fe_fini(&v->fe);
 	/* The control thread notices the hang-up (it must: not noticing is
-	 * a hang, for libFuzzer to report), resets the session and closes
-	 * what it deferred: then give it two seconds to get back to the
-	 * fds the input started with. */
+	 * a hang, for libFuzzer to report), resets the session, closes
+	 * what it deferred and, at its next tick, unmaps guest memory kept
+	 * for zero-copy buffers that have all come back (the ones freed
+	 * above): then give it two seconds to get back to the fds and
+	 * mappings the input started with. */
 	while (vhu_connected(v->dev) &&
 			rte_get_timer_cycles() - t0 < FZV_WAIT_MS / 1000 * hz)
 		usleep(100);
 	t0 = rte_get_timer_cycles();
-	while (fz_count_fds() != leaks.fds &&
+	while (!fz_leaks_settled(&leaks) &&
 			rte_get_timer_cycles() - t0 < 2 * hz)
 		usleep(100);
 	FZ_CHECK(!vhu_connected(v->dev));

@@ -366,18 +366,18 @@ vhu_update_events(struct vhu_dev *dev)
 /* ---- quiesce / resume ---- */
 
 /*
- * Take a queue from the data path: clear ready, then wait until the data
- * path is out of its burst. Bursts are short and never block, so this only
- * waits long if the data-path thread is descheduled; it keeps waiting (and
- * says so) because touching the queue earlier would be unsafe.
+ * Wait until the burst @p vq was in when @p seq was read (vmlink_burst_seq()),
+ * if any, is over. Bursts are short and never block, so this only waits
+ * long if the data-path thread is descheduled; it keeps waiting (and says
+ * so every second) because touching what the burst may still read would
+ * be unsafe.
  */
-int
-vhu_vq_quiesce(struct vhu_dev *dev, struct vhu_vq *vq)
+static void
+wait_burst_over(struct vhu_dev *dev, struct vhu_vq *vq, uint32_t seq)
 {
 	uint64_t start = vhu_now_ms(), warn = start;
 
-	vmlink_quiesce_start(&vq->ready);
-	while (vmlink_burst_running(&vq->in_burst)) {
+	while (!vmlink_burst_passed(&vq->in_burst, seq)) {
 		uint64_t now = vhu_now_ms();
 
 		if (now - warn > VHU_BURST_WAIT_MS) {
@@ -387,6 +387,15 @@ vhu_vq_quiesce(struct vhu_dev *dev, struct vhu_vq *vq)
 		}
 		sched_yield();
 	}
+}
+
+/* Take a queue from the data path: close it, then wait until the burst
+ * it may be in is over (a later one sees it closed). */
+int
+vhu_vq_quiesce(struct vhu_dev *dev, struct vhu_vq *vq)
+{
+	vmlink_quiesce_start(&vq->ready);
+	wait_burst_over(dev, vq, vmlink_burst_seq(&vq->in_burst));
 	return 0;
 }
 
@@ -711,27 +720,6 @@ vq_rings_kept(const struct vhu_dev *dev, const struct vhu_vq *vq,
 		vhu_qva_to_hva(mt, vq->used_qva, sz[2]) == (void *)vq->used;
 }
 
-/* Wait until the burst @p vq was in when @p seq was read, if any, is
- * over. Bursts never block, so this is short unless the data-path thread
- * is descheduled; it keeps waiting (and says so), as the old table may
- * still be read. */
-static void
-wait_grace(struct vhu_dev *dev, struct vhu_vq *vq, uint32_t seq)
-{
-	uint64_t start = vhu_now_ms(), warn = start;
-
-	while (!vmlink_burst_passed(&vq->in_burst, seq)) {
-		uint64_t now = vhu_now_ms();
-
-		if (now - warn > VHU_BURST_WAIT_MS) {
-			VHU_LOG(WARNING, dev, "queue %u: data path still inside its burst after %u ms",
-				vq->index, (unsigned int)(now - start));
-			warn = now;
-		}
-		sched_yield();
-	}
-}
-
 /*
  * Memory hotplug (ADD_MEM_REG, REM_MEM_REG) without stopping the queues,
  * RCU-style. The new table is published to every queue; a burst reads it
@@ -766,7 +754,7 @@ vhu_memtab_publish(struct vhu_dev *dev, struct vhu_memtab *nmt)
 		vhu_vq_resume(dev, vq);
 	}
 	for (i = 0; i < dev->nr_vq; i++)
-		wait_grace(dev, &dev->vqs[i], seq[i]);
+		wait_burst_over(dev, &dev->vqs[i], seq[i]);
 	vhu_memtab_retire(dev, old);
 	dev->memtab_why[0] = '\0';
 	dev->had_memtab = true;

@@ -128,7 +128,8 @@ supported_protocol_features(void)
 		(1ull << VHU_PROTO_F_RESET_DEVICE) |
 		(1ull << VHU_PROTO_F_CONFIGURE_MEM_SLOTS) |
 		(1ull << VHU_PROTO_F_STATUS) |
-		(1ull << VHU_PROTO_F_INFLIGHT_SHMFD);
+		(1ull << VHU_PROTO_F_INFLIGHT_SHMFD) |
+		(1ull << VHU_PROTO_F_DEVICE_STATE);
 }
 
 uint64_t
@@ -481,6 +482,7 @@ vq_reconcile_base(struct vhu_dev *dev, struct vhu_vq *vq)
 
 	/* A packed ring has no used or avail index in memory to check
 	 * against: its base (positions and wrap counters) stands. */
+	vhu_state_restore_vq(dev, vq);
 	if (vq->packed)
 		return;
 	used = __atomic_load_n(&vq->used->idx, __ATOMIC_ACQUIRE);
@@ -906,6 +908,7 @@ device_forget(struct vhu_dev *dev)
 	dev->status_set = false;
 	memcpy(dev->config_mac, dev->cfg.mac, sizeof(dev->config_mac));
 	__atomic_store_n(&dev->rarp_pending, 0, __ATOMIC_RELAXED);
+	vhu_state_forget(dev);
 }
 
 /* RESET_DEVICE: every ring and the negotiated device state back to their
@@ -1289,10 +1292,11 @@ ctl_thread(void *arg)
 		return NULL;
 	}
 	while (!__atomic_load_n(&dev->stopping, __ATOMIC_ACQUIRE)) {
-		struct pollfd pfd[4];
+		struct pollfd pfd[5];
 		unsigned int np = 0, nev, nfds;
-		int conn_idx = -1, listen_idx = -1, sb_idx = -1;
+		int conn_idx = -1, listen_idx = -1, sb_idx = -1, st_idx = -1;
 		int timeout = VHU_TICK_MS;
+		short st_events = 0;
 
 		pfd[np].fd = dev->wakefd;
 		pfd[np++].events = POLLIN;
@@ -1314,6 +1318,11 @@ ctl_thread(void *arg)
 			pfd[np++].events = dev->standby.waiting_ms != 0 ||
 				vhu_now_ms() < dev->standby.quiet_until_ms ?
 				0 : POLLIN;
+		}
+		pfd[np].fd = vhu_state_pollfd(dev, &st_events);
+		if (pfd[np].fd >= 0) {	/* a device state transfer */
+			st_idx = (int)np;
+			pfd[np++].events = st_events;
 		}
 		if (dev->cfg.client && dev->connfd < 0) {
 			uint64_t now = vhu_now_ms();
@@ -1352,6 +1361,8 @@ ctl_thread(void *arg)
 					(POLLHUP | POLLERR | POLLNVAL))
 				standby_close(dev, "left");
 		}
+		if (st_idx >= 0 && pfd[st_idx].revents != 0)
+			vhu_state_step(dev, pfd[st_idx].fd);
 		standby_switch(dev);
 		if (dev->cfg.client && dev->connfd < 0 &&
 				vhu_now_ms() >= dev->next_connect_ms)
@@ -1382,6 +1393,7 @@ dev_free(struct vhu_dev *dev)
 		close(dev->wakefd);
 	free(dev->evq);
 	free(dev->defer);
+	vhu_state_free(dev);
 	pthread_mutex_destroy(&dev->lock);
 	free(dev);
 }

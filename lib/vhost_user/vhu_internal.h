@@ -352,6 +352,10 @@ struct vhu_dev {
 		uint64_t quiet_until_ms; /* part of a message: poll after */
 	} standby;
 	bool in_standby;
+
+	/* SET_DEVICE_STATE_FD: the transfer and what a load restores
+	 * (vhu_state.c); NULL until the first one. */
+	struct vhu_xfer *xfer;
 };
 
 /* What the second front-end's next request is (vhu_msg_standby_next()). */
@@ -480,6 +484,17 @@ void vhu_packed_base_set(struct vhu_vq *vq, uint32_t num);
 /* vhu_msg.c */
 int vhu_msg_process(struct vhu_dev *dev);
 enum vhu_standby_next vhu_msg_standby_next(struct vhu_dev *dev);
+
+/* vhu_state.c: device state transfer (SET_DEVICE_STATE_FD,
+ * CHECK_DEVICE_STATE). set_fd takes @p fd when it returns 0. */
+int vhu_state_set_fd(struct vhu_dev *dev, uint32_t dir, uint32_t phase,
+	int fd, const char **why);
+int vhu_state_check(struct vhu_dev *dev);
+int vhu_state_pollfd(const struct vhu_dev *dev, short *events);
+void vhu_state_step(struct vhu_dev *dev, int fd);
+void vhu_state_restore_vq(struct vhu_dev *dev, struct vhu_vq *vq);
+void vhu_state_forget(struct vhu_dev *dev);
+void vhu_state_free(struct vhu_dev *dev);
 
 /* vhu_dev.c */
 void vhu_event_push(struct vhu_dev *dev, enum vhu_event_type type,

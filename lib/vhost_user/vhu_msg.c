@@ -29,6 +29,7 @@ struct vhu_msg {
 		struct vhu_log_desc log;
 		struct vhu_config_desc config;
 		struct vhu_inflight_desc inflight;
+		struct vhu_state_xfer_desc xfer;
 		uint8_t raw[VHU_MSG_MAX_PAYLOAD];
 	} p;
 	int fds[VHU_MAX_MSG_FDS];
@@ -1028,6 +1029,41 @@ h_set_inflight_fd(struct vhu_dev *dev, struct vhu_msg *msg,
 	return vhu_infl_set(dev, &msg->p.inflight, msg->fds[0], why);
 }
 
+/* The reply says whether the transfer started; how it went is
+ * CHECK_DEVICE_STATE's. No fd of ours comes back: the front-end's end is
+ * the one used. A refusal (bits 0-7 non-zero) is logged here, as the
+ * front-end waits for this reply either way. */
+static int
+h_set_device_state_fd(struct vhu_dev *dev, struct vhu_msg *msg,
+	struct vhu_reply *rep, const char **why)
+{
+	const char *err = NULL;
+
+	RTE_SET_USED(why);
+	rep->p.u64 = VHU_STATE_REPLY_NOFD;
+	rep->size = sizeof(uint64_t);
+	if (vhu_state_set_fd(dev, msg->p.xfer.direction, msg->p.xfer.phase,
+			msg->fds[0], &err) != 0) {
+		VHU_LOG(ERR, dev, "request %u (SET_DEVICE_STATE_FD) rejected: %s",
+			msg->request, err);
+		rep->p.u64 |= 1;
+		return 0;
+	}
+	msg->fds[0] = -1;
+	return 0;
+}
+
+static int
+h_check_device_state(struct vhu_dev *dev, struct vhu_msg *msg,
+	struct vhu_reply *rep, const char **why)
+{
+	RTE_SET_USED(msg);
+	RTE_SET_USED(why);
+	rep->p.u64 = vhu_state_check(dev) == 0 ? 0 : 1;
+	rep->size = sizeof(uint64_t);
+	return 0;
+}
+
 #define U64 sizeof(uint64_t)
 #define STATE sizeof(struct vhu_vring_state)
 #define INFLIGHT sizeof(struct vhu_inflight_desc)
@@ -1121,10 +1157,13 @@ static const struct vhu_req reqs[VHU_REQ_MAX] = {
 		SZ_EXACT, 0, 0, 0, VHU_PROTO_F_STATUS, REPLY_OWN },
 	[VHU_REQ_GET_SHARED_OBJECT] = { "GET_SHARED_OBJECT", NULL,
 		0, 0, 0, VHU_MAX_MSG_FDS, -1, REPLY_NONE },
-	[VHU_REQ_SET_DEVICE_STATE_FD] = { "SET_DEVICE_STATE_FD", NULL,
-		0, 0, 0, VHU_MAX_MSG_FDS, -1, REPLY_NONE },
-	[VHU_REQ_CHECK_DEVICE_STATE] = { "CHECK_DEVICE_STATE", NULL,
-		0, 0, 0, VHU_MAX_MSG_FDS, -1, REPLY_NONE },
+	[VHU_REQ_SET_DEVICE_STATE_FD] = { "SET_DEVICE_STATE_FD",
+		h_set_device_state_fd, SZ_EXACT,
+		sizeof(struct vhu_state_xfer_desc), 1, 1,
+		VHU_PROTO_F_DEVICE_STATE, REPLY_ALWAYS },
+	[VHU_REQ_CHECK_DEVICE_STATE] = { "CHECK_DEVICE_STATE",
+		h_check_device_state, SZ_EXACT, 0, 0, 0,
+		VHU_PROTO_F_DEVICE_STATE, REPLY_ALWAYS },
 };
 
 /* ---- a second front-end (a migration's destination) ---- */
@@ -1202,6 +1241,7 @@ static const char *const proto_names[] = {
 	[VHU_PROTO_F_RESET_DEVICE] = "RESET_DEVICE",
 	[VHU_PROTO_F_CONFIGURE_MEM_SLOTS] = "CONFIGURE_MEM_SLOTS",
 	[VHU_PROTO_F_STATUS] = "STATUS",
+	[VHU_PROTO_F_DEVICE_STATE] = "DEVICE_STATE",
 };
 
 /* Schema check; nothing in the device changes here. */

@@ -211,6 +211,61 @@ struct vhu_net_config {
 
 #define VHU_NET_S_LINK_UP	1u
 
+/* SET_DEVICE_STATE_FD: how the state moves (its fd attached). The reply
+ * is a u64: bits 0-7 zero on success, bit 8 set when no fd comes back. */
+struct vhu_state_xfer_desc {
+	uint32_t direction;
+	uint32_t phase;
+};
+
+#define VHU_STATE_DIR_SAVE	0u	/* back-end writes its state */
+#define VHU_STATE_DIR_LOAD	1u	/* back-end reads it */
+#define VHU_STATE_PHASE_STOPPED	0u	/* every ring stopped */
+#define VHU_STATE_REPLY_NOFD	(1ull << 8)
+
+/*
+ * vmlink's device state, as it goes through that fd (little-endian):
+ * a header, then one record per virtqueue of the saving device. What the
+ * front-end does not carry itself: the ring indices as the back-end
+ * left them (a split ring's used index behind its avail index when
+ * zero-copy chains were never returned; a packed ring's used position
+ * and wrap counter), the config space MAC (SET_CONFIG), and what the
+ * guest was promised (features, queue count, MTU), which a destination
+ * must be able to keep. Every field is checked on load; reserved bytes
+ * are zero. A new layout gets a new version.
+ */
+#define VHU_STATE_MAGIC		0x534c4d56u	/* "VMLS" */
+#define VHU_STATE_VERSION	1u
+
+struct vhu_state_hdr {
+	uint32_t magic;
+	uint16_t version;
+	uint16_t hdr_size;	/* sizeof(struct vhu_state_hdr) */
+	uint32_t total_size;	/* header + nr_vq records */
+	uint16_t nr_vq;		/* virtqueues of the saving device (2 per pair) */
+	uint16_t vq_size;	/* sizeof(struct vhu_state_vq) */
+	uint64_t features;	/* negotiated virtio features */
+	uint64_t proto_features; /* negotiated protocol features */
+	uint8_t mac[6];		/* config space MAC */
+	uint16_t mtu;		/* MTU offered (VIRTIO_NET_F_MTU), 0: none */
+	uint8_t reserved[8];
+};
+
+#define VHU_STATE_VQ_AVAIL_WRAP	(1u << 0)	/* packed: wrap counters */
+#define VHU_STATE_VQ_USED_WRAP	(1u << 1)
+#define VHU_STATE_VQ_PACKED	(1u << 2)
+
+struct vhu_state_vq {
+	uint16_t num;		/* ring size; 0: never set up */
+	uint16_t last_avail;	/* next avail index (packed: position) */
+	uint16_t last_used;	/* next used index (packed: position) */
+	uint8_t flags;		/* VHU_STATE_VQ_* */
+	uint8_t reserved;
+};
+
+#define VHU_STATE_MAX_SIZE	(sizeof(struct vhu_state_hdr) + \
+	2u * 128u * sizeof(struct vhu_state_vq))
+
 /* ---- split virtqueue layout: vmlink_vring.h (struct vring_desc, ...) ---- */
 
 /* ---- virtio-net header ---- */

@@ -619,10 +619,9 @@ fe_vring_start(struct fe *fe, unsigned int idx, bool kick_nofd,
 }
 
 int
-fe_start(struct fe *fe, const struct fe_opts *o)
+fe_handshake(struct fe *fe, const struct fe_opts *o)
 {
 	uint64_t v;
-	unsigned int i;
 
 	if (fe->nmem == 0) {
 		if (fe_mem_add(fe, 0, o->mem_size, 0, true) < 0)
@@ -660,6 +659,14 @@ fe_start(struct fe *fe, const struct fe_opts *o)
 		return -1;
 	if (o->inflight && fe_inflight_start(fe, o) != 0)
 		return -1;
+	return 0;
+}
+
+int
+fe_start_rings(struct fe *fe, const struct fe_opts *o)
+{
+	unsigned int i;
+
 	for (i = 0; i < 2 * o->nqp; i++) {
 		if ((!o->keep_rings &&
 				fe_vring_alloc(fe, i, o->ring_size) != 0) ||
@@ -673,6 +680,14 @@ fe_start(struct fe *fe, const struct fe_opts *o)
 			return -1;
 	}
 	return 0;
+}
+
+int
+fe_start(struct fe *fe, const struct fe_opts *o)
+{
+	if (fe_handshake(fe, o) != 0)
+		return -1;
+	return fe_start_rings(fe, o);
 }
 
 void

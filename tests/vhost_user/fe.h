@@ -145,8 +145,11 @@ int fe_get_inflight(struct fe *fe, uint16_t nq, uint16_t qsize,
 /* SET_INFLIGHT_FD with @p fd (the ack, as fe_request()). */
 int fe_set_inflight(struct fe *fe, const struct vhu_inflight_desc *d, int fd);
 
-/* Handshake and rings. */
+/* Handshake and rings: fe_start() is fe_handshake() (features, protocol
+ * features, memory table) then fe_start_rings(). */
 int fe_start(struct fe *fe, const struct fe_opts *o);
+int fe_handshake(struct fe *fe, const struct fe_opts *o);
+int fe_start_rings(struct fe *fe, const struct fe_opts *o);
 int fe_vring_alloc(struct fe *fe, unsigned int idx, uint16_t size);
 int fe_vring_start(struct fe *fe, unsigned int idx, bool kick_nofd,
 	bool call_nofd);

@@ -81,6 +81,9 @@
 	X(reset_device) \
 	X(config_space) \
 	X(suspend_resume) \
+	X(state_transfer) \
+	X(state_hostile) \
+	X(state_slow_peer) \
 	X(hotplug_traffic) \
 	X(hotplug_zc_held) \
 	X(hotplug_509) \

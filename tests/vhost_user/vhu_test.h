@@ -73,6 +73,11 @@ int tx_roundtrip(struct tb *t, uint16_t qp, uint32_t len);
 /* One frame host -> guest on @p qp, checked byte for byte. */
 int rx_roundtrip(struct tb *t, uint16_t qp, uint32_t len);
 
+/* GET_CONFIG of [off, off + size), the size field saying @p claimed:
+ * 0 and the window in @p out, -1 when refused (no reply), -2 on I/O. */
+int get_config(struct tb *t, uint32_t off, uint32_t size, uint32_t claimed,
+	uint8_t *out);
+
 int count_maps_of_fd(int fd);
 /* The base GET/SET_VRING_BASE carry for ring @p v once the front-end made
  * @p avail chains available and got @p used back since it started: the

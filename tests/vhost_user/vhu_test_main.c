@@ -360,6 +360,37 @@ tb_check_fds(struct tb *t)
 	return 0;
 }
 
+/* GET_CONFIG of [off, off + size): the reply's payload, or -1 (no reply:
+ * checked by a GET_FEATURES round trip that must come back first). */
+int
+get_config(struct tb *t, uint32_t off, uint32_t size, uint32_t claimed,
+	uint8_t *out)
+{
+	struct vhu_config_desc q, r;
+	uint32_t req, flags;
+	int n;
+
+	memset(&q, 0, sizeof(q));
+	q.offset = off;
+	q.size = claimed;
+	if (fe_send(&t->fe, VHU_REQ_GET_CONFIG, VHU_FLAG_VERSION, &q,
+			VHU_CONFIG_HDR_SIZE + size, NULL, 0) != 0)
+		return -2;
+	if (fe_send(&t->fe, VHU_REQ_GET_FEATURES, VHU_FLAG_VERSION, NULL, 0,
+			NULL, 0) != 0)
+		return -2;
+	n = fe_recv(&t->fe, &req, &flags, &r, sizeof(r), 3000);
+	if (req == VHU_REQ_GET_FEATURES && n == 8)
+		return -1;
+	if (req != VHU_REQ_GET_CONFIG || n != (int)(VHU_CONFIG_HDR_SIZE + size) ||
+			r.offset != off || r.size != size)
+		return -2;
+	memcpy(out, r.region, size);
+	/* then the GET_FEATURES reply */
+	n = fe_recv(&t->fe, &req, &flags, &r, sizeof(r), 3000);
+	return req == VHU_REQ_GET_FEATURES && n == 8 ? 0 : -2;
+}
+
 /* ---- round trips ---- */
 
 int

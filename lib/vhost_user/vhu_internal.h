@@ -486,7 +486,8 @@ int vhu_msg_process(struct vhu_dev *dev);
 enum vhu_standby_next vhu_msg_standby_next(struct vhu_dev *dev);
 
 /* vhu_state.c: device state transfer (SET_DEVICE_STATE_FD,
- * CHECK_DEVICE_STATE). set_fd takes @p fd when it returns 0. */
+ * CHECK_DEVICE_STATE). set_fd (every ring stopped) takes @p fd when it
+ * returns 0. */
 int vhu_state_set_fd(struct vhu_dev *dev, uint32_t dir, uint32_t phase,
 	int fd, const char **why);
 int vhu_state_check(struct vhu_dev *dev);

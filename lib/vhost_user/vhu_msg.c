@@ -1042,8 +1042,10 @@ h_set_device_state_fd(struct vhu_dev *dev, struct vhu_msg *msg,
 	RTE_SET_USED(why);
 	rep->p.u64 = VHU_STATE_REPLY_NOFD;
 	rep->size = sizeof(uint64_t);
-	if (vhu_state_set_fd(dev, msg->p.xfer.direction, msg->p.xfer.phase,
-			msg->fds[0], &err) != 0) {
+	if (any_started(dev))
+		err = "rings still run: the state moves only while every ring is stopped";
+	if (err != NULL || vhu_state_set_fd(dev, msg->p.xfer.direction,
+			msg->p.xfer.phase, msg->fds[0], &err) != 0) {
 		VHU_LOG(ERR, dev, "request %u (SET_DEVICE_STATE_FD) rejected: %s",
 			msg->request, err);
 		rep->p.u64 |= 1;

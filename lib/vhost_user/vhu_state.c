@@ -66,17 +66,6 @@ struct vhu_xfer {
 	struct restore_vq rvq[2 * VHU_MAX_QUEUE_PAIRS];
 };
 
-static bool
-rings_stopped(const struct vhu_dev *dev)
-{
-	uint16_t i;
-
-	for (i = 0; i < dev->nr_vq; i++)
-		if (dev->vqs[i].started)
-			return false;
-	return true;
-}
-
 static void
 xfer_close(struct vhu_xfer *x)
 {
@@ -389,10 +378,6 @@ vhu_state_set_fd(struct vhu_dev *dev, uint32_t dir, uint32_t phase, int fd,
 	}
 	if (phase != VHU_STATE_PHASE_STOPPED) {
 		*why = "unknown migration phase (only STOPPED is)";
-		return -1;
-	}
-	if (!rings_stopped(dev)) {
-		*why = "rings still run: the state moves only while every ring is stopped";
 		return -1;
 	}
 	fl = fcntl(fd, F_GETFL);

@@ -617,7 +617,6 @@ case_inflight_region_shrunk(void)
 	struct rte_mbuf *m[4];
 	struct tb a, b;
 	uint8_t f[200];
-	uint64_t t0;
 
 	tb_init(&a);
 	a.o.inflight = true;
@@ -637,14 +636,5 @@ case_inflight_region_shrunk(void)
 	/* the frame is copied; its mark hits the truncated file */
 	if (vhu_dequeue_burst(a.dev, 0, t_mp, m, 4) == 1)
 		rte_pktmbuf_free(m[0]);
-	t0 = now_ms();
-	while (vhu_connected(a.dev) && now_ms() - t0 < 2000)
-		msleep(5);
-	CHECK(!vhu_connected(a.dev), "front-end a still connected");
-	CHECK(vhu_connected(b.dev), "front-end b lost");
-	TRY(tx_roundtrip(&b, 0, 400));
-	TRY(rx_roundtrip(&b, 0, 500));
-	tb_destroy(&a);
-	tb_destroy(&b);
-	return tb_check_fds(&a);
+	return only_faulted_session_ends(&a, &b);
 }

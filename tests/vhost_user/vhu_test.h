@@ -72,6 +72,10 @@ uint64_t now_ms(void);
 int tx_roundtrip(struct tb *t, uint16_t qp, uint32_t len);
 /* One frame host -> guest on @p qp, checked byte for byte. */
 int rx_roundtrip(struct tb *t, uint16_t qp, uint32_t len);
+/* A fault in @p a's guest memory ends a's session (within 2 s) and only
+ * it: @p b still moves frames both ways. Destroys both; 0 when that held
+ * and no fd leaked. */
+int only_faulted_session_ends(struct tb *a, struct tb *b);
 
 /* GET_CONFIG of [off, off + size), the size field saying @p claimed:
  * 0 and the window in @p out, -1 when refused (no reply), -2 on I/O. */

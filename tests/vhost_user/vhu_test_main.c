@@ -449,6 +449,22 @@ rx_roundtrip(struct tb *t, uint16_t qp, uint32_t len)
 	return 0;
 }
 
+int
+only_faulted_session_ends(struct tb *a, struct tb *b)
+{
+	uint64_t t0 = now_ms();
+
+	while (vhu_connected(a->dev) && now_ms() - t0 < 2000)
+		msleep(5);
+	CHECK(!vhu_connected(a->dev), "front-end a still connected");
+	CHECK(vhu_connected(b->dev), "front-end b lost");
+	TRY(tx_roundtrip(b, 0, 400));
+	TRY(rx_roundtrip(b, 0, 500));
+	tb_destroy(a);
+	tb_destroy(b);
+	return tb_check_fds(a);
+}
+
 bool t_packed;
 
 /* A packed ring position after @p n chains of one descriptor each, with

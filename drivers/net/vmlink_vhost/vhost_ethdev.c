@@ -23,6 +23,7 @@
 #include <rte_mbuf.h>
 #include <rte_spinlock.h>
 
+#include "rte_pmd_vmlink_vhost.h"
 #include "vhu.h"
 #include "vmlink_devargs.h"
 #include "vmlink_port.h"
@@ -607,6 +608,59 @@ static const struct eth_dev_ops vv_ops = {
 	.rx_queue_intr_enable = vv_rx_intr_enable,
 	.rx_queue_intr_disable = vv_rx_intr_disable,
 };
+
+/* ------------------------------------------------------------------------ */
+/* Private API (rte_pmd_vmlink_vhost.h) */
+
+/* The port's private data, when it is one of ours in this (primary)
+ * process; NULL and *err otherwise. */
+static struct vv_private *
+vv_port(uint16_t port_id, int *err)
+{
+	struct rte_eth_dev *dev;
+
+	if (!rte_eth_dev_is_valid_port(port_id)) {
+		*err = -ENODEV;
+		return NULL;
+	}
+	dev = &rte_eth_devices[port_id];
+	if (dev->dev_ops != &vv_ops) {
+		*err = -ENOTSUP;
+		return NULL;
+	}
+	if (rte_eal_process_type() != RTE_PROC_PRIMARY) {
+		*err = -E_RTE_SECONDARY;
+		return NULL;
+	}
+	return dev->data->dev_private;
+}
+
+int
+rte_pmd_vmlink_vhost_suspend(uint16_t port_id)
+{
+	int err = 0;
+	struct vv_private *priv = vv_port(port_id, &err);
+
+	return priv == NULL ? err : vhu_suspend(priv->vhu);
+}
+
+int
+rte_pmd_vmlink_vhost_resume(uint16_t port_id)
+{
+	int err = 0;
+	struct vv_private *priv = vv_port(port_id, &err);
+
+	return priv == NULL ? err : vhu_resume(priv->vhu);
+}
+
+int
+rte_pmd_vmlink_vhost_suspended(uint16_t port_id)
+{
+	int err = 0;
+	struct vv_private *priv = vv_port(port_id, &err);
+
+	return priv == NULL ? err : vhu_suspended(priv->vhu);
+}
 
 /* ------------------------------------------------------------------------ */
 /* Probe */

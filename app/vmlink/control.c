@@ -4,7 +4,8 @@
  * Acting on a running vmlink, through DPDK telemetry commands (the socket
  * /var/run/dpdk/<file-prefix>/dpdk_telemetry.v2; usertools/vmlinkctl is
  * the client): port and lcore views, counters reset, a port's admin
- * state, log levels, packet capture.
+ * state, suspending and resuming a vhost-user device, log levels, packet
+ * capture.
  *
  * Telemetry runs each client on a thread of its own. Actions are
  * serialised by one mutex and refused once vmlink is stopping. What a
@@ -31,6 +32,7 @@
 #include <rte_telemetry.h>
 
 #include "capture.h"
+#include "rte_pmd_vmlink_vhost.h"
 #include "vmlink.h"
 
 /* How long a requester waits for every worker (a sleeping worker wakes
@@ -54,6 +56,14 @@ zero_counters(struct port_counters *c)
 #undef ZERO_COUNTER
 }
 
+/* Not polled: admin down or suspended. */
+static bool
+port_idle(const struct port_rt *pr)
+{
+	return __atomic_load_n(&pr->admin_down, __ATOMIC_RELAXED) ||
+		__atomic_load_n(&pr->suspended, __ATOMIC_RELAXED);
+}
+
 void
 control_apply(struct vmlink *vm, struct worker *w)
 {
@@ -66,13 +76,22 @@ control_apply(struct vmlink *vm, struct worker *w)
 		if (reset & (UINT32_C(1) << i))
 			zero_counters(&w->cnt[i]);
 	/* An admin-down port is not polled and gets nothing: frames routed
-	 * to it count as no-route drops of the port they came from. */
-	for (i = 0; i < vm->n_ports; i++)
-		w->txq[i] = __atomic_load_n(&vm->port[i].admin_down,
-			__ATOMIC_RELAXED) ? NO_TXQ : w->txq_planned[i];
+	 * to it count as no-route drops of the port they came from. A
+	 * suspended one neither (its bursts would return 0): frames for it
+	 * count as its own suspended drops. */
+	w->suspended = 0;
+	for (i = 0; i < vm->n_ports; i++) {
+		bool down = __atomic_load_n(&vm->port[i].admin_down,
+			__ATOMIC_RELAXED);
+		bool asleep = __atomic_load_n(&vm->port[i].suspended,
+			__ATOMIC_RELAXED);
+
+		w->txq[i] = down || asleep ? NO_TXQ : w->txq_planned[i];
+		if (asleep && !down)
+			w->suspended |= UINT32_C(1) << i;
+	}
 	for (i = 0; i < w->n_rxq_planned; i++)
-		if (!__atomic_load_n(&vm->port[w->rxq_planned[i].port].admin_down,
-				__ATOMIC_RELAXED))
+		if (!port_idle(&vm->port[w->rxq_planned[i].port]))
 			w->rxq[n++] = w->rxq_planned[i];
 	w->n_rxq = n;
 	__atomic_store_n(&w->ctl_ack, seq, __ATOMIC_RELEASE);
@@ -196,6 +215,17 @@ link_str(uint16_t port_id)
 	return link.link_status == RTE_ETH_LINK_UP ? "up" : "down";
 }
 
+/* Why a port is not polled, for a listing: "" when it is. */
+static const char *
+idle_note(const struct port_rt *pr)
+{
+	if (__atomic_load_n(&pr->admin_down, __ATOMIC_RELAXED))
+		return " (admin down)";
+	if (__atomic_load_n(&pr->suspended, __ATOMIC_RELAXED))
+		return " (suspended)";
+	return "";
+}
+
 /* ------------------------------------------------------------------------ */
 /* Views */
 
@@ -223,6 +253,7 @@ tel_port_info(const char *cmd __rte_unused, const char *params,
 	rte_tel_data_add_dict_int(d, "ethdev_port", pr->port_id);
 	rte_tel_data_add_dict_string(d, "link", link_str(pr->port_id));
 	rte_tel_data_add_dict_string(d, "admin", pr->admin_down ? "down" : "up");
+	rte_tel_data_add_dict_string(d, "suspended", pr->suspended ? "yes" : "no");
 	rte_tel_data_add_dict_int(d, "rx_queues", (int)pr->cfg->rx_queues);
 	rte_tel_data_add_dict_int(d, "tx_queues", pr->n_txq);
 	rte_tel_data_add_dict_string(d, "peer", pr->cfg->peer >= 0 ?
@@ -277,9 +308,7 @@ tel_lcore(const char *cmd __rte_unused, const char *params,
 		const struct worker_rxq *q = &w->rxq_planned[i];
 
 		snprintf(item, sizeof(item), "%s:%u%s", ctl_vm->cfg->port[q->port].name,
-			q->queue, __atomic_load_n(&ctl_vm->port[q->port].admin_down,
-			__ATOMIC_RELAXED) ?
-			" (admin down)" : "");
+			q->queue, idle_note(&ctl_vm->port[q->port]));
 		rte_tel_data_add_array_string(rx, item);
 	}
 	for (i = 0; i < ctl_vm->n_ports; i++) {
@@ -390,6 +419,84 @@ tel_link(const char *cmd __rte_unused, const char *params,
 	rte_tel_data_add_dict_string(d, "device_link", ret == 0 ? state :
 		ret == -ENOTSUP ? "not controlled by the driver" :
 		rte_strerror(-ret));
+	return 0;
+}
+
+/* Suspend (SUSPEND) or resume the device of port PR, with the workers:
+ * they stop sending to it and polling it before it sleeps, and start
+ * again once it is awake, so that no frame meets a sleeping device's tx
+ * burst (that would be a tx_full drop). Returns what the driver returned
+ * (suspend: zero-copy buffers still held; on an error the port stays as
+ * it was), or -ETIMEDOUT when the workers did not answer (the device is
+ * in the state asked for anyway). Called with ctl_lock held. */
+static int
+port_suspend(struct port_rt *pr, bool suspend)
+{
+	int ret, wret = 0;
+
+	if (suspend) {
+		__atomic_store_n(&pr->suspended, true, __ATOMIC_RELAXED);
+		wret = post_request(ctl_vm, 0);
+		ret = rte_pmd_vmlink_vhost_suspend(pr->port_id);
+		if (ret < 0) {		/* the device runs: so does the port */
+			__atomic_store_n(&pr->suspended, false, __ATOMIC_RELAXED);
+			post_request(ctl_vm, 0);
+		}
+	} else {
+		ret = rte_pmd_vmlink_vhost_resume(pr->port_id);
+		if (ret < 0)
+			return ret;	/* still asleep: the port stays idle */
+		__atomic_store_n(&pr->suspended, false, __ATOMIC_RELAXED);
+		wret = post_request(ctl_vm, 0);
+	}
+	return ret < 0 ? ret : wret < 0 ? wret : ret;
+}
+
+/* /vmlink/suspend,PORT and /vmlink/resume,PORT. Idempotent: asking for
+ * the state a port is in changes nothing and says so ("changed"). */
+static int
+tel_suspend(const char *cmd, const char *params, struct rte_tel_data *d)
+{
+	bool suspend = strcmp(cmd, "/vmlink/suspend") == 0;
+	struct port_rt *pr;
+	bool was;
+	int p, ret;
+
+	if (params == NULL || params[0] == '\0')
+		return reply_error(d, "usage: %s,PORT", cmd);
+	p = port_by_name(params);
+	if (p < 0)
+		return reply_error(d, "no port named '%s'", params);
+	if (!ctl_enter(d))
+		return 0;
+	pr = &ctl_vm->port[p];
+	ret = rte_pmd_vmlink_vhost_suspended(pr->port_id);
+	if (ret < 0) {
+		ctl_leave();
+		return reply_error(d, "port %s is an %s port: only vhost-user "
+			"ports can be suspended", pr->cfg->name,
+			config_port_type_name(pr->cfg->type));
+	}
+	was = pr->suspended;
+	ret = port_suspend(pr, suspend);
+	ctl_leave();
+	if (ret == -ETIMEDOUT)
+		return reply_error(d, "workers did not answer (port %s is %s)",
+			pr->cfg->name, suspend ? "suspended" : "resumed");
+	if (ret < 0)
+		return reply_error(d, "port %s: %s failed: %s", pr->cfg->name,
+			suspend ? "suspend" : "resume", rte_strerror(-ret));
+	if (was != suspend) {
+		printf("vmlink: port %s %s\n", pr->cfg->name,
+			suspend ? "suspended" : "resumed");
+		fflush(stdout);
+	}
+	rte_tel_data_start_dict(d);
+	rte_tel_data_add_dict_string(d, "port", pr->cfg->name);
+	rte_tel_data_add_dict_string(d, "suspended", suspend ? "yes" : "no");
+	rte_tel_data_add_dict_string(d, "changed", was != suspend ? "yes" : "no");
+	if (suspend)
+		rte_tel_data_add_dict_int(d, "zero_copy_held", ret);
 	return 0;
 }
 
@@ -585,6 +692,12 @@ static const struct {
 		"Parameters: port name, or none for all ports"},
 	{"/vmlink/link", tel_link, "Set a port's admin state (down: not "
 		"polled, nothing sent to it). Parameters: port name,up|down"},
+	/* help texts: under 128 bytes, or telemetry refuses the command */
+	{"/vmlink/suspend", tel_suspend, "Suspend a vhost-user port (frames "
+		"its guest sends wait in its ring, frames for it are counted "
+		"drops). Parameters: port name"},
+	{"/vmlink/resume", tel_suspend, "Resume a suspended vhost-user port "
+		"where it stopped. Parameters: port name"},
 	{"/vmlink/log_level", tel_log_level, "Set log levels. Parameters: "
 		"LEVEL or PATTERN:LEVEL, as EAL's --log-level"},
 	{"/vmlink/capture_start", tel_capture_start, "Capture a port to a pcap "

@@ -75,13 +75,21 @@ counter_value(const struct port_totals *t, unsigned int i)
 static uint64_t
 port_drops(const struct port_totals *t)
 {
-	return t->drop_tx_full + t->drop_no_route + t->drop_offload;
+	return t->drop_tx_full + t->drop_no_route + t->drop_offload +
+		t->drop_suspended;
 }
 
 static uint64_t
 port_added(const struct port_totals *t)
 {
 	return t->sw_gso_segments - t->sw_gso_frames;
+}
+
+/* The port's device sleeps (control.c: /vmlink/suspend). */
+static bool
+port_suspended(const struct vmlink *vm, unsigned int p)
+{
+	return __atomic_load_n(&vm->port[p].suspended, __ATOMIC_RELAXED);
 }
 
 static const char *
@@ -113,9 +121,11 @@ stats_print_line(const struct vmlink *vm, double interval_s,
 		printf("%-12s link %-4s rate: rx %8.3f Mpps %7.3f Gbit/s, tx %8.3f "
 			"Mpps | total: rx %" PRIu64 ", tx %" PRIu64 ", dropped "
 			"tx-full %" PRIu64 ", no-route %" PRIu64 ", offload %" PRIu64
-			"\n", vm->cfg->port[p].name, link_state(vm->port[p].port_id),
-			rx_pps / 1e6, rx_bps / 1e9, tx_pps / 1e6, t.rx_pkts,
-			t.tx_pkts, t.drop_tx_full, t.drop_no_route, t.drop_offload);
+			", suspended %" PRIu64 "%s\n", vm->cfg->port[p].name,
+			link_state(vm->port[p].port_id), rx_pps / 1e6, rx_bps / 1e9,
+			tx_pps / 1e6, t.rx_pkts, t.tx_pkts, t.drop_tx_full,
+			t.drop_no_route, t.drop_offload, t.drop_suspended,
+			port_suspended(vm, p) ? " (port suspended)" : "");
 		prev[p] = t;
 	}
 	fflush(stdout);
@@ -138,19 +148,20 @@ stats_print_summary(const struct vmlink *vm, double elapsed_s)
 	unsigned int p;
 
 	printf("\nvmlink summary after %.1f s:\n", elapsed_s);
-	printf("%-12s %14s %14s %14s %12s %12s %12s %10s %10s\n", "port",
+	printf("%-12s %14s %14s %14s %12s %12s %12s %12s %10s %10s\n", "port",
 		"rx-packets", "tx-packets", "rx-bytes", "drop-txfull",
-		"drop-noroute", "drop-offload", "dev-missed", "dev-nombuf");
+		"drop-noroute", "drop-offload", "drop-suspend", "dev-missed",
+		"dev-nombuf");
 	for (p = 0; p < vm->n_ports; p++) {
 		struct port_totals t;
 		struct rte_eth_stats es;
 
 		port_snapshot(vm, p, &t, &es);
 		printf("%-12s %14" PRIu64 " %14" PRIu64 " %14" PRIu64 " %12" PRIu64
-			" %12" PRIu64 " %12" PRIu64 " %10" PRIu64 " %10" PRIu64 "\n",
-			vm->cfg->port[p].name, t.rx_pkts, t.tx_pkts, t.rx_bytes,
-			t.drop_tx_full, t.drop_no_route, t.drop_offload, es.imissed,
-			es.rx_nombuf);
+			" %12" PRIu64 " %12" PRIu64 " %12" PRIu64 " %10" PRIu64
+			" %10" PRIu64 "\n", vm->cfg->port[p].name, t.rx_pkts,
+			t.tx_pkts, t.rx_bytes, t.drop_tx_full, t.drop_no_route,
+			t.drop_offload, t.drop_suspended, es.imissed, es.rx_nombuf);
 		rx += t.rx_pkts;
 		tx += t.tx_pkts;
 		drops += port_drops(&t);
@@ -438,8 +449,8 @@ stats_write_json(const struct vmlink *vm, const char *path, double elapsed_s)
 		struct rte_eth_stats es;
 
 		port_snapshot(vm, p, &t, &es);
-		fprintf(f, "%s\n    \"%s\": {", p == 0 ? "" : ",",
-			vm->cfg->port[p].name);
+		fprintf(f, "%s\n    \"%s\": {\"suspended\": %s, ", p == 0 ? "" : ",",
+			vm->cfg->port[p].name, port_suspended(vm, p) ? "true" : "false");
 		json_port_counters(f, &t);
 		fprintf(f, ", \"device\": {"
 			"\"ipackets\": %" PRIu64 ", \"opackets\": %" PRIu64
@@ -508,6 +519,8 @@ tel_port_stats(const char *cmd __rte_unused, const char *params,
 	rte_tel_data_add_dict_string(d, "name", tel_vm->cfg->port[p].name);
 	rte_tel_data_add_dict_int(d, "ethdev_port", tel_vm->port[p].port_id);
 	rte_tel_data_add_dict_string(d, "link", link_state(tel_vm->port[p].port_id));
+	rte_tel_data_add_dict_string(d, "suspended",
+		port_suspended(tel_vm, (unsigned int)p) ? "yes" : "no");
 	for (i = 0; i < RTE_DIM(port_counter); i++) {
 		snprintf(name, sizeof(name), "%s%s",
 			port_group[port_counter[i].group].prefix,

@@ -30,7 +30,7 @@
  * have stopped:
  *   sum(rx_pkts) + sum(sw_gso_segments) - sum(sw_gso_frames)
  *     == sum(tx_pkts) + sum(drop_tx_full) + sum(drop_no_route)
- *        + sum(drop_offload)
+ *        + sum(drop_offload) + sum(drop_suspended)
  * (software segmentation makes frames: see fwd.h).
  */
 #define PORT_COUNTERS(X) \
@@ -44,6 +44,8 @@
 		"received here with nowhere to go") \
 	X(drop_offload, DROPS, "offload", \
 		"for this port, an offload not completable") \
+	X(drop_suspended, DROPS, "suspended", \
+		"sent to this port while its device was suspended") \
 	X(sw_csum, SW, "csum", "for this port, checksums completed by vmlink") \
 	X(sw_gso_frames, SW, "gso_frames", \
 		"for this port, TSO frames segmented by vmlink") \
@@ -78,6 +80,9 @@ struct port_rt {
 	bool started;
 	bool probed_by_us;		/* vmlink hot-plugged it: detach at exit */
 	bool admin_down;		/* control: not polled, nothing sent to it */
+	/* control: the device sleeps (vhost-user), not polled, and what is
+	 * sent to it is dropped and counted as drop_suspended */
+	bool suspended;
 	struct rte_mempool *pool;
 };
 
@@ -117,8 +122,12 @@ struct worker {
 	unsigned int n_rxq;
 	struct worker_rxq rxq[CFG_MAX_PORTS * CFG_MAX_QUEUES];
 	/* First tx queue owned per port, NO_TXQ: the port is not sent to
-	 * (admin down, or not reachable from the worker's rx queues). */
+	 * (admin down, suspended, or not reachable from the worker's rx
+	 * queues). */
 	uint16_t txq[CFG_MAX_PORTS];
+	/* Bit p: port p is suspended (and not admin down): frames for it
+	 * count as its drop_suspended. Set with txq, by control_apply(). */
+	uint32_t suspended;
 	struct worker_txqs txqs[CFG_MAX_PORTS];
 	struct port_counters cnt[CFG_MAX_PORTS];
 	struct tx_buffer txbuf[CFG_MAX_PORTS];

@@ -208,7 +208,11 @@ poll_rxq(struct vmlink *vm, struct worker *w, const struct worker_rxq *r,
 
 		if (unlikely(dst[k] == FWD_DROP || w->txq[dst[k]] == NO_TXQ)) {
 			rte_pktmbuf_free(pkts[k]);
-			no_route++;
+			/* a suspended destination's drop, said as such */
+			if (dst[k] != FWD_DROP && ((w->suspended >> dst[k]) & 1))
+				counter_add(&w->cnt[dst[k]].drop_suspended, 1);
+			else
+				no_route++;
 			continue;
 		}
 		b = &w->txbuf[dst[k]];

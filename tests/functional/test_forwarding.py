@@ -42,7 +42,8 @@ class Forwarding(VmlinkTestCase):
         self.assertEqual(a["tx_bytes"], sum(len(f) for f in b_in))
         for p in (a, b):
             self.assertEqual(p["drops"],
-                             {"tx_full": 0, "no_route": 0, "offload": 0})
+                             {"tx_full": 0, "no_route": 0, "offload": 0,
+                              "suspended": 0})
         self.assertConserved(r.stats)
         self.assertIn("total: received 1700 = transmitted 1700 + dropped 0",
                       r.out)

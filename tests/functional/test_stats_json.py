@@ -84,7 +84,7 @@ class StatsJson(ip.PmdTestCase):
         self.assertRegex(lines[-1], r"link \S+ +rate: rx +[\d.]+ Mpps +"
                          r"[\d.]+ Gbit/s, tx +[\d.]+ Mpps \| total: rx \d+, "
                          r"tx \d+, dropped tx-full \d+, no-route \d+, "
-                         r"offload \d+$")
+                         r"offload \d+, suspended \d+$")
         total_rx = int(re.search(r"total: rx (\d+)", lines[-1]).group(1))
         self.assertLessEqual(total_rx, multi["rx_packets"])
 

@@ -330,7 +330,8 @@ class VmlinkSwitch:
             d = self.vm.port(dst)
             return {"in": s["rx_packets"], "in_bytes": s["rx_bytes"],
                     "out": d["tx_packets"],
-                    "dropped": d["drop_tx_full"] + s["drop_no_route"],
+                    "dropped": d["drop_tx_full"] + d["drop_suspended"] +
+                    s["drop_no_route"],
                     "undelivered": d["ethdev"]["oerrors"]}
         return snap
 

@@ -2,8 +2,11 @@
 # SPDX-License-Identifier: BSD-3-Clause
 """Runtime control of a running vmlink with usertools/vmlinkctl (DPDK
 telemetry underneath): ports, queues and counters shown; counters reset
-exactly (the final summary still adds up); a port's admin state; log
-levels; the interactive mode; errors explained."""
+exactly (the final summary still adds up); a port's admin state;
+suspending and resuming a vhost-user port (its state shown, frames for it
+counted as suspended drops, ports of other types refused); log levels;
+the interactive mode; errors explained. (tests/interop/test_suspend.py
+suspends a port between two guests.)"""
 
 import json
 import os
@@ -12,6 +15,7 @@ import subprocess
 import time
 import unittest
 
+import ivshm_util
 from proc import stop, wait_for
 from telemetry import query as telemetry_query
 from vmlink_testlib import SOURCE, VmlinkTestCase, eal_section
@@ -26,7 +30,8 @@ PORTS = ("[port gen]\ntype = ethdev\ndevice = net_null0,size=64\n"
          "[port vh]\ntype = vhost-user\npath = %s\n")
 
 
-class Control(VmlinkTestCase):
+class ControlCase(VmlinkTestCase):
+    """vmlink running on the [port] sections PORTS, and vmlinkctl."""
 
     def ctl(self, *args, check=True, stdin=None):
         p = subprocess.run([VMLINKCTL, "-f", self.pfx] + list(args),
@@ -41,13 +46,10 @@ class Control(VmlinkTestCase):
     def stats(self, port):
         return json.loads(self.ctl("--json", "stats", port).stdout)[0]
 
-    def setUp(self):
-        super().setUp()
+    def start(self, ports):
         self.pfx = self.prefix("ctl")
-        self.sock = self.path("vh.sock")
         cfg = self.write_config(eal_section(self.pfx) +
-                                "[vmlink]\nstats-interval = 0\n" +
-                                PORTS % self.sock)
+                                "[vmlink]\nstats-interval = 0\n" + ports)
         self.p = self.start_vmlink(["-c", cfg, "--stats-json",
                                     self.path("s.json")])
         self.assertTrue(wait_for(self.ready, 30), "vmlink did not come up")
@@ -69,13 +71,22 @@ class Control(VmlinkTestCase):
         return out, stats
 
     def tearDown(self):
-        stop(self.p)
+        if getattr(self, "p", None) is not None:
+            stop(self.p)
         super().tearDown()
+
+
+class Control(ControlCase):
+
+    def setUp(self):
+        super().setUp()
+        self.sock = self.path("vh.sock")
+        self.start(PORTS % self.sock)
 
     def test_show_reset_link_log(self):
         ports = self.ctl("ports").stdout
         self.assertRegex(ports, r"gen\s+ethdev\s+net_null0\s+\d+ up\s+up\s+"
-                                r"1\s+1 loop")
+                                r"no\s+1\s+1 loop")
         self.assertRegex(ports, r"vh\s+vhost-user\s+net_vmlink_vhost_vh\s+"
                                 r"\d+ down\s+up")
         self.assertIn("lcore 1: polls gen:0 loop:0 vh:0; sends on gen:0 "
@@ -160,6 +171,87 @@ class Control(VmlinkTestCase):
         self.assertIn("cannot reach vmlink with file prefix "
                       "'vmt-nosuch-prefix'", p.stderr)
         self.finish()
+
+
+class Suspend(ControlCase):
+    """gen (net_null) sends to vh, a vhost-user port without a front-end
+    (its tx bursts refuse everything: tx_full drops), and to nothing else;
+    shm is an ivshmem2 port."""
+
+    def setUp(self):
+        super().setUp()
+        srv = ivshm_util.Server(workdir=self.dir)
+        self.addCleanup(srv.close)
+        self.start("[port gen]\ntype = ethdev\ndevice = net_null0,size=64\n"
+                   "peer = vh\n"
+                   "[port vh]\ntype = vhost-user\npath = %s\npeer = gen\n"
+                   "[port shm]\ntype = ivshmem2\npath = %s\n"
+                   % (self.path("vh.sock"), srv.sock))
+
+    def drops(self):
+        st = self.stats("vh")
+        return st["drop_tx_full"], st["drop_suspended"]
+
+    def test_suspend_resume(self):
+        self.assertTrue(wait_for(lambda: self.drops()[0] > 1000, 20))
+        self.assertIn("port vh: suspended", self.ctl("suspend", "vh").stdout)
+        self.assertRegex(self.ctl("ports").stdout,
+                         r"vh\s+vhost-user\s+net_vmlink_vhost_vh\s+\d+ "
+                         r"down\s+up\s+yes\s+1\s+1 gen")
+        self.assertIn("vh:0 (suspended)", self.ctl("lcores").stdout)
+        st = self.stats("vh")
+        self.assertEqual(st["suspended"], "yes")
+        self.assertEqual(self.stats("gen")["suspended"], "no")
+        self.assertRegex(self.ctl("stats", "vh").stdout, r"vh\s+down\s+yes ")
+
+        # frames for it: suspended drops, no longer tx_full ones
+        full1, susp1 = self.drops()
+        time.sleep(0.5)
+        full2, susp2 = self.drops()
+        self.assertEqual(full2, full1)
+        self.assertGreater(susp2, susp1)
+
+        # idempotent both ways, and said so
+        r = self.ctl("--json", "suspend", "vh").stdout
+        self.assertEqual(json.loads(r), {"port": "vh", "suspended": "yes",
+                                         "changed": "no",
+                                         "zero_copy_held": 0})
+        self.assertIn("port vh: already suspended",
+                      self.ctl("suspend", "vh").stdout)
+        self.assertIn("port vh: resumed", self.ctl("resume", "vh").stdout)
+        self.assertIn("port vh: was not suspended (nothing to do)",
+                      self.ctl("resume", "vh").stdout)
+        self.assertEqual(self.stats("vh")["suspended"], "no")
+        self.assertNotIn("(suspended)", self.ctl("lcores").stdout)
+        _, susp3 = self.drops()
+        self.assertTrue(wait_for(lambda: self.drops()[0] > full2, 10))
+        self.assertEqual(self.drops()[1], susp3)
+
+        for args, rc, msg in (
+                (["suspend", "nosuch"], 1, "no port named 'nosuch'"),
+                (["resume", "nosuch"], 1, "no port named 'nosuch'"),
+                (["suspend", "gen"], 1, "port gen is an ethdev port: only "
+                 "vhost-user ports can be suspended"),
+                (["suspend", "shm"], 1, "port shm is an ivshmem2 port: only "
+                 "vhost-user ports can be suspended"),
+                (["resume", "shm"], 1, "port shm is an ivshmem2 port"),
+                (["raw", "/vmlink/suspend"], 1, "usage: /vmlink/suspend,PORT"),
+                (["suspend"], 2, "suspend PORT"),
+                (["resume", "vh", "gen"], 2, "resume PORT")):
+            r = self.ctl(*args, check=False)
+            self.assertEqual(r.returncode, rc, (args, r.stdout, r.stderr))
+            self.assertIn(msg, r.stderr, args)
+        for p in ("gen", "shm"):
+            self.assertEqual(self.stats(p)["suspended"], "no")
+
+        # asleep at exit: the JSON file says so, and the drops add up
+        self.ctl("suspend", "vh")
+        out, js = self.finish()
+        self.assertTrue(js["ports"]["vh"]["suspended"])
+        self.assertFalse(js["ports"]["gen"]["suspended"])
+        self.assertGreater(js["ports"]["vh"]["drops"]["suspended"], susp2)
+        self.assertEqual(out.count("vmlink: port vh suspended"), 2, out)
+        self.assertEqual(out.count("vmlink: port vh resumed"), 1, out)
 
 
 if __name__ == "__main__":

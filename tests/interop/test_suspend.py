@@ -14,7 +14,8 @@ net_virtio_user). While port a is suspended:
 After resume, vmlink takes exactly what VM A queued and hands it to VM
 B: VM A's sent = VM B's received + the drops vmlink and B's device
 counted, to the frame. Traffic then flows both ways as before. On split
-and on packed rings."""
+and on packed rings; and with VM A replaced by a new one while port a
+sleeps (it stays asleep, the new guest's frames wait)."""
 
 import os
 import subprocess
@@ -61,28 +62,28 @@ class SuspendUnderTraffic(InteropCase):
         time.sleep(0.3)     # what vmlink would still carry, it carries now
         return sent, rx.stop()[0]
 
-    def run_case(self, packed):
+    def setup_pair(self, packed=0):
         a, b = self.path("a.sock"), self.path("b.sock")
         vm = self.vmlink(vhost_port("a", a, "b") + vhost_port("b", b, "a"))
         vm.wait_up([a, b])
-        ga = self.guest("A", virtio_user_vdev(a, packed=packed),
-                        guest_args(jumbo=False))
-        gb = self.guest("B", virtio_user_vdev(b, packed=packed),
-                        guest_args(jumbo=False))
+        ga = self.start_guest("A", a, packed)
+        gb = self.start_guest("B", b, packed)
         self.wait_links(vm, (ga, gb))
-        sw = VmlinkSwitch(vm)
-        phase(self, ga, gb, sw.counters("a", "b"), 64, seconds=0.5)
+        return vm, ga, gb
 
-        # --- suspend port a ---------------------------------------------
+    def start_guest(self, name, sock, packed=0):
+        return self.guest(name, virtio_user_vdev(sock, packed=packed),
+                          guest_args(jumbo=False))
+
+    def suspend_a(self, vm):
         self.assertIn("port a: suspended", self.ctl(vm, "suspend", "a"))
-        self.assertIn("port a: already suspended",
-                      self.ctl(vm, "suspend", "a"))
         self.assertTrue(wait_for(lambda: vm.port("a")["link"] == "down", 10),
                         "port a link up while suspended\n" + vm.describe())
         self.assertEqual(vm.port("a")["suspended"], "yes")
-        self.assertEqual(vm.port("b")["suspended"], "no")
 
-        # VM A sends into its ring: vmlink takes none of it
+    def queue_while_asleep(self, vm, ga, gb):
+        """VM A sends into its ring while port a sleeps: vmlink takes none
+        of it. Returns (vmlink's frozen counters, frames VM A sent)."""
         before = self.frozen_view(vm)
         b_rx0 = gb.rx_packets()
         sent_a, got = self.send(ga, gb, 1518)
@@ -92,28 +93,12 @@ class SuspendUnderTraffic(InteropCase):
                          "vmlink took frames from suspended port a")
         self.assertEqual(got["rx"], 0)
         self.assertEqual(gb.rx_packets(), b_rx0)
+        return before, sent_a
 
-        # VM B sends to port a: counted as port a's suspended drops
-        a0, b0 = vm.port("a"), vm.port("b")
-        a_rx0 = ga.rx_packets()
-        sent_b, got = self.send(gb, ga, 64)
-        self.assertGreater(sent_b, 0, gb.describe())
-        self.assertTrue(wait_for(lambda: vm.port("b")["rx_packets"] -
-                                 b0["rx_packets"] >= sent_b, 10),
-                        vm.describe())
-        a1, b1 = vm.port("a"), vm.port("b")
-        self.assertEqual(b1["rx_packets"] - b0["rx_packets"], sent_b)
-        self.assertEqual(a1["drop_suspended"] - a0["drop_suspended"], sent_b,
-                         "frames for suspended port a not all counted as "
-                         "its suspended drops: %s -> %s" % (a0, a1))
-        for k in ("tx_packets", "drop_tx_full"):
-            self.assertEqual(a1[k], a0[k], k)
-        self.assertEqual(b1["drop_no_route"], b0["drop_no_route"])
-        self.assertEqual(got["rx"], 0)
-        self.assertEqual(ga.rx_packets(), a_rx0)
-        self.assertEqual(self.frozen_view(vm)["a_rx"], before["a_rx"])
-
-        # --- resume: what VM A queued reaches VM B ----------------------
+    def resume_delivers(self, vm, gb, before, sent_a):
+        """Resume port a: vmlink takes exactly the SENT_A frames VM A
+        queued and VM B receives them, less the drops counted on the way.
+        Returns the account, as text."""
         b_before = vm.port("b")
         b_oerr0 = b_before["ethdev"]["oerrors"]
         gb.set_fwd("rxonly")
@@ -142,32 +127,92 @@ class SuspendUnderTraffic(InteropCase):
         self.assertEqual(received, delivered - undelivered, msg)
         self.assertEqual(sent_a, received + dropped + undelivered, msg)
         self.assertGreater(received, 0, msg)
+        self.assertTrue(wait_for(lambda: vm.port("a")["link"] == "up", 10),
+                        vm.describe())
+        self.assertEqual(vm.port("a")["suspended"], "no")
+        return msg
+
+    def finish(self, vm, guests):
+        for g in guests:
+            self.assertEqual(g.quit(), 0, g.describe())
+        self.assertEqual(vm.stop(), 0, vm.describe())
+        js = vm.stats
+        totals = js["totals"]
+        self.assertEqual(totals["rx_packets"],
+                         totals["tx_packets"] + totals["drops"], js)
+        self.assertFalse(js["ports"]["a"]["suspended"])
+        return js
+
+    def run_case(self, packed):
+        vm, ga, gb = self.setup_pair(packed)
+        sw = VmlinkSwitch(vm)
+        phase(self, ga, gb, sw.counters("a", "b"), 64, seconds=0.5)
+
+        self.suspend_a(vm)
+        self.assertIn("port a: already suspended",
+                      self.ctl(vm, "suspend", "a"))
+        self.assertEqual(vm.port("b")["suspended"], "no")
+        before, sent_a = self.queue_while_asleep(vm, ga, gb)
+
+        # VM B sends to port a: counted as port a's suspended drops
+        a0, b0 = vm.port("a"), vm.port("b")
+        a_rx0 = ga.rx_packets()
+        sent_b, got = self.send(gb, ga, 64)
+        self.assertGreater(sent_b, 0, gb.describe())
+        self.assertTrue(wait_for(lambda: vm.port("b")["rx_packets"] -
+                                 b0["rx_packets"] >= sent_b, 10),
+                        vm.describe())
+        a1, b1 = vm.port("a"), vm.port("b")
+        self.assertEqual(b1["rx_packets"] - b0["rx_packets"], sent_b)
+        self.assertEqual(a1["drop_suspended"] - a0["drop_suspended"], sent_b,
+                         "frames for suspended port a not all counted as "
+                         "its suspended drops: %s -> %s" % (a0, a1))
+        for k in ("tx_packets", "drop_tx_full"):
+            self.assertEqual(a1[k], a0[k], k)
+        self.assertEqual(b1["drop_no_route"], b0["drop_no_route"])
+        self.assertEqual(got["rx"], 0)
+        self.assertEqual(ga.rx_packets(), a_rx0)
+        self.assertEqual(self.frozen_view(vm)["a_rx"], before["a_rx"])
+
+        msg = self.resume_delivers(vm, gb, before, sent_a)
         print("packed=%d: %s; VM B sent %d to suspended port a, %d counted "
               "as suspended drops" % (packed, msg, sent_b, sent_b),
               flush=True)
         self.assertIn("port a: was not suspended",
                       self.ctl(vm, "resume", "a"))
-        self.assertTrue(wait_for(lambda: vm.port("a")["link"] == "up", 10),
-                        vm.describe())
-        self.assertEqual(vm.port("a")["suspended"], "no")
 
         # both ways as before
         phase(self, ga, gb, sw.counters("a", "b"), 64, seconds=0.5)
         phase(self, gb, ga, sw.counters("b", "a"), 64, seconds=0.5)
 
-        for g in (ga, gb):
-            self.assertEqual(g.quit(), 0, g.describe())
-        self.assertEqual(vm.stop(), 0, vm.describe())
-        js = vm.stats
+        js = self.finish(vm, (ga, gb))
         self.assertEqual(js["ports"]["a"]["drops"]["suspended"], sent_b)
         self.assertEqual(js["ports"]["b"]["drops"]["suspended"], 0)
-        self.assertFalse(js["ports"]["a"]["suspended"])
-        totals = js["totals"]
-        self.assertEqual(totals["rx_packets"],
-                         totals["tx_packets"] + totals["drops"], js)
         log = vm.text()
         self.assertEqual(log.count("vmlink: port a suspended"), 1, log)
         self.assertEqual(log.count("vmlink: port a resumed"), 1, log)
+
+    def test_asleep_across_reconnect(self):
+        """VM A goes away and a new VM A connects while port a sleeps (a
+        guest rebooted during maintenance): the port stays asleep, the new
+        guest's frames wait in its ring, and resume delivers them."""
+        vm, ga, gb = self.setup_pair()
+        self.suspend_a(vm)
+        self.assertEqual(ga.quit(), 0, ga.describe())
+        self.assertTrue(wait_for(lambda: vm.text().count(
+            "net_vmlink_vhost_a: front-end disconnected") == 1, 10),
+            vm.describe())
+        ga = self.start_guest("A2", self.path("a.sock"))
+        self.assertTrue(wait_for(lambda: vm.text().count(
+            "net_vmlink_vhost_a: driver ready") == 2, 20),
+            vm.describe() + ga.describe())
+        time.sleep(0.5)
+        self.assertEqual(vm.port("a")["link"], "down", vm.describe())
+        self.assertEqual(vm.port("a")["suspended"], "yes")
+        before, sent_a = self.queue_while_asleep(vm, ga, gb)
+        msg = self.resume_delivers(vm, gb, before, sent_a)
+        print("reconnected while suspended: %s" % msg, flush=True)
+        self.finish(vm, (ga, gb))
 
     def test_split(self):
         self.run_case(packed=0)

@@ -7,7 +7,6 @@
  * cases of the other files also run on packed rings (P() in vhu_cases.h).
  */
 
-#include <pthread.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -703,22 +702,21 @@ case_pk_region_crossing(void)
 	return tb_check_fds(&t);
 }
 
-struct flipper {
-	struct vring_packed_desc *d;
-	int stop;
-};
-
-/* Flip the data descriptor's length and direction as fast as we can. */
-static void *
-flip(void *arg)
+/* Packed: the device took the chain's descriptors back (used): write
+ * them again, at the same places (a ring of two: the data descriptor is
+ * always at position 1). */
+static void
+pk_repost(struct tb *t, uint64_t a)
 {
-	struct flipper *fl = arg;
+	struct vring_packed_desc d[2];
+	struct fe_vring *v = &t->fe.vq[1];
+	uint32_t id, len;
 
-	while (!__atomic_load_n(&fl->stop, __ATOMIC_ACQUIRE)) {
-		__atomic_store_n(&fl->d->len, 60, __ATOMIC_RELAXED);
-		__atomic_store_n(&fl->d->len, 0x7ffffff0, __ATOMIC_RELAXED);
-	}
-	return NULL;
+	while (fe_used_get(v, &id, &len) == 1)
+		;
+	d[0] = PD(a, 12, 0, VRING_DESC_F_NEXT);
+	d[1] = PD(a + 12, 60, 0, 0);
+	pk_put(v, d, 2);
 }
 
 /* Descriptors changing under the device are read once: every frame
@@ -726,58 +724,11 @@ flip(void *arg)
 int
 case_pk_double_fetch(void)
 {
-	struct vring_packed_desc d[2];
-	struct flipper fl;
-	struct rte_mbuf *m[4];
-	struct vhu_queue_stats s;
-	struct fe_vring *v;
 	struct tb t;
-	pthread_t th;
-	unsigned int i, delivered = 0;
-	uint32_t id, len;
-	uint64_t a;
 
-	/* A ring of two: the chain (header, data) always fills it, so the
-	 * data descriptor is always at position 1. */
 	TRY(pk_h_start(&t, 0, 2, false));
-	v = &t.fe.vq[1];
-	a = put(&t, NULL, 60);
-	fl.d = &v->pdesc[1];
-	fl.stop = 0;
-	CHECK(pthread_create(&th, NULL, flip, &fl) == 0, "thread");
-	for (i = 0; i < 20000; i++) {
-		uint16_t n;
-
-		d[0] = PD(a, 12, 0, VRING_DESC_F_NEXT);
-		d[1] = PD(a + 12, 60, 0, 0);
-		pk_put(v, d, 2);
-		n = vhu_dequeue_burst(t.dev, 0, t_mp, m, 4);
-		if (n == 0)
-			break;
-		if (n != 1 || m[0]->pkt_len != 60) {
-			__atomic_store_n(&fl.stop, 1, __ATOMIC_RELEASE);
-			pthread_join(th, NULL);
-			CHECK(0, "inconsistent frame: %u frames, length %u", n,
-				m[0]->pkt_len);
-		}
-		rte_pktmbuf_free(m[0]);
-		while (fe_used_get(v, &id, &len) == 1)
-			;
-		delivered++;
-	}
-	__atomic_store_n(&fl.stop, 1, __ATOMIC_RELEASE);
-	pthread_join(th, NULL);
-	s = qstats(t.dev, 0, VHU_DEQ);
-	printf("packed double fetch race: %u frames of 60 bytes, %lu fault(s)\n",
-		delivered, (unsigned long)s.faults);
-	CHECK(s.packets == delivered && s.bytes == 60ull * delivered,
-		"counters disagree with frames");
-	if (s.faults == 0) {
-		CHECK(i == 20000, "stopped without a fault");
-		tb_destroy(&t);
-		return tb_check_fds(&t);
-	}
-	return h_verify(&t, 1, VHU_MAL_ADDR);
+	return h_double_fetch(&t, put(&t, NULL, 60), &t.fe.vq[1].pdesc[1].len,
+		pk_repost, "packed double fetch race");
 }
 
 /* The header and offload checks are the stages both layouts share: a

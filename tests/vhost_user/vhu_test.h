@@ -107,5 +107,10 @@ uint64_t put(struct tb *t, const struct vhu_net_hdr *h, uint32_t len);
 int h_verify(struct tb *t, unsigned int vqi, enum vhu_malformed why);
 int h_verify_hdr_dropped(struct tb *t, uint32_t want_id,
 	enum vhu_malformed why);
+/* Make the double-fetch chain at @p a available again (ring layout's
+ * own), for h_double_fetch(). */
+typedef void (*h_repost_t)(struct tb *t, uint64_t a);
+int h_double_fetch(struct tb *t, uint64_t a, uint32_t *len,
+	h_repost_t repost, const char *what);
 
 #endif /* VMLINK_TEST_VHU_H */

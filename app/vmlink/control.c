@@ -728,8 +728,13 @@ control_init(struct vmlink *vm)
 			"dpdk-pdump cannot attach\n");
 	for (i = 0; i < RTE_DIM(commands); i++)
 		if (rte_telemetry_register_cmd(commands[i].cmd, commands[i].fn,
-				commands[i].help) != 0)
+				commands[i].help) != 0) {
+			/* DPDK 22.11 also refuses a help text of 128 bytes or more. */
+			fprintf(stderr, "vmlink: telemetry refused command %s "
+				"(help text %zu bytes)\n", commands[i].cmd,
+				strlen(commands[i].help));
 			return -1;
+		}
 	pthread_mutex_lock(&ctl_lock);
 	ctl_closed = false;
 	pthread_mutex_unlock(&ctl_lock);

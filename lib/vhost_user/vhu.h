@@ -227,9 +227,9 @@ int vhu_queue_notify(struct vhu_dev *dev, uint16_t queue_pair, bool enable);
 /** Reasons a descriptor chain is rejected (each stops its queue). */
 #define VHU_MALFORMED_LIST(X) \
 	X(AVAIL_IDX, "avail_idx_jump", "avail idx moved by more than the ring size") \
-	X(HEAD_INDEX, "head_index", "avail ring entry (packed: buffer id) >= ring size") \
+	X(HEAD_INDEX, "head_index", "avail ring entry (packed: buffer id) >= ring size, or (packed, tracked) a buffer id already out") \
 	X(NEXT_INDEX, "next_index", "next >= ring (or indirect table) size") \
-	X(LOOP, "desc_loop", "chain longer than its table (packed: the ring): a loop") \
+	X(LOOP, "desc_loop", "chain longer than its table (packed: the ring, or tracked: more out than the ring): a loop") \
 	X(CHAIN_LONG, "chain_too_long", "more than VHU_MAX_SEGS buffer segments") \
 	X(ADDR, "addr_outside_memory", "buffer not inside guest memory") \
 	X(ZERO_LEN, "zero_len_bad_addr", "zero-length descriptor, address outside memory") \

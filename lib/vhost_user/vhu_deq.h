@@ -289,6 +289,9 @@ deq_chains(struct vhu_vq *vq, struct rte_mempool *mp, struct rte_mbuf **pkts,
 		else if (likely(deq_frame(vq, mp, &c, pkts[k], sum, packed)))
 			k++;
 		else {
+			/* the chain stays in the ring for the next burst */
+			if (packed && vq->infl != NULL)
+				vhu_infl_pk_untake(vq, c.id);
 			VHU_STAT_ADD(vq, mbuf_alloc_failed, 1);
 			break;
 		}

@@ -453,9 +453,9 @@ vq_map(struct vhu_dev *dev, struct vhu_vq *vq)
 		return;
 	vq->map_err_logged = false;
 	vq->desc = desc;
-	vq->avail = vhu_infl_fetch_ring(vq, avail);
 	vq->used = used;
 	vq->pdesc = desc;
+	vhu_infl_map(vq, avail, desc);
 	vq->driver_event = avail;
 	vq->device_event = used;
 	vq->log_desc_gpa = vhu_qva_to_gpa(dev->mt, vq->desc_qva);
@@ -886,6 +886,7 @@ vq_forget(struct vhu_dev *dev, struct vhu_vq *vq)
 	vq->used_wrap = true;
 	vq->packed = false;
 	vq->pdesc = NULL;
+	vq->pk_fetch = NULL;
 	vq->driver_event = NULL;
 	vq->device_event = NULL;
 	vq->notify_on = false;

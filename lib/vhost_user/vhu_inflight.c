@@ -20,20 +20,36 @@
 
 #include "vhu_ring.h"
 
+_Static_assert(sizeof(struct vhu_infl_split) == 16 &&
+	sizeof(struct vhu_infl_desc) == 16, "split layout of the specification");
+_Static_assert(sizeof(struct vhu_infl_packed) == 32 &&
+	offsetof(struct vhu_infl_packed, desc) == 32 &&
+	sizeof(struct vhu_infl_pk_desc) == 32, "packed layout of the specification");
+
 uint64_t
-vhu_infl_queue_bytes(uint32_t queue_size)
+vhu_infl_queue_bytes(uint32_t queue_size, bool packed)
 {
-	uint64_t b = sizeof(struct vhu_infl_split) +
+	uint64_t b = packed ?
+		sizeof(struct vhu_infl_packed) +
+		(uint64_t)queue_size * sizeof(struct vhu_infl_pk_desc) :
+		sizeof(struct vhu_infl_split) +
 		(uint64_t)queue_size * sizeof(struct vhu_infl_desc);
 
 	return RTE_ALIGN_CEIL(b, (uint64_t)VHU_INFL_ALIGN);
 }
 
-static struct vhu_infl_split *
-infl_part(const struct vhu_infl *in, uint16_t q)
+void *
+vhu_infl_part(const struct vhu_infl *in, uint16_t q)
 {
-	return (struct vhu_infl_split *)(void *)(in->base +
-		vhu_infl_queue_bytes(in->queue_size) * q);
+	return in->base + vhu_infl_queue_bytes(in->queue_size, in->packed) * q;
+}
+
+/* The format the device's rings will have: what the front-end
+ * negotiated (QEMU sends SET_FEATURES before either message). */
+static bool
+infl_packed(const struct vhu_dev *dev)
+{
+	return !!(dev->features & (1ull << VHU_F_RING_PACKED));
 }
 
 /* ---- GET_INFLIGHT_FD / SET_INFLIGHT_FD ---- */
@@ -106,7 +122,9 @@ vhu_infl_get(struct vhu_dev *dev, struct vhu_inflight_desc *d, int *fd,
 	memset(&in, 0, sizeof(in));
 	in.num_queues = d->num_queues;
 	in.queue_size = d->queue_size;
-	in.size = vhu_infl_queue_bytes(d->queue_size) * d->num_queues;
+	in.packed = infl_packed(dev);
+	in.size = vhu_infl_queue_bytes(d->queue_size, in.packed) *
+		d->num_queues;
 	mfd = memfd_create("vhu-inflight", MFD_CLOEXEC | MFD_ALLOW_SEALING);
 	if (mfd < 0) {
 		*why = "memfd_create failed";
@@ -125,8 +143,10 @@ vhu_infl_get(struct vhu_dev *dev, struct vhu_inflight_desc *d, int *fd,
 		close(mfd);
 		return -1;
 	}
-	for (q = 0; q < in.num_queues; q++) {
-		struct vhu_infl_split *r = infl_part(&in, q);
+	/* packed parts stay zero (version 0: not used yet); their first
+	 * ring start lays them out from the ring's base */
+	for (q = 0; q < in.num_queues && !in.packed; q++) {
+		struct vhu_infl_split *r = vhu_infl_part(&in, q);
 
 		r->version = VHU_INFL_VERSION;
 		r->desc_num = in.queue_size;
@@ -135,8 +155,9 @@ vhu_infl_get(struct vhu_dev *dev, struct vhu_inflight_desc *d, int *fd,
 	d->mmap_size = in.size;
 	d->mmap_offset = 0;
 	*fd = mfd;
-	VHU_LOG(INFO, dev, "in-flight region created: %u virtqueue(s) of %u entries, %" PRIu64 " bytes",
-		in.num_queues, in.queue_size, in.size);
+	VHU_LOG(INFO, dev, "in-flight region created: %u virtqueue(s) of %u entries, %" PRIu64 " bytes, %s layout",
+		in.num_queues, in.queue_size, in.size,
+		in.packed ? "packed" : "split");
 	return 0;
 }
 
@@ -149,11 +170,12 @@ vhu_infl_set(struct vhu_dev *dev, const struct vhu_inflight_desc *d, int fd,
 {
 	struct vhu_infl in;
 	uint64_t need;
+	bool packed = infl_packed(dev);
 
 	if (infl_check_sizes(dev, d, why) != 0 ||
 			infl_check_stopped(dev, why) != 0)
 		return -1;
-	need = vhu_infl_queue_bytes(d->queue_size) * d->num_queues;
+	need = vhu_infl_queue_bytes(d->queue_size, packed) * d->num_queues;
 	if (d->mmap_size < need) {
 		*why = "mmap_size is smaller than num_queues parts of queue_size entries";
 		return -1;
@@ -169,14 +191,15 @@ vhu_infl_set(struct vhu_dev *dev, const struct vhu_inflight_desc *d, int fd,
 	memset(&in, 0, sizeof(in));
 	in.num_queues = d->num_queues;
 	in.queue_size = d->queue_size;
+	in.packed = packed;
 	in.size = need;
 	in.base = vhu_fd_map(dev, fd, d->mmap_offset, d->mmap_size,
 		&in.map_addr, &in.map_len, why);
 	if (in.base == NULL)
 		return -1;
 	infl_install(dev, &in);
-	VHU_LOG(INFO, dev, "in-flight region set: %u virtqueue(s) of %u entries",
-		in.num_queues, in.queue_size);
+	VHU_LOG(INFO, dev, "in-flight region set: %u virtqueue(s) of %u entries, %s layout",
+		in.num_queues, in.queue_size, packed ? "packed" : "split");
 	return 0;
 }
 
@@ -203,26 +226,28 @@ infl_repair(const struct vhu_vq *vq, struct vhu_infl_split *r, uint16_t used)
 	return NULL;
 }
 
-struct infl_ent {
-	uint64_t counter;
-	uint16_t head;
-};
-
 static int
 infl_ent_cmp(const void *a, const void *b)
 {
-	const struct infl_ent *x = a, *y = b;
+	const struct vhu_infl_ent *x = a, *y = b;
 
 	if (x->counter != y->counter)
 		return x->counter < y->counter ? -1 : 1;
 	return (int)x->head - (int)y->head;
 }
 
+/* In the order they were taken. */
+void
+vhu_infl_sort(struct vhu_infl_ent *ent, uint32_t n)
+{
+	qsort(ent, n, sizeof(*ent), infl_ent_cmp);
+}
+
 /* The heads still in flight, in the order they were taken, into
  * @p ent (vq->size entries); *n of them, *next_counter past the last. */
 static const char *
 infl_collect(const struct vhu_vq *vq, const struct vhu_infl_split *r,
-	uint16_t desc_num, struct infl_ent *ent, uint32_t *n,
+	uint16_t desc_num, struct vhu_infl_ent *ent, uint32_t *n,
 	uint64_t *next_counter)
 {
 	uint32_t i, k = 0;
@@ -244,7 +269,7 @@ infl_collect(const struct vhu_vq *vq, const struct vhu_infl_split *r,
 		if (c >= top)
 			top = c + 1;
 	}
-	qsort(ent, k, sizeof(*ent), infl_ent_cmp);
+	vhu_infl_sort(ent, k);
 	*n = k;
 	*next_counter = top;
 	return NULL;
@@ -263,7 +288,7 @@ infl_mirror(struct vhu_vq *vq)
 
 static const char *
 infl_resubmit(struct vhu_dev *dev, struct vhu_vq *vq,
-	const struct infl_ent *ent, uint32_t n)
+	const struct vhu_infl_ent *ent, uint32_t n)
 {
 	struct vhu_infl_vq *iv = &vq->infl_state;
 	uint32_t k;
@@ -294,7 +319,7 @@ infl_start(struct vhu_dev *dev, struct vhu_vq *vq, struct vhu_infl_split *r)
 	uint16_t used = __atomic_load_n(&vq->used->idx, __ATOMIC_ACQUIRE);
 	uint16_t avail = __atomic_load_n(&vq->avail->idx, __ATOMIC_ACQUIRE);
 	uint16_t base = vq->last_avail, desc_num = r->desc_num;
-	struct infl_ent *ent;
+	struct vhu_infl_ent *ent;
 	const char *why;
 	uint32_t n = 0;
 
@@ -332,25 +357,35 @@ infl_start(struct vhu_dev *dev, struct vhu_vq *vq, struct vhu_infl_split *r)
 	return NULL;
 }
 
+/* The part of the ring's format, repaired; what was in flight queued
+ * for resubmission. */
+static const char *
+infl_format_start(struct vhu_dev *dev, struct vhu_vq *vq)
+{
+	struct vhu_infl_vq *iv = &vq->infl_state;
+	void *part = vhu_infl_part(&dev->infl, vq->index);
+
+	if (vq->packed != dev->infl.packed)
+		return vq->packed ? "it was laid out for split rings (SET_FEATURES came after it)" :
+			"it was laid out for packed rings";
+	if (vq->packed) {
+		iv->pk_region = part;
+		return vhu_infl_pk_start(dev, vq, part);
+	}
+	iv->region = part;
+	return infl_start(dev, vq, part);
+}
+
 bool
 vhu_infl_ring_start(struct vhu_dev *dev, struct vhu_vq *vq)
 {
 	struct vhu_infl_vq *iv = &vq->infl_state;
-	struct vhu_infl_split *r;
 	const char *why;
 
 	vhu_infl_ring_stop(vq);
 	if (dev->infl.base == NULL || vq->index >= dev->infl.num_queues)
 		return false;
-	if (vq->packed) {
-		if (!iv->packed_logged)
-			VHU_LOG(WARNING, dev, "queue %u: in-flight tracking is not implemented for packed rings: not tracked",
-				vq->index);
-		iv->packed_logged = true;
-		return false;
-	}
-	r = infl_part(&dev->infl, vq->index);
-	why = infl_start(dev, vq, r);
+	why = infl_format_start(dev, vq);
 	if (why != NULL) {
 		VHU_LOG(ERR, dev, "queue %u stopped: its in-flight region does not fit the ring: %s",
 			vq->index, why);
@@ -358,7 +393,6 @@ vhu_infl_ring_start(struct vhu_dev *dev, struct vhu_vq *vq)
 		vhu_vq_fault(vq, VHU_MAL_INFLIGHT);
 		return true;
 	}
-	iv->region = r;
 	iv->mark_pos = vq->last_avail;
 	vq->infl = iv;
 	return true;
@@ -369,27 +403,39 @@ vhu_infl_ring_stop(struct vhu_vq *vq)
 {
 	struct vhu_infl_vq *iv = &vq->infl_state;
 
-	if (iv->resubmitting) {
+	if (iv->resubmitting && iv->shadow != NULL) {
 		/* what was not resubmitted yet stays in flight */
 		vq->avail = iv->guest_avail;
 		vq->last_avail = iv->resume_avail;
 		iv->resubmitting = false;
 	}
+	vhu_infl_pk_stop(vq);
 	rte_free(iv->shadow);
 	iv->shadow = NULL;
 	iv->guest_avail = NULL;
 	iv->region = NULL;
+	iv->pk_region = NULL;
 	vq->infl = NULL;
 	vq_publish_mode(vq);
 }
 
-struct vring_avail *
-vhu_infl_fetch_ring(struct vhu_vq *vq, struct vring_avail *avail)
+void
+vhu_infl_map(struct vhu_vq *vq, struct vring_avail *avail,
+	struct vring_packed_desc *desc)
 {
-	if (!vq->infl_state.resubmitting)
-		return avail;
-	vq->infl_state.guest_avail = avail;
-	return vq->infl_state.shadow;
+	struct vhu_infl_vq *iv = &vq->infl_state;
+
+	vq->avail = avail;
+	vq->pk_fetch = desc;
+	if (!iv->resubmitting)
+		return;
+	if (vq->packed) {
+		iv->pk.guest = desc;
+		vq->pk_fetch = iv->pk.shadow;
+	} else {
+		iv->guest_avail = avail;
+		vq->avail = iv->shadow;
+	}
 }
 
 struct vring_avail *
@@ -424,6 +470,12 @@ vhu_infl_take(struct vhu_vq *vq)
 	uint16_t from = iv->mark_pos;
 	uint16_t n = (uint16_t)(vq->last_avail - from), k;
 
+	if (vq->packed) {
+		/* each chain was marked at its fetch */
+		if (unlikely(iv->resubmitting))
+			vhu_infl_pk_burst_end(vq);
+		return;
+	}
 	for (k = 0; k < n; k++) {
 		uint16_t h = load16(&vq->avail->ring[(uint16_t)(from + k) &
 			vq->mask]);

@@ -172,6 +172,9 @@ struct vhu_vq {
 	struct vring_avail *avail;
 	struct vring_used *used;
 	struct vring_packed_desc *pdesc;
+	struct vring_packed_desc *pk_fetch;	/* packed: what the fetch reads:
+						 * pdesc, or the resubmission
+						 * ring (vhu_inflight.h) */
 	struct vring_packed_desc_event *driver_event;	/* guest's request */
 	struct vring_packed_desc_event *device_event;	/* ours */
 	uint64_t log_desc_gpa;		/* packed: descriptor ring, for the log */

@@ -77,7 +77,7 @@ vhu_pk_walk(struct vhu_vq *vq, struct vhu_pk_pos *pos,
 		pk_advance(vq, pos, 1);
 		if (!(v.flags & VRING_DESC_F_NEXT))
 			break;
-		pk_desc_fetch(&vq->pdesc[pos->idx], &d);
+		pk_desc_fetch(&vq->pk_fetch[pos->idx], &d);
 	}
 	*id = d.id;
 	*ndesc = (uint16_t)count;
@@ -86,6 +86,15 @@ vhu_pk_walk(struct vhu_vq *vq, struct vhu_pk_pos *pos,
 }
 
 /* ---- publish and notify ---- */
+
+void
+vhu_pk_used_slow(struct vhu_vq *vq, uint16_t k, uint16_t idx, uint16_t id)
+{
+	if (k > 0)
+		pk_log_desc(vq, idx);
+	if (vq->infl != NULL)
+		vhu_infl_pk_used(vq->infl, vq->size, k, id);
+}
 
 /* A position as a count modulo twice the ring size: the wrap counter
  * starts at 1, so (idx, 1) counts from 0 and (idx, 0) from size. */
@@ -140,6 +149,8 @@ vhu_pk_publish(struct vhu_vq *vq, uint16_t n)
 
 	if (n == 0)
 		return;
+	if (unlikely(vq->infl != NULL))
+		vhu_infl_pk_publish_begin(vq, n);
 	/* The first element's flags last: the guest takes the burst whole.
 	 * Logged after that store: a log sync between the two (the
 	 * front-end reads and clears the log while we run) must not see the
@@ -147,6 +158,8 @@ vhu_pk_publish(struct vhu_vq *vq, uint16_t n)
 	__atomic_store_n(&vq->pdesc[vq->last_used].flags, vq->pk_head_flags,
 		__ATOMIC_RELEASE);
 	pk_log_desc(vq, vq->last_used);
+	if (unlikely(vq->infl != NULL))
+		vhu_infl_pk_publish_end(vq, n);
 	vq->last_used = vq->pk_used_next;
 	vq->used_wrap = vq->pk_used_next_wrap;
 	pk_notify(vq, old, pk_linear(vq, vq->last_used, vq->used_wrap));
@@ -180,7 +193,7 @@ vhu_pk_want_kick(struct vhu_vq *vq)
 bool
 vhu_pk_pending(const struct vhu_vq *vq)
 {
-	uint16_t flags = __atomic_load_n(&vq->pdesc[vq->last_avail].flags,
+	uint16_t flags = __atomic_load_n(&vq->pk_fetch[vq->last_avail].flags,
 		__ATOMIC_ACQUIRE);
 
 	return pk_is_avail(flags, vq->avail_wrap);

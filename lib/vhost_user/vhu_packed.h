@@ -82,7 +82,7 @@ static __rte_always_inline bool
 pk_desc_avail(const struct vhu_vq *vq, const struct vhu_pk_pos *p,
 	struct vring_packed_desc *d)
 {
-	pk_desc_fetch(&vq->pdesc[p->idx], d);
+	pk_desc_fetch(&vq->pk_fetch[p->idx], d);
 	return pk_is_avail(d->flags, p->wrap);
 }
 
@@ -99,7 +99,7 @@ vhu_pk_chains_avail(const struct vhu_vq *vq, struct vhu_pk_pos p,
 	uint16_t flags;
 
 	for (seen = 0; n < want && seen < vq->size; seen++) {
-		flags = __atomic_load_n(&vq->pdesc[p.idx].flags,
+		flags = __atomic_load_n(&vq->pk_fetch[p.idx].flags,
 			__ATOMIC_ACQUIRE);
 		if (!pk_is_avail(flags, p.wrap))
 			break;
@@ -143,6 +143,11 @@ pk_log_desc(struct vhu_vq *vq, uint16_t idx)
 			sizeof(struct vring_packed_desc));
 }
 
+/* vhu_packed.c: what a used element costs a queue that logs (migration)
+ * or tracks what is in flight, beyond the ring write. */
+void vhu_pk_used_slow(struct vhu_vq *vq, uint16_t k, uint16_t idx,
+	uint16_t id);
+
 /* Used element @p k of this burst: buffer @p id, @p len bytes written, the
  * chain took @p ndesc descriptors. The first one's flags wait for
  * vhu_ring_publish(). */
@@ -166,13 +171,13 @@ pk_used(struct vhu_vq *vq, uint16_t k, uint16_t id, uint32_t len,
 		flags |= VRING_DESC_F_WRITE;
 	d->id = id;
 	d->len = len;
-	if (k == 0) {
+	if (k == 0)
 		/* logged by vhu_pk_publish(), after its flags */
 		vq->pk_head_flags = flags;
-	} else {
+	else
 		__atomic_store_n(&d->flags, flags, __ATOMIC_RELAXED);
-		pk_log_desc(vq, p.idx);
-	}
+	if (unlikely(vq->publish_slow))
+		vhu_pk_used_slow(vq, k, p.idx, id);
 	pk_advance(vq, &p, ndesc);
 	vq->pk_used_next = p.idx;
 	vq->pk_used_next_wrap = p.wrap;

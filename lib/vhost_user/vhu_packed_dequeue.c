@@ -45,7 +45,12 @@ pk_deq_fetch(struct vhu_vq *vq, const struct deq_cursor *cur,
 	if (unlikely(c->id >= vq->size))
 		return VHU_MAL_HEAD_INDEX;
 	c->seg_end = (uint16_t)nsegs;
-	return deq_header(vq, c, total);
+	rc = deq_header(vq, c, total);
+	/* recorded before its frame is touched: its used element may be
+	 * written over its descriptors */
+	if (unlikely(vq->infl != NULL) && rc == WALK_OK)
+		rc = vhu_infl_pk_take(vq, cur->pk.idx, &d, c->ndesc, c->id);
+	return rc;
 }
 
 /* ---- the burst ---- */

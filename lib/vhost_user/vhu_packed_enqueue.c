@@ -37,6 +37,23 @@ pk_enq_chain(struct vhu_vq *vq, struct vhu_pk_pos *pos,
 	return WALK_OK;
 }
 
+/* In-flight tracking: the @p nheads chains reserved from @p pos, recorded
+ * before the frame is copied (their used elements may be written over
+ * their descriptors). */
+static int
+pk_enq_take(struct vhu_vq *vq, struct vhu_pk_pos pos, uint32_t nheads)
+{
+	uint32_t j;
+	int rc = WALK_OK;
+
+	for (j = 0; j < nheads && rc == WALK_OK; j++) {
+		rc = vhu_infl_pk_take(vq, pos.idx, NULL, vq->heads[j].ndesc,
+			(uint16_t)vq->heads[j].id);
+		pk_advance(vq, &pos, vq->heads[j].ndesc);
+	}
+	return rc;
+}
+
 /*
  * The general case (see enq_reserve_chains() of a split ring): chains of
  * several descriptors, indirect tables, buffers across regions, frames
@@ -73,6 +90,8 @@ pk_enq_reserve_chains(struct vhu_vq *vq, uint32_t need,
 			break;
 	}
 	rc = enq_reserved(vq, cap, need, nheads, nsegs, f, cur);
+	if (rc == WALK_OK && unlikely(vq->infl != NULL))
+		rc = pk_enq_take(vq, cur->pk, nheads);
 	if (rc == WALK_OK)
 		cur->pk = pos;
 	return rc;
@@ -98,6 +117,12 @@ pk_enq_reserve_len(struct vhu_vq *vq, uint32_t plen, struct enq_frame *f,
 			!chain_single(vq, &v, VRING_DESC_F_WRITE, need - 1,
 				&f->one)))
 		return pk_enq_reserve_chains(vq, need, &d, f, cur);
+	if (unlikely(vq->infl != NULL)) {
+		int rc = vhu_infl_pk_take(vq, cur->pk.idx, &d, 1, d.id);
+
+		if (rc != WALK_OK)
+			return rc;
+	}
 	pk_advance(vq, &cur->pk, 1);
 	return enq_reserved_one(f, cur, d.id, 1);
 }

@@ -7,10 +7,16 @@
  * and regions cost the front-end its request or that queue only.
  *
  * The region layout is written here from the vhost-user specification
- * ("Inflight I/O tracking"), not from the library's header: per queue a
- * 16-byte header (u64 features, u16 version, u16 desc_num,
+ * ("Inflight I/O tracking"), not from the library's header. Split rings:
+ * per queue a 16-byte header (u64 features, u16 version, u16 desc_num,
  * u16 last_batch_head, u16 used_idx) then 16-byte entries (u8 inflight,
- * 5 bytes padding, u16 next, u64 counter), parts 64-byte aligned.
+ * 5 bytes padding, u16 next, u64 counter). Packed rings: a 32-byte header
+ * (u64 features, u16 version, u16 desc_num, u16 free_head,
+ * u16 old_free_head, u16 used_idx, u16 old_used_idx,
+ * u8 used_wrap_counter, u8 old_used_wrap_counter, padding) then 32-byte
+ * entries (u8 inflight, u8 padding, u16 next, u16 last, u16 num,
+ * u64 counter, u16 id, u16 flags, u32 len, u64 addr). Parts are 64-byte
+ * aligned.
  */
 
 #include <errno.h>
@@ -28,10 +34,13 @@
 
 /* ---- the region, as the specification lays it out ---- */
 
+/* the format of the bench's rings: t_packed */
 static uint64_t
 part_bytes(uint32_t qsize)
 {
-	return (16 + 16ull * qsize + 63) & ~63ull;
+	uint64_t unit = t_packed ? 32 : 16;
+
+	return (unit + unit * qsize + 63) & ~63ull;
 }
 
 static uint8_t *
@@ -50,11 +59,23 @@ hdr16(uint8_t *p, unsigned int off)	/* 8 version, 10 desc_num, ... */
 #define H_DESC_NUM	10
 #define H_LAST_BATCH	12
 #define H_USED_IDX	14
+/* packed */
+#define P_FREE		12
+#define P_OLD_FREE	14
+#define P_USED		16
+#define P_OLD_USED	18
+#define P_WRAP		20	/* u8 */
+#define P_OLD_WRAP	21	/* u8 */
+#define E_NEXT		2
+#define E_LAST		4
+#define E_NUM		6
+#define E_COUNTER	8
+#define E_ID		16
 
 static uint8_t *
 ent(uint8_t *p, unsigned int i)
 {
-	return p + 16 + 16 * i;
+	return t_packed ? p + 32 + 32 * i : p + 16 + 16 * i;
 }
 
 static uint8_t *
@@ -83,8 +104,10 @@ infl_count(uint8_t *p, uint32_t qsize)
  * destroyed (what its consumer still held dies with it: freed, never
  * returned to the guest, as a killed process returns nothing) and made
  * again; the front-end reconnects with its memory, rings and in-flight
- * region as they are, and gives each ring's used index as its base, as
- * QEMU does after losing its back-end.
+ * region as they are, and gives each ring's base as QEMU does after
+ * losing its back-end: a split ring's used index; for a packed ring the
+ * base it had at its last start (it cannot read one from the ring), the
+ * start of the ring here.
  */
 static int
 restart(struct tb *t)
@@ -96,7 +119,7 @@ restart(struct tb *t)
 	TRY(tb_create(t));
 	CHECK(fe_connect(&t->fe, t->path) == 0, "reconnect");
 	t->o.keep_rings = true;
-	t->fe.base_override = FE_BASE_USED;
+	t->fe.base_override = t_packed ? 0x8000 : FE_BASE_USED;
 	CHECK(fe_start(&t->fe, &t->o) == 0, "handshake after the restart");
 	return 0;
 }
@@ -177,6 +200,34 @@ used_drain(struct fe_vring *v, unsigned int *count)
 		(*count)++;
 }
 
+/* Does the region's part @p p say the device's used position is where
+ * the front-end's ring @p v is? */
+static bool
+used_pos_kept(uint8_t *p, const struct fe_vring *v)
+{
+	if (!t_packed)
+		return *hdr16(p, H_USED_IDX) == fe_used_idx(v);
+	return *hdr16(p, P_USED) == v->pk_used && p[P_WRAP] == v->pk_used_wrap &&
+		*hdr16(p, P_OLD_USED) == v->pk_used &&
+		p[P_OLD_WRAP] == v->pk_used_wrap;
+}
+
+/* Nothing left in flight in either part of the pair-0 bench @p t, and
+ * the parts' used positions where the rings are. */
+static int
+region_clean(struct tb *t, uint8_t *reg, uint32_t qsize)
+{
+	unsigned int q;
+
+	for (q = 0; q < 2; q++) {
+		CHECK(infl_count(part(reg, qsize, q), qsize) == 0,
+			"queue %u: entries left in flight", q);
+		CHECK(used_pos_kept(part(reg, qsize, q), &t->fe.vq[q]),
+			"queue %u: used position not kept", q);
+	}
+	return 0;
+}
+
 /*
  * Zero-copy chains the application held when vmlink went away come back
  * first after the restart, in the order they were taken, then the
@@ -184,10 +235,12 @@ used_drain(struct fe_vring *v, unsigned int *count)
  * twice; the guest gets every TX buffer back once. The application had
  * returned every fourth frame, so the ring's used index (10) says
  * nothing of which were done: resuming from it would send 10..44 again
- * (done ones twice, held ones before 10 never).
+ * (done ones twice, held ones before 10 never). On a packed ring the 10
+ * used elements were written over the descriptors of held chains: those
+ * come back from the region's copies.
  */
-int
-case_inflight_restart(void)
+static int
+restart_held(void)
 {
 	enum { LEN = 600, N1 = 40, DONE = 10, LATE = 5, N2 = 20 };
 	struct rte_mbuf *m[64], *held[N1];
@@ -255,14 +308,23 @@ case_inflight_restart(void)
 	/* guest RX is tracked too, and nothing stays marked */
 	TRY(rx_roundtrip(&t, 0, 300));
 	TRY(rx_roundtrip(&t, 0, 1500));
-	CHECK(infl_count(part(reg, 64, 0), 64) == 0 &&
-		infl_count(part(reg, 64, 1), 64) == 0, "entries left marked");
-	CHECK(*hdr16(part(reg, 64, 1), H_USED_IDX) == fe_used_idx(&t.fe.vq[1]) &&
-		*hdr16(part(reg, 64, 0), H_USED_IDX) == fe_used_idx(&t.fe.vq[0]),
-		"used_idx not kept");
+	TRY(region_clean(&t, reg, 64));
 	munmap(reg, t.fe.inflight.mmap_size);
 	tb_destroy(&t);
 	return tb_check_fds(&t);
+}
+
+int
+case_inflight_restart(void)
+{
+	return restart_held();
+}
+
+int
+case_pk_inflight_restart(void)
+{
+	t_packed = true;
+	return restart_held();
 }
 
 /*
@@ -321,6 +383,255 @@ case_inflight_torn_batch(void)
 	munmap(reg, t.fe.inflight.mmap_size);
 	tb_destroy(&t);
 	return tb_check_fds(&t);
+}
+
+/* ---- packed rings: a batch cut short ---- */
+
+/* 8 copied frames done, 2 taken in place and held; *part the guest TX
+ * queue's part of the region. */
+static int
+pk_torn_setup(struct tb *t, uint8_t **reg, uint8_t **p, int *heads,
+	struct rte_mbuf **held)
+{
+	enum { LEN = 600, SMALL = 100 };
+	struct rte_mbuf *m[8];
+	unsigned int used = 0;
+
+	t_packed = true;
+	TRY(zc_start(t));
+	*reg = infl_map(&t->fe);
+	CHECK(*reg != NULL, "map the region");
+	*p = part(*reg, 64, 1);
+	TRY(post(t, 8, SMALL, 0, heads));
+	TRY(take(t, m, 8, SMALL, 0));
+	rte_pktmbuf_free_bulk(m, 8);
+	TRY(post(t, 2, LEN, 100, NULL));
+	TRY(take(t, held, 2, LEN, 100));
+	used_drain(&t->fe.vq[1], &used);
+	CHECK(used == 8 && *hdr16(*p, P_USED) == 8 &&
+		*hdr16(*p, P_OLD_USED) == 8 && infl_count(*p, 64) == 2,
+		"used %u, used_idx %u, %u in flight", used,
+		*hdr16(*p, P_USED), infl_count(*p, 64));
+	return 0;
+}
+
+/* After the restart: the 2 held frames come again, nothing else; 10
+ * used elements in all, the region clean. */
+static int
+pk_torn_check(struct tb *t, uint8_t *reg, uint8_t *p)
+{
+	struct rte_mbuf *m[8];
+	unsigned int used = 0;
+
+	TRY(take(t, m, 2, 600, 100));
+	CHECK(vhu_dequeue_burst(t->dev, 0, t_mp, &m[2], 4) == 0,
+		"a frame sent again");
+	rte_pktmbuf_free_bulk(m, 2);
+	(void)vhu_dequeue_burst(t->dev, 0, t_mp, m, 0);
+	used_drain(&t->fe.vq[1], &used);
+	CHECK(used == 2, "%u used elements after the restart, want 2", used);
+	CHECK(qstats(t->dev, 0, VHU_DEQ).inflight_resubmitted == 2,
+		"resubmitted %lu", (unsigned long)
+		qstats(t->dev, 0, VHU_DEQ).inflight_resubmitted);
+	CHECK(used_pos_kept(p, &t->fe.vq[1]) && *hdr16(p, P_USED) == 10 &&
+		infl_count(p, 64) == 0, "region not repaired: used_idx %u",
+		*hdr16(p, P_USED));
+	TRY(tx_roundtrip(t, 0, 700));
+	munmap(reg, t->fe.inflight.mmap_size);
+	tb_destroy(t);
+	return tb_check_fds(t);
+}
+
+/*
+ * Killed after the used elements of a batch (the last 3 of the 8) were
+ * published and their entries put back on the free list, before they
+ * were cleared and old_used_idx moved: the element at old_used_idx is
+ * used, so the batch is done and not sent again.
+ */
+static int
+pk_torn_published(void)
+{
+	struct rte_mbuf *held[2];
+	uint8_t *reg, *p, *x;
+	uint16_t f;
+	int heads[8];
+	unsigned int k;
+	struct tb t;
+
+	TRY(pk_torn_setup(&t, &reg, &p, heads, held));
+	f = *hdr16(p, P_FREE);
+	for (k = 0; k < 3; k++) {
+		CHECK(f < 64, "free list ends after %u entries", k);
+		x = ent(p, f);
+		x[0] = 1;
+		*hdr16(x, E_NUM) = 1;
+		*hdr16(x, E_LAST) = f;
+		*hdr16(x, E_ID) = (uint16_t)heads[5 + k];
+		f = *hdr16(x, E_NEXT);
+	}
+	*hdr16(p, P_OLD_USED) = 5;
+	rte_pktmbuf_free_bulk(held, 2);
+	TRY(restart(&t));
+	return pk_torn_check(&t, reg, p);
+}
+
+/*
+ * Killed after a batch returning the 2 held chains put their entries on
+ * the free list and moved used_idx, before the used elements' flags were
+ * stored: the descriptor at old_used_idx is still the guest's, so the
+ * batch is rolled back and both go again.
+ */
+static int
+pk_torn_unpublished(void)
+{
+	struct rte_mbuf *held[2];
+	uint8_t *reg, *p;
+	uint16_t e[2];
+	unsigned int i, n = 0;
+	int heads[8];
+	struct tb t;
+
+	TRY(pk_torn_setup(&t, &reg, &p, heads, held));
+	for (i = 0; i < 64 && n < 2; i++)
+		if (*ent(p, i) == 1)
+			e[n++] = (uint16_t)i;
+	CHECK(n == 2, "%u entries in flight", n);
+	*hdr16(ent(p, e[0]), E_NEXT) = *hdr16(p, P_FREE);
+	*hdr16(ent(p, e[1]), E_NEXT) = e[0];
+	*hdr16(p, P_FREE) = e[1];
+	*hdr16(p, P_USED) = 10;
+	rte_pktmbuf_free_bulk(held, 2);
+	TRY(restart(&t));
+	return pk_torn_check(&t, reg, p);
+}
+
+int
+case_pk_inflight_torn_batch(void)
+{
+	TRY(pk_torn_published());
+	return pk_torn_unpublished();
+}
+
+/* ---- packed rings: many laps (and what the region costs) ---- */
+
+enum { LAP_BURST = 32, LAP_ROUNDS = 32, LAP_RING = 256 };
+
+/* Guest TX frames of @p len bytes, bursts of 32: each checked, freed
+ * (a zero-copy one then returned), every used element read back. */
+static __rte_always_inline int
+laps_tx(struct tb *t, uint32_t len)
+{
+	struct rte_mbuf *m[LAP_BURST];
+	unsigned int r, i, used = 0;
+	uint8_t f[1600];
+
+	make_frame(f, len, len);
+	for (r = 0; r < LAP_ROUNDS; r++) {
+		for (i = 0; i < LAP_BURST; i++)
+			CHECK(fe_tx_frame(&t->fe, 1, NULL, 12, f, len, 1, false,
+				false) >= 0, "post %u/%u", r, i);
+		CHECK(vhu_dequeue_burst(t->dev, 0, t_mp, m, LAP_BURST) ==
+			LAP_BURST, "burst %u", r);
+		for (i = 0; i < LAP_BURST; i++)
+			CHECK(mbuf_equals(m[i], f, len), "frame %u/%u", r, i);
+		rte_pktmbuf_free_bulk(m, LAP_BURST);
+		(void)vhu_dequeue_burst(t->dev, 0, t_mp, m, 0);
+		used_drain(&t->fe.vq[1], &used);
+	}
+	CHECK(used == LAP_ROUNDS * LAP_BURST, "%u used elements", used);
+	return 0;
+}
+
+/* One function per phase: callgrind (--separate-callers=1) counts the
+ * bursts of each apart. */
+static int __attribute__((noinline))
+laps_tx_copy(struct tb *t)
+{
+	return laps_tx(t, 64);
+}
+
+static int __attribute__((noinline))
+laps_tx_zc(struct tb *t)
+{
+	return laps_tx(t, 1500);
+}
+
+/* Guest RX: 64-byte frames into buffers posted 32 at a time. */
+static int __attribute__((noinline))
+laps_rx(struct tb *t)
+{
+	struct rte_mbuf *m[LAP_BURST];
+	unsigned int r, i, used = 0;
+	uint32_t id, len;
+	uint8_t f[64];
+
+	make_frame(f, sizeof(f), 7);
+	for (i = 0; i < LAP_BURST; i++)
+		m[i] = mk_mbuf(t_mp, f, sizeof(f));
+	for (r = 0; r < LAP_ROUNDS; r++) {
+		for (i = 0; i < LAP_BURST; i++)
+			CHECK(fe_rx_post(&t->fe, 0, 2048, 1, false) >= 0,
+				"post %u/%u", r, i);
+		CHECK(vhu_enqueue_burst(t->dev, 0, m, LAP_BURST) == LAP_BURST,
+			"burst %u", r);
+		while (fe_used_get(&t->fe.vq[0], &id, &len) == 1) {
+			CHECK(len == 12 + sizeof(f), "used length %u", len);
+			used++;
+		}
+	}
+	rte_pktmbuf_free_bulk(m, LAP_BURST);
+	CHECK(used == LAP_ROUNDS * LAP_BURST, "%u used elements", used);
+	return 0;
+}
+
+/*
+ * Twelve laps of packed rings of 256, both ways, copied and zero-copy
+ * frames (the 64-byte ones copied, the 1500-byte ones in place), with or
+ * without an in-flight region: every frame once, and with the region
+ * nothing left in flight and its used positions where the rings are.
+ */
+static int
+laps(bool region)
+{
+	struct vhu_queue_stats s;
+	uint8_t *reg;
+	struct tb t;
+
+	t_packed = true;
+	tb_init(&t);
+	t.cfg.zero_copy = true;
+	t.cfg.copy_threshold = 256;
+	t.o.ring_size = LAP_RING;
+	t.o.mem_size = 16ull << 20;
+	t.o.inflight = region;
+	TRY(tb_start(&t));
+	TRY(laps_tx_copy(&t));
+	TRY(laps_tx_zc(&t));
+	TRY(laps_rx(&t));
+	s = qstats(t.dev, 0, VHU_DEQ);
+	CHECK(s.zc_packets == LAP_ROUNDS * LAP_BURST && s.faults == 0 &&
+		qstats(t.dev, 0, VHU_ENQ).faults == 0, "zc %lu, faults %lu",
+		(unsigned long)s.zc_packets, (unsigned long)s.faults);
+	if (region) {
+		reg = infl_map(&t.fe);
+		CHECK(reg != NULL, "map the region");
+		TRY(region_clean(&t, reg, LAP_RING));
+		munmap(reg, t.fe.inflight.mmap_size);
+	}
+	tb_destroy(&t);
+	return tb_check_fds(&t);
+}
+
+int
+case_pk_laps(void)
+{
+	return laps(false);
+}
+
+int
+case_pk_inflight_laps(void)
+{
+	return laps(true);
 }
 
 /* ---- hostile messages ---- */
@@ -448,6 +759,23 @@ case_inflight_bad_msgs(void)
 
 /* ---- hostile regions ---- */
 
+/* A part as a front-end that made the region would write it: nothing in
+ * flight (packed: every entry on the free list, wrap counters 1). */
+static void
+part_init(uint8_t *p, uint16_t qs)
+{
+	unsigned int i;
+
+	*hdr16(p, H_VERSION) = 1;
+	*hdr16(p, H_DESC_NUM) = qs;
+	if (!t_packed)
+		return;
+	p[P_WRAP] = 1;
+	p[P_OLD_WRAP] = 1;
+	for (i = 0; i < qs; i++)
+		*hdr16(ent(p, i), E_NEXT) = (uint16_t)(i + 1);
+}
+
 /* Start two queue pairs with the region @p fd (@p qsize entries per part,
  * rings of 64), which the test prepared; the fault is on virtqueue 3
  * (pair 1, guest TX) only. */
@@ -472,10 +800,8 @@ bad_region(void (*spoil)(uint8_t *p), const char *what)
 	t.fe.inflight = (struct vhu_inflight_desc){ size, 0, 4, QS };
 	reg = infl_map(&t.fe);
 	CHECK(reg != NULL, "map");
-	for (q = 0; q < 4; q++) {
-		*hdr16(part(reg, QS, q), H_VERSION) = 1;
-		*hdr16(part(reg, QS, q), H_DESC_NUM) = QS;
-	}
+	for (q = 0; q < 4; q++)
+		part_init(part(reg, QS, q), QS);
 	spoil(part(reg, QS, 3));
 	TRY(tb_start(&t));
 	CHECK(ev_wait(VHU_EVENT_QUEUE_FAULT, 1, VHU_DEQ, 1, 2000),
@@ -567,6 +893,110 @@ case_inflight_bad_region(void)
 	TRY(bad_region(spoil_used_far, "used_idx a ring away"));
 	TRY(bad_region(spoil_desc_num, "desc_num below the ring"));
 	TRY(bad_region(spoil_version, "version 2"));
+	return 0;
+}
+
+/* packed parts: entries 0..9 off the free list, for chains in flight */
+static void
+pk_chain(uint8_t *p, unsigned int e, uint16_t num, uint16_t last,
+	uint16_t id)
+{
+	*hdr16(p, P_FREE) = 10;
+	*hdr16(p, P_OLD_FREE) = 10;
+	*ent(p, e) = 1;
+	*hdr16(ent(p, e), E_NUM) = num;
+	*hdr16(ent(p, e), E_LAST) = last;
+	*hdr16(ent(p, last < 128 ? last : e), E_ID) = id;
+}
+
+/* The packed spoils of the header and free list, one by one
+ * (bad_region() takes a function). */
+static const char *const pk_spoils[] = {
+	"version 2", "desc_num below the ring", "used_idx outside the ring",
+	"old_used_idx outside the ring", "wrap counter 2", "free list loops",
+	"inflight flag 7", "chain next outside",
+	"more descriptors in flight than the ring",
+};
+static unsigned int pk_spoil_no;
+
+static void
+pk_spoil(uint8_t *p)
+{
+	switch (pk_spoil_no) {
+	case 0:
+		*hdr16(p, H_VERSION) = 2;
+		break;
+	case 1:
+		*hdr16(p, H_DESC_NUM) = 32;
+		break;
+	case 2:
+		*hdr16(p, P_USED) = 64;
+		*hdr16(p, P_OLD_USED) = 64;
+		break;
+	case 3:
+		*hdr16(p, P_OLD_USED) = 70;
+		break;
+	case 4:
+		p[P_WRAP] = 2;
+		p[P_OLD_WRAP] = 2;
+		break;
+	case 5:
+		*hdr16(ent(p, 5), E_NEXT) = 3;
+		break;
+	case 6:
+		pk_chain(p, 3, 1, 3, 3);
+		*ent(p, 3) = 7;
+		break;
+	case 7:
+		pk_chain(p, 3, 2, 4, 3);
+		*hdr16(ent(p, 3), E_NEXT) = 300;
+		break;
+	default:
+		pk_chain(p, 0, 50, 49, 0);
+		pk_chain(p, 50, 30, 79, 1);
+		*hdr16(p, P_FREE) = 100;
+		*hdr16(p, P_OLD_FREE) = 100;
+		break;
+	}
+}
+
+/* Chains in flight that do not fit: { head entry, num, last, buffer id },
+ * a second one when its num is not 0. */
+static const struct {
+	const char *what;
+	uint16_t c[2][4];
+} pk_bad_chains[] = {
+	{ "chain of 0 descriptors", { { 3, 0, 3, 3 } } },
+	{ "chain longer than the ring", { { 0, 65, 64, 0 } } },
+	{ "chain's last entry elsewhere", { { 3, 2, 7, 3 } } },	/* 3->4 */
+	{ "chain into the free list", { { 8, 3, 10, 8 } } },	/* 10 free */
+	{ "two chains, one buffer id", { { 1, 1, 1, 5 }, { 2, 1, 2, 5 } } },
+	{ "buffer id outside the ring", { { 1, 1, 1, 64 } } },
+};
+
+static void
+pk_spoil_chains(uint8_t *p)
+{
+	unsigned int k;
+
+	for (k = 0; k < 2; k++) {
+		const uint16_t *c = pk_bad_chains[pk_spoil_no].c[k];
+
+		if (k == 0 || c[1] != 0)
+			pk_chain(p, c[0], c[1], c[2], c[3]);
+	}
+}
+
+int
+case_pk_inflight_bad_region(void)
+{
+	t_packed = true;
+	for (pk_spoil_no = 0; pk_spoil_no < RTE_DIM(pk_spoils); pk_spoil_no++)
+		TRY(bad_region(pk_spoil, pk_spoils[pk_spoil_no]));
+	for (pk_spoil_no = 0; pk_spoil_no < RTE_DIM(pk_bad_chains);
+			pk_spoil_no++)
+		TRY(bad_region(pk_spoil_chains,
+			pk_bad_chains[pk_spoil_no].what));
 	return 0;
 }
 

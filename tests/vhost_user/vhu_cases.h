@@ -99,6 +99,11 @@
 	X(inflight_bad_region) \
 	X(inflight_resubmit_fault) \
 	X(inflight_region_shrunk) \
+	X(pk_inflight_restart) \
+	X(pk_inflight_torn_batch) \
+	X(pk_inflight_bad_region) \
+	X(pk_inflight_laps) \
+	X(pk_laps) \
 	X(throughput) \
 	X(pk_wrap) \
 	X(pk_events) \

@@ -464,36 +464,70 @@ vq_map(struct vhu_dev *dev, struct vhu_vq *vq)
 	vq->mapped = true;
 }
 
+/* Say where a split ring of queue pair 0 stands (its used and avail
+ * indexes in guest memory, and ours) when it stops or starts: a
+ * migration's source and destination must agree on them. */
+static void
+vq_log_indexes(struct vhu_dev *dev, const struct vhu_vq *vq, const char *what)
+{
+	if (vq->index >= 2 || vq->packed || !vq->mapped)
+		return;
+	VHU_LOG(INFO, dev, "queue %u %s: ring used %u avail %u, ours: last_used %u last_avail %u",
+		vq->index, what,
+		__atomic_load_n(&vq->used->idx, __ATOMIC_ACQUIRE),
+		__atomic_load_n(&vq->avail->idx, __ATOMIC_ACQUIRE),
+		vq->last_used, vq->last_avail);
+}
+
 /*
- * At ring start: the base the front-end gave must lie between the ring's
- * used index and its avail index. A front-end that lost track (DPDK's
- * virtio-user in server mode reconnecting to a restarted back-end sends
- * 0 while its ring is far ahead) would otherwise have its first avail
- * index taken for a jump and the queue stopped: resume from the used
- * index instead, as QEMU does after a back-end crash. Chains taken but
- * never completed are then processed again (a guest TX frame may be sent
- * twice, guest RX buffers are reused). The jump check stays for indexes
- * that move while the ring runs.
+ * At ring start. For a split ring the front-end's base (SET_VRING_BASE)
+ * is the next avail index to take; the used index is the ring's own, in
+ * guest memory (vhost-user spec): the guest reads its next used entry
+ * there. Ours must be it. Taking the base for the used index too, as
+ * SET_VRING_BASE once did, breaks a base ahead of the used index (chains
+ * a previous back-end took and never completed, or a front-end skipping
+ * a chain): used entries written from the base on would move the used
+ * index over the entries before it, stale ones of an earlier wrap, and
+ * the guest would complete those chains a second time. A device state
+ * (vhu_state_restore_vq()) says the same used index when it is right.
+ *
+ * A base outside the ring's used..avail (DPDK's virtio-user in server
+ * mode, reconnecting to a restarted back-end, sends 0 while its ring is
+ * far ahead) would have its first avail index taken for a jump and the
+ * queue stopped: resume from the used index instead, as QEMU does after
+ * a back-end crash. Chains taken but never completed are then processed
+ * again (a guest TX frame may be sent twice, guest RX buffers are
+ * reused). The jump check stays for indexes that move while the ring
+ * runs.
  */
 static void
 vq_reconcile_base(struct vhu_dev *dev, struct vhu_vq *vq)
 {
-	uint16_t used, avail, base = vq->last_avail;
+	uint16_t used, avail, base;
 
 	/* A packed ring has no used or avail index in memory to check
 	 * against: its base (positions and wrap counters) stands. */
 	vhu_state_restore_vq(dev, vq);
 	if (vq->packed)
 		return;
+	vq_log_indexes(dev, vq, "starts");
+	base = vq->last_avail;
 	used = __atomic_load_n(&vq->used->idx, __ATOMIC_ACQUIRE);
 	avail = __atomic_load_n(&vq->avail->idx, __ATOMIC_ACQUIRE);
-	if ((uint16_t)(base - used) <= (uint16_t)(avail - used))
+	if ((uint16_t)(base - used) > (uint16_t)(avail - used)) {
+		VHU_LOG(WARNING, dev, "queue %u: the front-end's base %u is not "
+			"between the ring's used index %u and avail index %u: "
+			"resuming from %u (frames in flight may be sent again)",
+			vq->index, base, used, avail, used);
+		vq->last_avail = used;
+		vq->last_used = used;
 		return;
-	VHU_LOG(WARNING, dev, "queue %u: the front-end's base %u is not between "
-		"the ring's used index %u and avail index %u: resuming from %u "
-		"(frames in flight may be sent again)", vq->index, base, used,
-		avail, used);
-	vq->last_avail = used;
+	}
+	if (vq->last_used != used)
+		VHU_LOG(INFO, dev, "queue %u: used entries go on from the ring's "
+			"used index %u, not %u (%u chain(s) before the base %u "
+			"are left to the front-end)", vq->index, used,
+			vq->last_used, (uint16_t)(base - used), base);
 	vq->last_used = used;
 }
 
@@ -806,6 +840,7 @@ vhu_vq_stop(struct vhu_dev *dev, struct vhu_vq *vq)
 		vq->up_reported = false;
 	}
 	vhu_infl_ring_stop(vq);
+	vq_log_indexes(dev, vq, "stops");
 	vq->started = false;
 	vq->base_unread = true;
 	vhu_defer_close(dev, vq->kickfd);

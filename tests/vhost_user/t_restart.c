@@ -215,6 +215,117 @@ case_base_reconcile(void)
 	return tb_check_fds(&t);
 }
 
+/* Poison @p n used entries of @p v from its used index on: ids no
+ * chain of a ring of 64 has, so a guest reading one reads what this
+ * back-end never wrote. */
+#define STALE_ID 0xdead0000u
+
+static void
+used_poison(struct fe_vring *v, unsigned int n)
+{
+	uint16_t u = fe_used_idx(v);
+	unsigned int k;
+
+	for (k = 0; k < n; k++) {
+		v->used->ring[(uint16_t)(u + k) % v->size].id = STALE_ID + k;
+		v->used->ring[(uint16_t)(u + k) % v->size].len = 0;
+	}
+}
+
+/* The guest takes every used entry the back-end published: each must be
+ * one of the @p n chains it has outstanding (@p heads), once. */
+static int
+used_all_outstanding(struct fe_vring *v, const int *heads, unsigned int n,
+	const char *ring)
+{
+	bool done[64] = { false };
+	unsigned int got = 0, k;
+	uint32_t id, len;
+
+	while (fe_used_get(v, &id, &len) == 1) {
+		for (k = 0; k < n && (heads[k] != (int)id || done[k]); k++)
+			;
+		CHECK(k < n, "%s: used entry %u of the guest's is id %#x: not a "
+			"chain it has outstanding (a stale entry)", ring, got, id);
+		done[k] = true;
+		got++;
+	}
+	CHECK(got == n, "%s: %u of %u outstanding chains completed", ring, got,
+		n);
+	return 0;
+}
+
+/*
+ * A front-end starts the rings with a base ahead of their used index
+ * (base 104, used index 100, avail index 108: the chains between were
+ * taken by the back-end it had before, or skipped). The used index must
+ * move on from where it is, over entries this back-end wrote: had it
+ * written its first at 104, the guest would take 100..103 as well, stale
+ * entries of an earlier wrap (here poisoned), and complete chains twice.
+ * The chains from the base on are taken (4 TX frames come out, 4 RX
+ * buffers fill), their used entries go from 100, each once; the 4 before
+ * the base stay the front-end's.
+ */
+int
+case_base_ahead_of_used(void)
+{
+	struct tb t;
+	struct rte_mbuf *m[16];
+	int tx_heads[8], rx_heads[8];
+	uint8_t f[200];
+	uint16_t n;
+	int i;
+
+	tb_init(&t);
+	t.o.ring_size = 64;
+	TRY(tb_start(&t));
+	TRY(tx_frames(&t, 100, 100, 1000));	/* used idx 100 > ring */
+	for (i = 0; i < 100; i++)
+		TRY(rx_roundtrip(&t, 0, 60));
+	CHECK(fe_used_idx(&t.fe.vq[1]) == 100 &&
+		fe_used_idx(&t.fe.vq[0]) == 100, "used idx");
+	for (i = 0; i < 8; i++) {
+		make_frame(f, sizeof(f), 7000 + (uint32_t)i);
+		tx_heads[i] = fe_tx_frame(&t.fe, 1, NULL, 12, f, sizeof(f), 1,
+			false, false);
+		rx_heads[i] = fe_rx_post(&t.fe, 0, 1600, 1, false);
+		CHECK(tx_heads[i] >= 0 && rx_heads[i] >= 0, "post");
+	}
+	used_poison(&t.fe.vq[0], 8);
+	used_poison(&t.fe.vq[1], 8);
+
+	/* The back-end changes: the rings stay, the base says 104. */
+	fe_disconnect(&t.fe);
+	CHECK(ev_wait(VHU_EVENT_DISCONNECTED, -1, -1, 1, 3000), "disconnect");
+	ev_clear();
+	CHECK(fe_connect(&t.fe, t.path) == 0, "reconnect");
+	t.o.keep_rings = true;
+	t.fe.base_override = 104;
+	TRY(fe_start(&t.fe, &t.o));
+	CHECK(ev_wait(VHU_EVENT_LINK_UP, -1, -1, 1, 2000), "no LINK_UP");
+
+	n = vhu_dequeue_burst(t.dev, 0, t_mp, m, 16);
+	TRY(used_all_outstanding(&t.fe.vq[1], tx_heads + 4, 4, "guest TX"));
+	CHECK(n == 4, "dequeued %u frames, want the 4 from the base on", n);
+	for (i = 0; i < n; i++) {
+		make_frame(f, sizeof(f), 7004 + (uint32_t)i);
+		CHECK(mbuf_equals(m[i], f, sizeof(f)), "frame %d", i);
+	}
+	n = vhu_enqueue_burst(t.dev, 0, m, 4);
+	rte_pktmbuf_free_bulk(m, 4);
+	TRY(used_all_outstanding(&t.fe.vq[0], rx_heads + 4, 4, "guest RX"));
+	CHECK(n == 4, "enqueued %u of 4 frames into the RX buffers", n);
+	CHECK(fe_used_idx(&t.fe.vq[0]) == 104 &&
+		fe_used_idx(&t.fe.vq[1]) == 104, "used indexes %u/%u, want 104",
+		fe_used_idx(&t.fe.vq[0]), fe_used_idx(&t.fe.vq[1]));
+	CHECK(qstats(t.dev, 0, VHU_DEQ).faults == 0 &&
+		qstats(t.dev, 0, VHU_ENQ).faults == 0, "queue stopped");
+	TRY(rx_roundtrip(&t, 0, 1000));
+	TRY(tx_roundtrip(&t, 0, 300));
+	tb_destroy(&t);
+	return tb_check_fds(&t);
+}
+
 /* The destination's start sequence, on its own thread: its SET_FEATURES
  * waits until the source has stopped its rings. */
 struct dst_start {

@@ -91,6 +91,7 @@
 	X(log_rate_limit) \
 	X(lifecycle_log) \
 	X(base_reconcile) \
+	X(base_ahead_of_used) \
 	X(migrate_switch) \
 	X(second_takes_over) \
 	X(inflight_restart) \

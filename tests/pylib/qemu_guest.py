@@ -530,11 +530,13 @@ class Guest:
     def __init__(self, name, image, workdir, nics=(), ip=None, peer=None,
                  mode="idle", count=5, wait=60, size=None, mtu=None,
                  reply_timeout=None, interval=None, ipv6=False,
-                 stats=None, mem_mb=256, smp=1, mem_path=None,
+                 stats=None, mem_mb=256, mem_kb=None, smp=1, mem_path=None,
                  extra_append="", extra_args=(), qemu=None, debug=False,
                  devices=(), machine="pc", iommu=False, agent=False,
                  hugepages=None, bind=None, files=None):
         """image: build_guest()'s manifest, or (vmlinuz, initrd).
+        mem_kb: guest memory in KiB (a multiple of 8: QEMU rounds -m up
+        to 8 KiB), instead of mem_mb.
         mem_path: a hugetlbfs directory for guest memory instead of memfd.
         devices: more PCI devices (IvshmemDoorbell, IvshmemPlain).
         machine: "pc" or "q35"; iommu: an emulated Intel IOMMU (q35 only,
@@ -560,6 +562,7 @@ class Guest:
         self.workdir = workdir
         self.nics = list(nics)
         self.mem_mb = mem_mb
+        self.mem_kb = mem_kb if mem_kb is not None else mem_mb * 1024
         self.smp = smp
         self.mem_path = mem_path
         self.qemu = qemu or qemu_binary()
@@ -611,7 +614,7 @@ class Guest:
         return "52:54:00:%02x:%02x:%02x" % (h, len(self.name) & 0xff, i + 1)
 
     def cmdline(self):
-        mem = "%dM" % self.mem_mb
+        mem = "%dK" % self.mem_kb
         if self.mem_path:
             backend = ("memory-backend-file,id=mem,size=%s,mem-path=%s,"
                        "share=on" % (mem, self.mem_path))

@@ -32,6 +32,7 @@
 #include "ivshmem2_ethdev.h"
 #include "vmlink_port.h"
 #include "vmlink_secondary.h"
+#include "vmlink_tx_free.h"
 
 RTE_LOG_REGISTER_DEFAULT(vi_logtype, NOTICE);
 
@@ -76,7 +77,7 @@ vi_tx_burst(void *q, struct rte_mbuf **pkts, uint16_t n)
 	 * what it did not consume stays with the caller, as tx_burst
 	 * requires. */
 	done = ivshm_net_tx_burst(priv->link, pkts, n);
-	rte_pktmbuf_free_bulk(pkts, done);
+	vmlink_tx_free(pkts, done);
 	return done;
 }
 

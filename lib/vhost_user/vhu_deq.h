@@ -83,9 +83,12 @@ hdr_gather(const struct vhu_vq *vq, struct deq_chain *c, uint8_t *buf)
 }
 
 /* Validate the chain's header and length (@p total bytes in its buffers)
- * and find where the frame starts. */
+ * and find where the frame starts. @p ofl: a dequeue offload was
+ * negotiated (VHU_OFL_DEQ_FEATURES), so the header may ask for one;
+ * without, nothing in it is read (a constant per burst). */
 static __rte_always_inline int
-deq_header(const struct vhu_vq *vq, struct deq_chain *c, uint64_t total)
+deq_header_ofl(const struct vhu_vq *vq, struct deq_chain *c, uint64_t total,
+	bool ofl)
 {
 	const struct vhu_seg *s = &vq->segs[c->seg0];
 	uint8_t buf[VHU_NET_HDR_LEN];
@@ -107,8 +110,20 @@ deq_header(const struct vhu_vq *vq, struct deq_chain *c, uint64_t total)
 		c->data_seg++;
 		c->data_off = 0;
 	}
-	tx_hdr_check(vq, c, h);
+	if (ofl) {
+		tx_hdr_check(vq, c, h);
+	} else {
+		c->bad = VHU_OFL_OK;
+		c->ofl.kind = VHU_OFL_TX_NONE;
+	}
 	return WALK_OK;
+}
+
+/* deq_header_ofl(), the header always checked. */
+static __rte_always_inline int
+deq_header(const struct vhu_vq *vq, struct deq_chain *c, uint64_t total)
+{
+	return deq_header_ofl(vq, c, total, true);
 }
 
 /* ---- copy or zero-copy ---- */

@@ -50,6 +50,11 @@
 	(1ull << VHU_F_NET_GUEST_CSUM) | (1ull << VHU_F_NET_GUEST_TSO4) | \
 	(1ull << VHU_F_NET_GUEST_TSO6) | (1ull << VHU_F_NET_HOST_TSO4) | \
 	(1ull << VHU_F_NET_HOST_TSO6))
+/* Of those, the ones that let a guest's TX header ask for something:
+ * without them its flags and GSO type must be 0 (virtio 1.2, 5.1.6.2),
+ * and dequeue does not read them. */
+#define VHU_OFL_DEQ_FEATURES ((1ull << VHU_F_NET_CSUM) | \
+	(1ull << VHU_F_NET_HOST_TSO4) | (1ull << VHU_F_NET_HOST_TSO6))
 
 /* mbuf flags the enqueue side acts on. */
 #define VHU_OFL_TX_FLAGS (RTE_MBUF_F_TX_TCP_SEG | RTE_MBUF_F_TX_L4_MASK | \

@@ -67,6 +67,7 @@
 	X(double_fetch) \
 	X(csum_bad) \
 	X(gso_type) \
+	X(hdr_ignored_no_offload) \
 	X(frame_too_long) \
 	X(avail_idx_jump) \
 	X(avail_idx_jump_rx) \

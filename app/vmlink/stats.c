@@ -36,16 +36,15 @@ stats_port_totals(const struct vmlink *vm, unsigned int port,
 
 /* The names of the port counters, from their list (vmlink.h). */
 enum port_group {
-#define GROUP_ENUM(group, json, prefix) PORT_GROUP_ ## group,
+#define GROUP_ENUM(group, json) PORT_GROUP_ ## group,
 	PORT_GROUPS(GROUP_ENUM)
 #undef GROUP_ENUM
 };
 
 static const struct {
-	const char *json;	/* object in the JSON port object, or NULL */
-	const char *prefix;	/* of the telemetry name */
+	const char *json;	/* object in the port object, or NULL */
 } port_group[] = {
-#define GROUP_NAMES(group, json, prefix) { json, prefix },
+#define GROUP_NAMES(group, json) { json },
 	PORT_GROUPS(GROUP_NAMES)
 #undef GROUP_NAMES
 };
@@ -500,13 +499,47 @@ tel_ports(const char *cmd __rte_unused, const char *params __rte_unused,
 	return 0;
 }
 
+/* vmlink's counters of a port into the dict @p d, each group's in a
+ * dict of their own: the same names as the JSON file's. */
+static int
+tel_port_counters(struct rte_tel_data *d, const struct port_totals *t)
+{
+	struct rte_tel_data *sub[RTE_DIM(port_group)] = { NULL };
+	unsigned int i, g;
+
+	for (g = 0; g < RTE_DIM(port_group); g++) {
+		if (port_group[g].json == NULL)
+			continue;
+		sub[g] = rte_tel_data_alloc();
+		if (sub[g] == NULL)
+			goto fail;
+		rte_tel_data_start_dict(sub[g]);
+	}
+	for (i = 0; i < RTE_DIM(port_counter); i++) {
+		g = port_counter[i].group;
+		rte_tel_data_add_dict_u64(sub[g] != NULL ? sub[g] : d,
+			port_counter[i].name, counter_value(t, i));
+	}
+	for (g = 0; g < RTE_DIM(port_group); g++) {
+		if (sub[g] == NULL)
+			continue;
+		if (rte_tel_data_add_dict_container(d, port_group[g].json,
+				sub[g], 0) != 0)
+			goto fail;
+		sub[g] = NULL;	/* d frees it */
+	}
+	return 0;
+fail:
+	for (g = 0; g < RTE_DIM(port_group); g++)
+		rte_tel_data_free(sub[g]);
+	return -ENOMEM;
+}
+
 static int
 tel_port_stats(const char *cmd __rte_unused, const char *params,
 	struct rte_tel_data *d)
 {
 	struct port_totals t;
-	char name[64];
-	unsigned int i;
 	int p;
 
 	if (params == NULL)
@@ -521,13 +554,7 @@ tel_port_stats(const char *cmd __rte_unused, const char *params,
 	rte_tel_data_add_dict_string(d, "link", link_state(tel_vm->port[p].port_id));
 	rte_tel_data_add_dict_string(d, "suspended",
 		port_suspended(tel_vm, (unsigned int)p) ? "yes" : "no");
-	for (i = 0; i < RTE_DIM(port_counter); i++) {
-		snprintf(name, sizeof(name), "%s%s",
-			port_group[port_counter[i].group].prefix,
-			port_counter[i].name);
-		rte_tel_data_add_dict_u64(d, name, counter_value(&t, i));
-	}
-	return 0;
+	return tel_port_counters(d, &t);
 }
 
 int

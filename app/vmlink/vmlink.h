@@ -24,10 +24,10 @@
  * Per-port counters of one worker lcore: one list X(field, group, name,
  * meaning). Only that lcore writes them (with relaxed atomic stores), the
  * main lcore and the telemetry thread read them. Their names outside
- * (stats.c) come from the list: in the --stats-json file "name" inside
- * the object of its group, in telemetry the group's prefix and "name"
- * (PORT_GROUPS). Invariant over all lcores and ports, once the workers
- * have stopped:
+ * (stats.c) come from the list, the same in the --stats-json file and in
+ * telemetry (/vmlink/port_stats): "name" inside the object of its group
+ * (PORT_GROUPS), e.g. drops.tx_full. Invariant over all lcores and
+ * ports, once the workers have stopped:
  *   sum(rx_pkts) + sum(sw_gso_segments) - sum(sw_gso_frames)
  *     == sum(tx_pkts) + sum(drop_tx_full) + sum(drop_no_route)
  *        + sum(drop_offload) + sum(drop_suspended)
@@ -51,12 +51,12 @@
 		"for this port, TSO frames segmented by vmlink") \
 	X(sw_gso_segments, SW, "gso_segments", "... the frames they became")
 
-/* The groups of PORT_COUNTERS: X(group, JSON object, telemetry prefix);
+/* The groups of PORT_COUNTERS: X(group, object in the port's object);
  * TOP's counters are the port object's own. */
 #define PORT_GROUPS(X) \
-	X(TOP, NULL, "") \
-	X(DROPS, "drops", "drop_") \
-	X(SW, "sw_offload", "sw_")
+	X(TOP, NULL) \
+	X(DROPS, "drops") \
+	X(SW, "sw_offload")
 
 #define PORT_COUNTER_FIELD(field, group, name, help) uint64_t field;
 

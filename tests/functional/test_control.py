@@ -118,7 +118,7 @@ class Control(ControlCase):
         l2, g2 = self.stats("loop"), self.stats("gen")
         self.assertEqual(l2["rx_packets"], l1["rx_packets"])
         self.assertEqual(l2["tx_packets"], l1["tx_packets"])
-        self.assertGreater(g2["drop_no_route"], g1["drop_no_route"])
+        self.assertGreater(g2["drops"]["no_route"], g1["drops"]["no_route"])
         self.assertIn("admin up (device link: up)",
                       self.ctl("link", "loop", "up").stdout)
         self.assertIn("(device link: not controlled by the driver)",
@@ -151,7 +151,18 @@ class Control(ControlCase):
             self.assertEqual(r.returncode, rc, args)
             self.assertIn(msg, r.stderr, args)
 
-        out, _ = self.finish()
+        tel = self.stats("gen")
+        out, stats = self.finish()
+        # One name per counter: telemetry carries the JSON file's port
+        # counters under the same names, nested the same way.
+        def shape(port, skip):
+            return {k: sorted(v) if isinstance(v, dict) else None
+                    for k, v in port.items() if k not in skip}
+        self.assertEqual(
+            shape(tel, ("name", "ethdev_port", "link")),
+            shape(stats["ports"]["gen"],
+                  ("device", "queues", "malformed", "device_xstats")))
+        self.assertIn("tx_full", tel["drops"])
         # two of the three knocks were logged
         self.assertEqual(out.count("front-end connected"), 2, out)
         self.assertIn("vmlink: port loop admin down", out)
@@ -190,7 +201,7 @@ class Suspend(ControlCase):
 
     def drops(self):
         st = self.stats("vh")
-        return st["drop_tx_full"], st["drop_suspended"]
+        return st["drops"]["tx_full"], st["drops"]["suspended"]
 
     def test_suspend_resume(self):
         self.assertTrue(wait_for(lambda: self.drops()[0] > 1000, 20))

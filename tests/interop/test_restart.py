@@ -85,8 +85,8 @@ class FrontEndRestart(InteropCase):
         received = wait_still(gb.rx_packets, timeout=10, interval=0.25)
         gb.stop()
         self.assertEqual(st["a"]["rx_packets"], st["b"]["tx_packets"] +
-                         st["b"]["drop_tx_full"] + st["a"]["drop_no_route"],
-                         st)
+                         st["b"]["drops"]["tx_full"] +
+                         st["a"]["drops"]["no_route"], st)
         self.assertEqual(received, st["b"]["tx_packets"] -
                          st["b"]["ethdev"]["oerrors"], st)
 

@@ -110,13 +110,13 @@ class SuspendUnderTraffic(InteropCase):
                         vm.describe())
         after = wait_still(lambda: (vm.port("a")["rx_packets"],
                                     vm.port("b")["tx_packets"],
-                                    vm.port("b")["drop_tx_full"]))
+                                    vm.port("b")["drops"]["tx_full"]))
         wait_still(gb.rx_packets)
         received = gb.stop()[0]["rx"]
         b_after = vm.port("b")
         taken = after[0] - before["a_rx"]
         delivered = after[1] - b_before["tx_packets"]
-        dropped = after[2] - b_before["drop_tx_full"]
+        dropped = after[2] - b_before["drops"]["tx_full"]
         undelivered = b_after["ethdev"]["oerrors"] - b_oerr0
         msg = ("VM A sent %d while suspended; after resume vmlink took %d, "
                "gave B's device %d, dropped %d (tx_full); B's device could "
@@ -164,12 +164,12 @@ class SuspendUnderTraffic(InteropCase):
                         vm.describe())
         a1, b1 = vm.port("a"), vm.port("b")
         self.assertEqual(b1["rx_packets"] - b0["rx_packets"], sent_b)
-        self.assertEqual(a1["drop_suspended"] - a0["drop_suspended"], sent_b,
+        self.assertEqual(a1["drops"]["suspended"] - a0["drops"]["suspended"], sent_b,
                          "frames for suspended port a not all counted as "
                          "its suspended drops: %s -> %s" % (a0, a1))
-        for k in ("tx_packets", "drop_tx_full"):
-            self.assertEqual(a1[k], a0[k], k)
-        self.assertEqual(b1["drop_no_route"], b0["drop_no_route"])
+        self.assertEqual(a1["tx_packets"], a0["tx_packets"])
+        self.assertEqual(a1["drops"]["tx_full"], a0["drops"]["tx_full"])
+        self.assertEqual(b1["drops"]["no_route"], b0["drops"]["no_route"])
         self.assertEqual(got["rx"], 0)
         self.assertEqual(ga.rx_packets(), a_rx0)
         self.assertEqual(self.frozen_view(vm)["a_rx"], before["a_rx"])

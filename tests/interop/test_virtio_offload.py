@@ -154,7 +154,7 @@ class OffloadsThroughVmlink(InteropCase):
             "csum": FRAMES * PAYLOAD // MSS, "gso_frames": FRAMES,
             "gso_segments": FRAMES * PAYLOAD // MSS}, st)
         self.assertEqual(st["gen"]["tx_packets"], FRAMES * PAYLOAD // MSS)
-        self.assertEqual(gen["drop_offload"], 0)
+        self.assertEqual(gen["drops"]["offload"], 0)
         self.assertEqual(vm.stats["totals"]["segments_added"],
                          FRAMES * (PAYLOAD // MSS - 1))
 

@@ -51,7 +51,7 @@ class VmlinkRestart(InteropCase):
 
         # A sends to B; vmlink dies under the stream
         b0 = gb.rx_packets()
-        drops0 = vm.port("b")["drop_tx_full"]
+        drops0 = vm.port("b")["drops"]["tx_full"]
         gb.set_fwd("rxonly")
         gb.start()
         ga.set_fwd("txonly")
@@ -60,7 +60,7 @@ class VmlinkRestart(InteropCase):
         self.assertTrue(wait_for(lambda: gb.rx_packets() > b0 + 1000, 10),
                         "no traffic before the kill\n" + gb.describe())
         # the killed vmlink's counters die with it: its drops as last read
-        drops1 = vm.port("b")["drop_tx_full"] - drops0
+        drops1 = vm.port("b")["drops"]["tx_full"] - drops0
         vm.kill()
         self.assertTrue(wait_for(lambda: not ga.link_up(0), 10),
                         "VM A's link still up after vmlink was killed")
@@ -85,14 +85,14 @@ class VmlinkRestart(InteropCase):
         delivered2 = st2["b"]["tx_packets"] - st2["b"]["ethdev"]["oerrors"]
         delivered1 = received - delivered2
         self.assertEqual(taken2, st2["b"]["tx_packets"] +
-                         st2["b"]["drop_tx_full"], st2)
+                         st2["b"]["drops"]["tx_full"], st2)
         print("vmlink SIGKILLed mid-stream (virtio-user server mode, 64 B):"
               " A sent %d; killed vmlink took %d, delivered %d, counted "
               "%d+ drops (B full), %d unaccounted; restarted vmlink took "
               "%d, delivered %d, dropped %d (B full)" %
               (sent, taken1, delivered1, drops1,
                taken1 - delivered1 - drops1, taken2, delivered2,
-               st2["b"]["drop_tx_full"]), flush=True)
+               st2["b"]["drops"]["tx_full"]), flush=True)
         # nothing delivered twice (a frame given to B was completed to
         # A before): the killed vmlink delivered at most what it took
         self.assertGreaterEqual(taken1 - delivered1 - drops1, 0,

@@ -80,12 +80,12 @@ class Restart(ip.PmdTestCase):
         self.assertEqual(x["tx_frames"], rx1 + lost)
         self.assertEqual(x["link_down"], 1)
         # nothing goes out while the link is down: vmlink counts its drops
-        d0 = v.port_stats("link")["drop_tx_full"]
+        d0 = v.port_stats("link")["drops"]["tx_full"]
         time.sleep(0.3)
         x2 = v.xstats(port)
         self.assertEqual(x2["tx_frames"], x["tx_frames"])
         self.assertGreater(x2["tx_link_down"], x["tx_link_down"])
-        self.assertGreater(v.port_stats("link")["drop_tx_full"], d0)
+        self.assertGreater(v.port_stats("link")["drops"]["tx_full"], d0)
 
         # a peer returns: link up again, traffic resumes
         r2 = self.receiver("r2", srv)

@@ -252,11 +252,14 @@ class Doorbell(ip.PmdTestCase):
                 s2 = t.stop()[0]
                 s = v.port_stats("link")
                 d = {k: s[k] - s0[k] for k in s0 if isinstance(s0[k], int)}
+                d["drops"] = {k: s["drops"][k] - s0["drops"][k]
+                              for k in s0["drops"]}
                 self.assertGreater(s1["tx"], 50)
                 self.assertEqual(d["rx_packets"], s1["tx"])
                 self.assertEqual(d["rx_bytes"], s1["tx"] * size)
                 self.assertEqual(d["rx_packets"], d["tx_packets"] +
-                                 d["drop_tx_full"] + d["drop_no_route"])
+                                 d["drops"]["tx_full"] +
+                                 d["drops"]["no_route"])
                 self.assertEqual(d["tx_packets"], s1["rx"] + s2["rx"])
                 self.assertEqual(d["tx_bytes"], (s1["rx"] + s2["rx"]) * size)
                 self.assertGreater(s1["rx"], 0)

@@ -163,7 +163,7 @@ class Vmlink:
         while time.time() < end:
             now = {n: self.port(n) for n in names}
             key = [(now[n]["rx_packets"], now[n]["tx_packets"],
-                    now[n]["drop_tx_full"]) for n in names]
+                    now[n]["drops"]["tx_full"]) for n in names]
             if key == last:
                 return now
             last = key
@@ -330,8 +330,8 @@ class VmlinkSwitch:
             d = self.vm.port(dst)
             return {"in": s["rx_packets"], "in_bytes": s["rx_bytes"],
                     "out": d["tx_packets"],
-                    "dropped": d["drop_tx_full"] + d["drop_suspended"] +
-                    s["drop_no_route"],
+                    "dropped": d["drops"]["tx_full"] +
+                    d["drops"]["suspended"] + s["drops"]["no_route"],
                     "undelivered": d["ethdev"]["oerrors"]}
         return snap
 

@@ -567,8 +567,10 @@ ivshm_net_tx_inflight(struct ivshm_net *n)
 /* ---- rx ---- */
 
 /* Publish: the completions that are ready, in order (a zero-copy frame's
- * once its mbuf was freed); returns the used index before. Pointers and
- * indices in locals, as in tx_run. */
+ * once its mbuf was freed); returns the used index before. Without
+ * zero-copy every frame taken is complete and rx_translate wrote its
+ * used entry: only the index moves. Pointers and indices in locals, as
+ * in tx_run. */
 static inline uint16_t
 rx_publish(struct ivshm_net *n, struct rxq *q)
 {
@@ -578,12 +580,13 @@ rx_publish(struct ivshm_net *n, struct rxq *q)
 	uint16_t mask = (uint16_t)(n->lay.num - 1);
 	uint16_t idx = q->used_idx, old = idx, end = q->last_avail;
 
+	if (zc == NULL)
+		idx = end;
 	for (; idx != end; idx++) {
 		uint16_t slot = idx & mask;
 
-		if (zc != NULL && pend[slot].zc &&
-				!__atomic_load_n(&zc->slot[slot].done,
-					__ATOMIC_ACQUIRE))
+		if (pend[slot].zc && !__atomic_load_n(&zc->slot[slot].done,
+				__ATOMIC_ACQUIRE))
 			break;
 		ring[slot].id = pend[slot].id;
 		ring[slot].len = 1;
@@ -709,6 +712,9 @@ struct rx_run {
 	const volatile struct vring_desc *desc;
 	const uint8_t *sec;	/* the peer's section */
 	struct rx_pend *pend;
+	/* no zero-copy: a frame's used entry is written when it is taken
+	 * (published after the burst, rx_publish), not noted in pend[] */
+	volatile struct vring_used_elem *used;
 	uint64_t data_off;
 	uint64_t section_size;
 	uint16_t num;
@@ -722,6 +728,7 @@ rx_run_load(const struct ivshm_net *n, const struct rxq *q, struct rx_run *r)
 	r->desc = n->peer_vq.desc;
 	r->sec = n->peer_sec;
 	r->pend = q->pend;
+	r->used = q->zc == NULL ? n->own_vq.used_ring : NULL;
 	r->data_off = n->lay.data_off;
 	r->section_size = n->lay.section_size;
 	r->num = (uint16_t)n->lay.num;
@@ -759,8 +766,13 @@ rx_translate(struct ivshm_net *n, struct rxq *q, struct rx_run *r,
 		violation(n, &q->st, IVSHM_NET_V_DESC_LEN);
 		return RX_STOP;
 	}
-	r->pend[slot].id = id;
-	r->pend[slot].zc = 0;
+	if (r->used != NULL) {
+		r->used[slot].id = id;
+		r->used[slot].len = 1;
+	} else {
+		r->pend[slot].id = id;
+		r->pend[slot].zc = 0;
+	}
 	r->last_avail++;
 	if (unlikely(len < IVSHM_NET_MIN_FRAME)) {
 		STAT_ADD(q->st.rx_runts, 1);

@@ -100,6 +100,26 @@ def unittest_main():
     unittest.main(verbosity=2)
 
 
+def script_guest_image():
+    """For a QEMU test script's main(): (image, build directory), with
+    $VMLINK_BUILD/qemu created; None, after printing why on a SKIP line,
+    when QEMU cannot run here or no guest image can be built. Guests die
+    with the script, whatever signal ends it."""
+    install_signal_cleanup()
+    reason = qemu_unavailable_reason()
+    if reason:
+        print("SKIP: " + reason)
+        return None
+    build = os.environ.get("VMLINK_BUILD", ".")
+    try:
+        image = build_guest(os.path.join(build, "qemu"))
+    except GuestError as e:
+        print("SKIP: no guest image: %s" % e)
+        return None
+    os.makedirs(os.path.join(build, "qemu"), exist_ok=True)
+    return image, build
+
+
 def _check_qemu(qemu, timeout):
     if not os.access(qemu, os.X_OK):
         return "%s is not executable" % qemu

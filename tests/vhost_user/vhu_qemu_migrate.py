@@ -448,19 +448,10 @@ def main():
                     default="yes")
     ap.add_argument("--debug-guest", action="store_true")
     args = ap.parse_args()
-    qemu_guest.install_signal_cleanup()
-
-    reason = qemu_guest.qemu_unavailable_reason()
-    if reason:
-        print("SKIP: " + reason)
+    guest = qemu_guest.script_guest_image()
+    if guest is None:
         return SKIP
-    build = os.environ.get("VMLINK_BUILD", ".")
-    try:
-        image = qemu_guest.build_guest(os.path.join(build, "qemu"))
-    except GuestError as e:
-        print("SKIP: no guest image: %s" % e)
-        return SKIP
-    os.makedirs(os.path.join(build, "qemu"), exist_ok=True)
+    image, build = guest
     t0 = time.monotonic()
     if args.switch == "net_vhost":     # the anchor alone
         theirs = scenario("net_vhost", args, image, build)

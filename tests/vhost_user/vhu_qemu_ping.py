@@ -56,19 +56,10 @@ def main():
                     help="packed virtqueues (packed=on); the bridge must "
                     "see VIRTIO_F_RING_PACKED negotiated on both ports")
     args = ap.parse_args()
-    qemu_guest.install_signal_cleanup()
-
-    reason = qemu_guest.qemu_unavailable_reason()
-    if reason:
-        print("SKIP: " + reason)
+    guest = qemu_guest.script_guest_image()
+    if guest is None:
         return SKIP
-    build = os.environ.get("VMLINK_BUILD", ".")
-    try:
-        image = qemu_guest.build_guest(os.path.join(build, "qemu"))
-    except GuestError as e:
-        print("SKIP: no guest image: %s" % e)
-        return SKIP
-    os.makedirs(os.path.join(build, "qemu"), exist_ok=True)
+    image, build = guest
     work = tempfile.mkdtemp(prefix="vhu-ping.", dir=os.path.join(build, "qemu"))
     socks = [os.path.join(work, "a.sock"), os.path.join(work, "b.sock")]
     sizes = [int(x) for x in args.size.split(",")]

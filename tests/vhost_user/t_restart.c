@@ -130,6 +130,23 @@ fe_used_drain(struct fe_vring *v)
 
 /* Post @p n TX frames on queue pair 0 in steps of 32 and dequeue the
  * first @p take of them (all, or none). */
+/* The back-end session ends and a new one starts on the same rings (a
+ * restarted front-end process keeps its guest's memory), with @p base
+ * as every ring's SET_VRING_BASE. */
+static int
+reconnect_keeping_rings(struct tb *t, int32_t base)
+{
+	fe_disconnect(&t->fe);
+	CHECK(ev_wait(VHU_EVENT_DISCONNECTED, -1, -1, 1, 3000), "disconnect");
+	ev_clear();
+	CHECK(fe_connect(&t->fe, t->path) == 0, "reconnect");
+	t->o.keep_rings = true;
+	t->fe.base_override = base;
+	TRY(fe_start(&t->fe, &t->o));
+	CHECK(ev_wait(VHU_EVENT_LINK_UP, -1, -1, 1, 2000), "no LINK_UP");
+	return 0;
+}
+
 static int
 tx_frames(struct tb *t, unsigned int n, unsigned int take, uint32_t seed)
 {
@@ -189,14 +206,7 @@ case_base_reconcile(void)
 	CHECK(fe_used_idx(&t.fe.vq[1]) == 100, "used idx");
 
 	/* The back-end "restarts": the session ends, the rings stay. */
-	fe_disconnect(&t.fe);
-	CHECK(ev_wait(VHU_EVENT_DISCONNECTED, -1, -1, 1, 3000), "disconnect");
-	ev_clear();
-	CHECK(fe_connect(&t.fe, t.path) == 0, "reconnect");
-	t.o.keep_rings = true;
-	t.fe.base_override = 0;
-	TRY(fe_start(&t.fe, &t.o));
-	CHECK(ev_wait(VHU_EVENT_LINK_UP, -1, -1, 1, 2000), "no LINK_UP");
+	TRY(reconnect_keeping_rings(&t, 0));
 	n = vhu_dequeue_burst(t.dev, 0, t_mp, m, 8);
 	CHECK(n == 5, "dequeued %u frames after the reconnect, want 5", n);
 	for (i = 0; i < n; i++) {
@@ -295,14 +305,7 @@ case_base_ahead_of_used(void)
 	used_poison(&t.fe.vq[1], 8);
 
 	/* The back-end changes: the rings stay, the base says 104. */
-	fe_disconnect(&t.fe);
-	CHECK(ev_wait(VHU_EVENT_DISCONNECTED, -1, -1, 1, 3000), "disconnect");
-	ev_clear();
-	CHECK(fe_connect(&t.fe, t.path) == 0, "reconnect");
-	t.o.keep_rings = true;
-	t.fe.base_override = 104;
-	TRY(fe_start(&t.fe, &t.o));
-	CHECK(ev_wait(VHU_EVENT_LINK_UP, -1, -1, 1, 2000), "no LINK_UP");
+	TRY(reconnect_keeping_rings(&t, 104));
 
 	n = vhu_dequeue_burst(t.dev, 0, t_mp, m, 16);
 	TRY(used_all_outstanding(&t.fe.vq[1], tx_heads + 4, 4, "guest TX"));

@@ -13,6 +13,7 @@
 #include <sys/mman.h>
 #include <sys/socket.h>
 
+#include <rte_common.h>
 #include <rte_cycles.h>
 #include <rte_errno.h>
 #include <rte_mempool.h>
@@ -98,6 +99,7 @@ fzv_begin(struct fzv *v)
 	fe_init(&v->fe);
 	v->fe.prefer_huge = false;
 	v->connected = false;
+	v->unsynced = false;
 	v->nheld = 0;
 	fzv_connect(v);
 	/* The back-end has accepted this session once it answered: the
@@ -135,6 +137,7 @@ fzv_sync(struct fzv *v)
 	uint32_t r, flags;
 	int n;
 
+	v->unsynced = false;
 	if (!v->connected)
 		return -1;
 	if (fe_send(&v->fe, VHU_REQ_GET_FEATURES, VHU_FLAG_VERSION, NULL, 0,
@@ -151,6 +154,314 @@ fzv_sync(struct fzv *v)
 lost:
 	fzv_disconnect(v);
 	return -1;
+}
+
+/* Wait until SOCK is readable (or hung up), through the signals
+ * libFuzzer sends (its -timeout alarm). */
+static int
+wait_in(int sock)
+{
+	struct pollfd pfd = { .fd = sock, .events = POLLIN };
+	int n;
+
+	do {
+		n = poll(&pfd, 1, FZV_WAIT_MS);
+	} while (n < 0 && errno == EINTR);
+	return n == 1 ? 0 : -1;
+}
+
+/* LEN bytes from the back-end's socket. */
+static int
+recv_all(int sock, void *buf, size_t len)
+{
+	size_t off = 0;
+
+	while (off < len) {
+		ssize_t n = recv(sock, (uint8_t *)buf + off, len - off,
+			MSG_DONTWAIT);
+
+		if (n > 0)
+			off += (size_t)n;
+		else if (n == 0 || (errno != EAGAIN && errno != EINTR) ||
+				wait_in(sock) != 0)
+			return -1;
+	}
+	return 0;
+}
+
+void
+fzv_sent(struct fzv *v)
+{
+	v->unsynced = true;
+}
+
+void
+fzv_settle(struct fzv *v)
+{
+	if (v->unsynced)
+		(void)fzv_sync(v);
+}
+
+/* The next message from the back-end: its header, its payload if it
+ * fits in MAX bytes (else dropped), the fd that rode with its first byte
+ * (-1 if none). -1 when the connection ended or nothing came within
+ * FZV_WAIT_MS. */
+static int
+recv_fd(struct fzv *v, uint32_t hdr[3], void *p, uint32_t max, int *fd)
+{
+	union {
+		char buf[CMSG_SPACE(sizeof(int))];
+		struct cmsghdr align;
+	} cbuf;
+	struct iovec iov = { .iov_base = hdr, .iov_len = 1 };
+	struct msghdr mh;
+	struct cmsghdr *cm;
+	uint8_t sink[64];
+	uint32_t left, c;
+	ssize_t n;
+
+	*fd = -1;
+	memset(&mh, 0, sizeof(mh));
+	mh.msg_iov = &iov;
+	mh.msg_iovlen = 1;
+	mh.msg_control = cbuf.buf;
+	mh.msg_controllen = sizeof(cbuf.buf);
+	do {	/* the first byte, with the fd */
+		if (wait_in(v->fe.sock) != 0)
+			return -1;
+		n = recvmsg(v->fe.sock, &mh, MSG_CMSG_CLOEXEC);
+	} while (n < 0 && errno == EINTR);
+	if (n != 1)
+		return -1;
+	for (cm = CMSG_FIRSTHDR(&mh); cm != NULL; cm = CMSG_NXTHDR(&mh, cm))
+		if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS)
+			memcpy(fd, CMSG_DATA(cm), sizeof(*fd));
+	if (recv_all(v->fe.sock, (uint8_t *)hdr + 1, 3 * sizeof(*hdr) - 1))
+		goto fail;
+	if (hdr[2] <= max) {
+		if (recv_all(v->fe.sock, p, hdr[2]) != 0)
+			goto fail;
+		return 0;
+	}
+	for (left = hdr[2]; left > 0; left -= c) {
+		c = RTE_MIN(left, (uint32_t)sizeof(sink));
+		if (recv_all(v->fe.sock, sink, c) != 0)
+			goto fail;
+	}
+	return 0;
+fail:
+	if (*fd >= 0)
+		close(*fd);
+	*fd = -1;
+	return -1;
+}
+
+/*
+ * The start of tests/vhost_user/fe.c's fe_start() (the same requests, in
+ * the same order, from the same options), pipelined: fe.c waits for an
+ * ack or a GET_FEATURES round trip after every request, some 20 to 35
+ * thread round trips per handshake, which on a loaded machine cost more
+ * than everything else an input does. Here only the GET requests whose
+ * answers shape what follows wait; the rest go out back to back and
+ * their acks are read in one go (start_done). A request refused in the
+ * middle does not stop the ones after it (fe_start stops): the back-end
+ * then sees them on a half-set-up device, which is hostile input too.
+ */
+struct start {
+	struct fzv *v;
+	bool ack;		/* REPLY_ACK negotiated: acks to read */
+	bool failed;
+};
+
+static void
+start_req(struct start *st, uint32_t req, const void *p, uint32_t size,
+	const int *fds, unsigned int nfds)
+{
+	if (fe_send(&st->v->fe, req, VHU_FLAG_VERSION |
+			(st->ack ? VHU_FLAG_NEED_REPLY : 0), p, size, fds,
+			nfds) != 0)
+		st->failed = true;
+}
+
+static void
+start_state(struct start *st, uint32_t req, uint32_t index, uint32_t num)
+{
+	struct vhu_vring_state s = { index, num };
+
+	start_req(st, req, &s, sizeof(s), NULL, 0);
+}
+
+/* SET_VRING_CALL / _ERR / _KICK as fe.c's vring_fd(). */
+static void
+start_vring_fd(struct start *st, uint32_t req, unsigned int idx, int *fdp,
+	bool nofd)
+{
+	uint64_t u = idx;
+
+	if (*fdp >= 0)
+		close(*fdp);
+	*fdp = -1;
+	if (nofd) {
+		u |= VHU_VRING_NOFD;
+	} else {
+		*fdp = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+		if (*fdp < 0) {
+			st->failed = true;
+			return;
+		}
+	}
+	start_req(st, req, &u, sizeof(u), fdp, *fdp >= 0);
+}
+
+/* Read every reply up to the one to a GET_FEATURES sent now: acks (any
+ * refusal fails the start) and the region of a GET_INFLIGHT_FD, kept as
+ * fe.c keeps it. */
+static void
+start_done(struct start *st)
+{
+	struct fe *fe = &st->v->fe;
+	union {
+		uint64_t u64;
+		struct vhu_inflight_desc inflight;
+	} p;
+	uint32_t hdr[3];
+	int fd;
+
+	if (fe_send(fe, VHU_REQ_GET_FEATURES, VHU_FLAG_VERSION, NULL, 0,
+			NULL, 0) != 0) {
+		st->failed = true;
+		return;
+	}
+	for (;;) {
+		if (recv_fd(st->v, hdr, &p, sizeof(p), &fd) != 0) {
+			st->failed = true;
+			return;
+		}
+		if (hdr[0] == VHU_REQ_GET_INFLIGHT_FD &&
+				hdr[2] == sizeof(p.inflight) && fd >= 0 &&
+				fe->inflight_fd < 0) {
+			fe->inflight = p.inflight;
+			fe->inflight_fd = fd;
+			fd = -1;
+		} else if (hdr[0] == VHU_REQ_GET_FEATURES) {
+			return;
+		} else if (hdr[2] == sizeof(p.u64) && p.u64 != 0) {
+			st->failed = true;	/* refused */
+		}
+		if (fd >= 0)
+			close(fd);
+	}
+}
+
+static void
+start_rings(struct start *st, const struct fe_opts *o)
+{
+	struct fe *fe = &st->v->fe;
+	unsigned int i;
+
+	for (i = 0; i < 2 * o->nqp && i < FE_MAX_VQ; i++) {
+		struct fe_vring *r = &fe->vq[i];
+		struct vhu_vring_addr a;
+
+		if (!o->keep_rings && fe_vring_alloc(fe, i, o->ring_size) != 0) {
+			st->failed = true;
+			return;
+		}
+		start_state(st, VHU_REQ_SET_VRING_NUM, i, r->size);
+		start_state(st, VHU_REQ_SET_VRING_BASE, i,
+			fe->base_override >= 0 ? (uint32_t)fe->base_override :
+			fe->base_override == FE_BASE_USED ? fe_used_idx(r) :
+			r->packed ? fe_pk_base(r) : r->avail_idx);
+		memset(&a, 0, sizeof(a));
+		a.index = i;
+		a.desc_qva = fe_qva(fe, r->desc_gpa);
+		a.used_qva = fe_qva(fe, r->used_gpa);
+		a.avail_qva = fe_qva(fe, r->avail_gpa);
+		start_req(st, VHU_REQ_SET_VRING_ADDR, &a, sizeof(a), NULL, 0);
+		start_vring_fd(st, VHU_REQ_SET_VRING_CALL, i, &r->callfd,
+			o->call_nofd);
+		start_vring_fd(st, VHU_REQ_SET_VRING_ERR, i, &r->errfd, false);
+		start_vring_fd(st, VHU_REQ_SET_VRING_KICK, i, &r->kickfd,
+			o->kick_nofd);
+		if (o->enable && (fe->features &
+				(1ull << VHU_F_PROTOCOL_FEATURES)))
+			start_state(st, VHU_REQ_SET_VRING_ENABLE, i, 1);
+	}
+}
+
+int
+fzv_start(struct fzv *v, const struct fe_opts *o)
+{
+	struct start st = { .v = v };
+	struct fe *fe = &v->fe;
+	struct vhu_mem_table_desc t;
+	int fds[VHU_MEMTABLE_MAX_REGIONS];
+	unsigned int i;
+	uint64_t u;
+
+	if (fe->nmem == 0) {
+		if (fe_mem_add(fe, 0, o->mem_size, 0, true) < 0)
+			return -1;
+		fe->alloc_next = 0x1000;
+		fe->alloc_end = o->mem_size;
+	}
+	if (fe_get_u64(fe, VHU_REQ_GET_FEATURES, &fe->offered) != 0)
+		return -1;
+	fe->features = fe->offered & o->features;
+	start_req(&st, VHU_REQ_SET_OWNER, NULL, 0, NULL, 0);
+	fe->proto = 0;
+	if (o->proto && (fe->offered & (1ull << VHU_F_PROTOCOL_FEATURES))) {
+		if (fe_get_u64(fe, VHU_REQ_GET_PROTOCOL_FEATURES,
+				&fe->proto_offered) != 0)
+			return -1;
+		u = fe->proto_offered & o->proto_mask;
+		start_req(&st, VHU_REQ_SET_PROTOCOL_FEATURES, &u, sizeof(u),
+			NULL, 0);
+		fe->proto = u;
+		if (((u >> VHU_PROTO_F_MQ) & 1) && (fe_get_u64(fe,
+				VHU_REQ_GET_QUEUE_NUM, &u) != 0 || u < o->nqp))
+			return -1;
+	} else {
+		fe->features &= ~(1ull << VHU_F_PROTOCOL_FEATURES);
+	}
+	/* fe.c sends SET_OWNER and SET_PROTOCOL_FEATURES without asking
+	 * for an ack, then asks for one with every request. */
+	st.ack = (fe->proto >> VHU_PROTO_F_REPLY_ACK) & 1;
+	u = fe->features;
+	start_req(&st, VHU_REQ_SET_FEATURES, &u, sizeof(u), NULL, 0);
+	if (fe->nmem > VHU_MEMTABLE_MAX_REGIONS)
+		return -1;
+	memset(&t, 0, sizeof(t));
+	t.nregions = fe->nmem;
+	for (i = 0; i < t.nregions; i++) {
+		fe_region_desc(&fe->mem[i], &t.regions[i]);
+		fds[i] = fe->mem[i].fd;
+	}
+	start_req(&st, VHU_REQ_SET_MEM_TABLE, &t, VHU_MEMTABLE_HDR_SIZE +
+		t.nregions * sizeof(t.regions[0]), fds, t.nregions);
+	if (o->inflight) {
+		if (fe->inflight_fd < 0) {
+			struct vhu_inflight_desc d = {
+				.num_queues = (uint16_t)(2 * o->nqp),
+				.queue_size = o->ring_size,
+			};
+
+			/* the reply (or its absence: a refusal) is read
+			 * with the acks before */
+			if (fe_send(fe, VHU_REQ_GET_INFLIGHT_FD,
+					VHU_FLAG_VERSION, &d, sizeof(d), NULL,
+					0) != 0)
+				return -1;
+			start_done(&st);
+			if (fe->inflight_fd < 0)
+				return -1;
+		}
+		start_req(&st, VHU_REQ_SET_INFLIGHT_FD, &fe->inflight,
+			sizeof(fe->inflight), &fe->inflight_fd, 1);
+	}
+	start_rings(&st, o);
+	start_done(&st);
+	return st.failed ? -1 : 0;
 }
 
 int
@@ -199,6 +510,7 @@ fzv_dequeue(struct fzv *v, uint16_t qp, uint16_t n, bool hold,
 		n = 64;
 	got = vhu_dequeue_burst(v->dev, qp, fzv_mp, n ? pkts : NULL, n);
 	FZ_CHECK(got <= n);
+	FZ_CHECK(got == 0 || !vhu_suspended(v->dev));
 	for (i = 0; i < got; i++) {
 		struct rte_mbuf *m = pkts[i];
 
@@ -238,6 +550,8 @@ fzv_end(struct fzv *v)
 {
 	uint64_t t0 = rte_get_timer_cycles(), hz = rte_get_timer_hz();
 
+	/* The back-end still answers after everything the input sent. */
+	fzv_settle(v);
 	fzv_free_held(v, FZV_MAX_HELD, true);
 	fzv_disconnect(v);
 	fe_fini(&v->fe);
@@ -255,6 +569,9 @@ fzv_end(struct fzv *v)
 			rte_get_timer_cycles() - t0 < 2 * hz)
 		usleep(100);
 	FZ_CHECK(!vhu_connected(v->dev));
+	/* The device goes to the next input awake. */
+	if (vhu_suspended(v->dev))
+		FZ_CHECK(vhu_resume(v->dev) == 0);
 	FZ_CHECK(rte_mempool_avail_count(fzv_mp) == FZV_POOL_SIZE);
 	fz_leaks_end(&leaks);
 }

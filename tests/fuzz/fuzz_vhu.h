@@ -30,6 +30,7 @@ struct fzv {
 	const char *path;
 	struct fe fe;
 	bool connected;
+	bool unsynced;		/* messages sent since the last sync */
 	struct rte_mbuf *held[FZV_MAX_HELD];	/* zero-copy mbufs kept */
 	unsigned int nheld;
 };
@@ -50,6 +51,13 @@ int fzv_begin(struct fzv *v);
  * the session, check leaks. */
 void fzv_end(struct fzv *v);
 
+/* fe_start() of tests/vhost_user/fe.c, pipelined (see fuzz_vhu.c): the
+ * same requests, acks read at the end, the in-flight region asked for
+ * with a GET_FEATURES behind it, so that a refusal, which the back-end
+ * does not answer, costs a round trip and not fe.c's 3 s reply timeout.
+ * 0 when every request was accepted. */
+int fzv_start(struct fzv *v, const struct fe_opts *o);
+
 int fzv_connect(struct fzv *v);
 void fzv_disconnect(struct fzv *v);
 /* Wait until the control thread has handled every message sent so far
@@ -58,6 +66,15 @@ void fzv_disconnect(struct fzv *v);
  * answering). -1 when the back-end closed the connection (then
  * fzv_disconnect was done). */
 int fzv_sync(struct fzv *v);
+/* Messages go out back to back: the caller marks each sent (fzv_sent) and
+ * syncs once before anything that depends on the back-end having handled
+ * them (fzv_settle: data path, guest memory, library calls, the end of
+ * the input). The control thread sees the same messages in the same
+ * order, one per poll round as before, and the harness the same state
+ * after them; what goes is a thread round trip per message, the cost of
+ * most inputs on a loaded machine. */
+void fzv_sent(struct fzv *v);
+void fzv_settle(struct fzv *v);
 
 /* An fd of the kind K picks: memfd guest memory of SIZE bytes, eventfd,
  * pipe, socket, /dev/null, directory. -1 on failure. */

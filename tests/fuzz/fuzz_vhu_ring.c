@@ -3,12 +3,12 @@
  *
  * Fuzz target 'vhu_ring': guest rings against the vhost-user data path.
  * A queue pair is set up through real messages (features, ring size,
- * queue pairs and zero-copy from the input); then the input plays the
- * guest: it publishes TX frames and RX buffers (chains, indirect tables),
- * writes descriptors, avail entries and indices, event indices and raw
- * guest memory, and interleaves dequeue and enqueue bursts (copy and
- * zero-copy, mbufs held and freed late) with memory-table replacement and
- * dirty logging switched on and off. Offloads: TX frames may carry a
+ * queue pairs, zero-copy and an in-flight region from the input); then
+ * the input plays the guest: it publishes TX frames and RX buffers
+ * (chains, indirect tables), writes descriptors, avail entries and
+ * indices, event indices and raw guest memory, and interleaves dequeue
+ * and enqueue bursts (copy and zero-copy, mbufs held and freed late) with
+ * memory-table replacement and dirty logging switched on and off. Offloads: TX frames may carry a
  * virtio-net header from the input (checksum and GSO fields, on frames
  * with real Ethernet/IP/TCP headers or not), RX mbufs offload metadata
  * from the input, and the application's offload set changes mid-stream;
@@ -600,6 +600,9 @@ setup(struct ring_state *s, struct fz *f)
 	o.ring_size = (uint16_t)(16u << (b % 5));
 	o.kick_nofd = b & 0x20;
 	o.call_nofd = b & 0x40;
+	/* an in-flight region (INFLIGHT_SHMFD): every burst tracks its
+	 * chains there, split or packed */
+	o.inflight = b & 0x80;
 	if (fzv_start(&s->v, &o) != 0)
 		return -1;
 	s->hdr_len = (s->v.fe.features & ((1ull << VHU_F_VERSION_1) |

@@ -119,13 +119,6 @@ deq_header_ofl(const struct vhu_vq *vq, struct deq_chain *c, uint64_t total,
 	return WALK_OK;
 }
 
-/* deq_header_ofl(), the header always checked. */
-static __rte_always_inline int
-deq_header(const struct vhu_vq *vq, struct deq_chain *c, uint64_t total)
-{
-	return deq_header_ofl(vq, c, total, true);
-}
-
 /* ---- copy or zero-copy ---- */
 
 /* Copy the frame of @p c into @p head, a fresh mbuf, chaining more mbufs

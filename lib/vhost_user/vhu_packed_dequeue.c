@@ -13,10 +13,11 @@
 
 /* ---- fetch + translate ---- */
 
-/* The chain at @p cur into @p c (deq_fetch_t). */
+/* The chain at @p cur into @p c; @p ofl: its header may ask for an
+ * offload (deq_header_ofl). */
 static __rte_always_inline int
-pk_deq_fetch(struct vhu_vq *vq, const struct deq_cursor *cur,
-	struct deq_chain *c)
+pk_deq_fetch_as(struct vhu_vq *vq, const struct deq_cursor *cur,
+	struct deq_chain *c, bool ofl)
 {
 	struct vhu_pk_pos pos = cur->pk;
 	struct vring_packed_desc d;
@@ -45,12 +46,28 @@ pk_deq_fetch(struct vhu_vq *vq, const struct deq_cursor *cur,
 	if (unlikely(c->id >= vq->size))
 		return VHU_MAL_HEAD_INDEX;
 	c->seg_end = (uint16_t)nsegs;
-	rc = deq_header(vq, c, total);
+	rc = deq_header_ofl(vq, c, total, ofl);
 	/* recorded before its frame is touched: its used element may be
 	 * written over its descriptors */
 	if (unlikely(vq->infl != NULL) && rc == WALK_OK)
 		rc = vhu_infl_pk_take(vq, cur->pk.idx, &d, c->ndesc, c->id);
 	return rc;
+}
+
+/* deq_fetch_t of a queue with a dequeue offload negotiated */
+static __rte_always_inline int
+pk_deq_fetch_ofl(struct vhu_vq *vq, const struct deq_cursor *cur,
+	struct deq_chain *c)
+{
+	return pk_deq_fetch_as(vq, cur, c, true);
+}
+
+/* deq_fetch_t of a queue without: headers are not read */
+static __rte_always_inline int
+pk_deq_fetch_plain(struct vhu_vq *vq, const struct deq_cursor *cur,
+	struct deq_chain *c)
+{
+	return pk_deq_fetch_as(vq, cur, c, false);
 }
 
 /* ---- the burst ---- */
@@ -71,9 +88,15 @@ vhu_pk_dequeue(struct vhu_vq *vq, struct rte_mempool *mp,
 	nm = (uint16_t)vhu_pk_chains_avail(vq, cur.pk, n);
 	if (nm == 0 && (n == 0 || !pk_desc_avail(vq, &cur.pk, &d)))
 		return 0;
-	nm = RTE_MAX(nm, (uint16_t)1);
-	k = deq_chains(vq, mp, pkts, deq_alloc(vq, mp, pkts, nm), &cur, sum,
-		pk_deq_fetch, true);
+	nm = deq_alloc(vq, mp, pkts, RTE_MAX(nm, (uint16_t)1));
+	/* headers read or not: decided once per burst, as on split rings
+	 * (deq_split()) */
+	if (vq->ofl_features & VHU_OFL_DEQ_FEATURES)
+		k = deq_chains(vq, mp, pkts, nm, &cur, sum, pk_deq_fetch_ofl,
+			true);
+	else
+		k = deq_chains(vq, mp, pkts, nm, &cur, sum, pk_deq_fetch_plain,
+			true);
 	vq->last_avail = cur.pk.idx;
 	vq->avail_wrap = cur.pk.wrap;
 	return k;

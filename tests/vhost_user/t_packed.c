@@ -768,3 +768,17 @@ case_pk_gso_type(void)
 	h.gso_size = 1448;
 	return pk_verify_hdr_drop(&h, VHU_MAL_HDR_FIELDS);
 }
+
+/* A header the driver may not fill without a dequeue offload is not read
+ * on packed rings either (case_hdr_ignored_no_offload). */
+int
+case_pk_hdr_ignored_no_offload(void)
+{
+	struct vring_packed_desc d;
+	struct tb t;
+
+	TRY(pk_h_start(&t, H_DEQ_OFL, 0, false));
+	d = PD(h_put_hdr_ignored(&t), 12 + 60, 5, 0);
+	pk_put(&t.fe.vq[1], &d, 1);
+	return h_verify_hdr_ignored(&t, 5);
+}

@@ -132,6 +132,7 @@
 	X(pk_double_fetch) \
 	X(pk_csum_bad) \
 	X(pk_gso_type) \
+	X(pk_hdr_ignored_no_offload) \
 
 /* Cases that do not depend on the ring format: run again on packed rings
  * (test "vhu_<case>_packed", argument "packed"). */

@@ -107,6 +107,12 @@ uint64_t put(struct tb *t, const struct vhu_net_hdr *h, uint32_t len);
 int h_verify(struct tb *t, unsigned int vqi, enum vhu_malformed why);
 int h_verify_hdr_dropped(struct tb *t, uint32_t want_id,
 	enum vhu_malformed why);
+/* The features whose loss leaves a TX header unread (VHU_OFL_DEQ_FEATURES)
+ * and the case of it for both ring layouts (t_hostile.c). */
+#define H_DEQ_OFL ((1ull << VHU_F_NET_CSUM) | (1ull << VHU_F_NET_HOST_TSO4) | \
+	(1ull << VHU_F_NET_HOST_TSO6))
+uint64_t h_put_hdr_ignored(struct tb *t);
+int h_verify_hdr_ignored(struct tb *t, uint32_t want_id);
 /* Make the double-fetch chain at @p a available again (ring layout's
  * own), for h_double_fetch(). */
 typedef void (*h_repost_t)(struct tb *t, uint64_t a);

@@ -399,12 +399,8 @@ fzv_start(struct fzv *v, const struct fe_opts *o)
 	unsigned int i;
 	uint64_t u;
 
-	if (fe->nmem == 0) {
-		if (fe_mem_add(fe, 0, o->mem_size, 0, true) < 0)
-			return -1;
-		fe->alloc_next = 0x1000;
-		fe->alloc_end = o->mem_size;
-	}
+	if (fe_mem_default(fe, o->mem_size) != 0)
+		return -1;
 	if (fe_get_u64(fe, VHU_REQ_GET_FEATURES, &fe->offered) != 0)
 		return -1;
 	fe->features = fe->offered & o->features;

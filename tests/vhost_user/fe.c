@@ -618,17 +618,28 @@ fe_vring_start(struct fe *fe, unsigned int idx, bool kick_nofd,
 	return 0;
 }
 
+/* Guest memory as most tests want it: one region of @p size at guest
+ * address 0, buffers allocated from 0x1000 on; nothing when the test laid
+ * its memory out itself. */
+int
+fe_mem_default(struct fe *fe, uint64_t size)
+{
+	if (fe->nmem != 0)
+		return 0;
+	if (fe_mem_add(fe, 0, size, 0, true) < 0)
+		return -1;
+	fe->alloc_next = 0x1000;
+	fe->alloc_end = size;
+	return 0;
+}
+
 int
 fe_handshake(struct fe *fe, const struct fe_opts *o)
 {
 	uint64_t v;
 
-	if (fe->nmem == 0) {
-		if (fe_mem_add(fe, 0, o->mem_size, 0, true) < 0)
-			return -1;
-		fe->alloc_next = 0x1000;
-		fe->alloc_end = o->mem_size;
-	}
+	if (fe_mem_default(fe, o->mem_size) != 0)
+		return -1;
 	if (fe_get_u64(fe, VHU_REQ_GET_FEATURES, &fe->offered) != 0)
 		return -1;
 	fe->features = fe->offered & o->features;

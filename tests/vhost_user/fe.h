@@ -116,6 +116,7 @@ void fe_disconnect(struct fe *fe);
 /* Guest memory. */
 int fe_mem_add(struct fe *fe, uint64_t gpa, uint64_t size,
 	uint64_t mmap_offset, bool huge_ok);
+int fe_mem_default(struct fe *fe, uint64_t size);
 int fe_mem_alloc_fd(uint64_t size, bool huge_ok, bool *huge);
 void *fe_va(struct fe *fe, uint64_t gpa);
 uint64_t fe_qva(struct fe *fe, uint64_t gpa);

@@ -366,7 +366,7 @@ class TestpmdSwitch:
                                        tail(self.tp.log_path, 30))
 
 
-def phase(tc, tx, rx, counters, size, seconds=1.0, min_frames=50,
+def phase(tc, tx, rx, counters, size, seconds=0.5, min_frames=50,
           expect_rx=True):
     """One traffic phase: guest TX sends SIZE-byte frames for SECONDS while
     guest RX receives; then TX stops, the switch in between drains, RX
@@ -529,8 +529,10 @@ class QemuLinuxCase(InteropCase):
             os.path.join(os.path.abspath(BUILD), "qemu"))
 
 def exchange(tc, switch, ga, gb, sizes=(64, 1518, 9000), ports=("a", "b"),
-             seconds=1.0):
-    """For each size: A -> B, then B -> A, each counted exactly."""
+             seconds=0.5):
+    """For each size: A -> B, then B -> A, each counted exactly. Half a
+    second of traffic per phase is thousands of frames even on a loaded
+    machine: enough to fill every ring and wrap it many times."""
     results = []
     for size in sizes:
         results.append(phase(tc, ga, gb, switch.counters(ports[0], ports[1]),

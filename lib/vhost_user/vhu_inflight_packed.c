@@ -130,7 +130,7 @@ vhu_infl_pk_publish_begin(struct vhu_vq *vq, uint16_t n)
 	}
 	r->free_head = pk->free;
 	r->used_idx = vq->pk_used_next;
-	r->used_wrap_counter = vq->pk_used_next_wrap;
+	r->used_wrap_counter = vq->pk_used_bits != 0;
 	/* all of it before the guest can see the burst */
 	__atomic_thread_fence(__ATOMIC_RELEASE);
 }
@@ -152,7 +152,7 @@ vhu_infl_pk_publish_end(struct vhu_vq *vq, uint16_t n)
 	__atomic_thread_fence(__ATOMIC_RELEASE);
 	r->old_free_head = pk->free;
 	r->old_used_idx = vq->pk_used_next;
-	r->old_used_wrap_counter = vq->pk_used_next_wrap;
+	r->old_used_wrap_counter = vq->pk_used_bits != 0;
 }
 
 /* ---- resubmission ---- */
@@ -433,19 +433,19 @@ static void
 pk_positions(struct vhu_dev *dev, struct vhu_vq *vq,
 	const struct vhu_infl_packed *h, uint32_t n, uint32_t ndesc)
 {
-	struct vhu_pk_pos p = { h->used_idx, h->used_wrap_counter };
+	struct vhu_pk_pos p = pk_pos(h->used_idx, h->used_wrap_counter);
 	uint32_t base = vhu_packed_base_get(vq);
 
 	vq->last_used = p.idx;
-	vq->used_wrap = p.wrap;
+	vq->used_wrap = pk_pos_wrap(&p);
 	pk_advance(vq, &p, ndesc);
 	vq->infl_state.pk.resume_idx = p.idx;
-	vq->infl_state.pk.resume_wrap = p.wrap;
+	vq->infl_state.pk.resume_wrap = pk_pos_wrap(&p);
 	vq->last_avail = p.idx;
-	vq->avail_wrap = p.wrap;
+	vq->avail_wrap = pk_pos_wrap(&p);
 	if (n > 0 || vhu_packed_base_get(vq) != base)
 		VHU_LOG(INFO, dev, "queue %u: %u chain(s) taken and not returned before the stop go again first (in-flight region); the ring resumes at avail position %u wrap %u, used %u wrap %u (the front-end's base: 0x%x)",
-			vq->index, n, p.idx, p.wrap, h->used_idx,
+			vq->index, n, p.idx, pk_pos_wrap(&p), h->used_idx,
 			h->used_wrap_counter, base);
 }
 

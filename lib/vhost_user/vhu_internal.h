@@ -179,12 +179,13 @@ struct vhu_vq {
 	struct vring_packed_desc_event *device_event;	/* ours */
 	uint64_t log_desc_gpa;		/* packed: descriptor ring, for the log */
 	uint16_t pk_used_next;		/* packed: next used element this burst */
+	uint16_t pk_used_bits;		/* packed: its AVAIL and USED flags (both
+					 * set: wrap counter 1; none: 0) */
 	uint16_t pk_head_flags;		/* packed: flags of the burst's first
 					 * used element, stored last */
 	bool packed;
 	bool avail_wrap;
 	bool used_wrap;
-	bool pk_used_next_wrap;
 	const struct vhu_memtab *mt;	/* the table of the current burst */
 	const struct vhu_memtab *mt_pub; /* atomic: the table for the next */
 	const struct vhu_log *log;	/* NULL unless LOG_ALL + log base */

@@ -161,7 +161,7 @@ vhu_pk_publish(struct vhu_vq *vq, uint16_t n)
 	if (unlikely(vq->infl != NULL))
 		vhu_infl_pk_publish_end(vq, n);
 	vq->last_used = vq->pk_used_next;
-	vq->used_wrap = vq->pk_used_next_wrap;
+	vq->used_wrap = vq->pk_used_bits != 0;
 	pk_notify(vq, old, pk_linear(vq, vq->last_used, vq->used_wrap));
 }
 

@@ -35,22 +35,52 @@
 /* fetch result beyond WALK_OK / WALK_SEGS_FULL / the malformed reasons */
 #define WALK_EMPTY	(-5)	/* the guest made nothing (more) available */
 
-/* A position in a packed ring. */
+/* The AVAIL and USED flags of a descriptor the guest made available to a
+ * device whose avail wrap counter is @p wrap (AVAIL = wrap, USED = !wrap). */
+static __rte_always_inline uint16_t
+pk_avail_bits(bool wrap)
+{
+	return wrap ? PK_F_AVAIL : PK_F_USED;
+}
+
+/* A position in a packed ring: with its wrap counter as the flags an
+ * available descriptor has there (pk_avail_bits()), checked with one
+ * compare. */
 struct vhu_pk_pos {
 	uint16_t idx;
-	bool wrap;
+	uint16_t bits;
 };
+
+static __rte_always_inline struct vhu_pk_pos
+pk_pos(uint16_t idx, bool wrap)
+{
+	return (struct vhu_pk_pos){ .idx = idx, .bits = pk_avail_bits(wrap) };
+}
+
+static __rte_always_inline bool
+pk_pos_wrap(const struct vhu_pk_pos *p)
+{
+	return p->bits == PK_F_AVAIL;
+}
 
 static __rte_always_inline void
 pk_advance(const struct vhu_vq *vq, struct vhu_pk_pos *p, uint32_t n)
 {
 	uint32_t i = (uint32_t)p->idx + n;
 
-	if (i >= vq->size) {
+	if (unlikely(i >= vq->size)) {
 		i -= vq->size;
-		p->wrap = !p->wrap;
+		p->bits ^= PK_F_AVAIL | PK_F_USED;
 	}
 	p->idx = (uint16_t)i;
+}
+
+/* Those of a used element written with wrap counter @p wrap (both equal
+ * to it). */
+static __rte_always_inline uint16_t
+pk_used_bits(bool wrap)
+{
+	return wrap ? (PK_F_AVAIL | PK_F_USED) : 0;
 }
 
 /* Read a packed descriptor exactly once: the word holding len, id and
@@ -74,7 +104,8 @@ pk_desc_fetch(const struct vring_packed_desc *src, struct vring_packed_desc *d)
 static __rte_always_inline bool
 pk_is_avail(uint16_t flags, bool wrap)
 {
-	return !!(flags & PK_F_AVAIL) == wrap && !!(flags & PK_F_USED) != wrap;
+	/* one compare: the two flags against what they must be */
+	return (flags & (PK_F_AVAIL | PK_F_USED)) == pk_avail_bits(wrap);
 }
 
 /* The descriptor at @p p into @p d when it is available; false if not. */
@@ -83,28 +114,57 @@ pk_desc_avail(const struct vhu_vq *vq, const struct vhu_pk_pos *p,
 	struct vring_packed_desc *d)
 {
 	pk_desc_fetch(&vq->pk_fetch[p->idx], d);
-	return pk_is_avail(d->flags, p->wrap);
+	return (d->flags & (PK_F_AVAIL | PK_F_USED)) == p->bits;
+}
+
+/*
+ * Four descriptors from @p d on (a multiple of four inside the ring), all
+ * made available (@p bits: pk_avail_bits()) as chains of one descriptor?
+ * Their flags read once each, checked together.
+ */
+static __rte_always_inline bool
+pk_avail4(const struct vring_packed_desc *d, uint16_t bits)
+{
+	const uint16_t mask = PK_F_AVAIL | PK_F_USED | VRING_DESC_F_NEXT;
+	uint16_t f0 = __atomic_load_n(&d[0].flags, __ATOMIC_ACQUIRE);
+	uint16_t f1 = __atomic_load_n(&d[1].flags, __ATOMIC_ACQUIRE);
+	uint16_t f2 = __atomic_load_n(&d[2].flags, __ATOMIC_ACQUIRE);
+	uint16_t f3 = __atomic_load_n(&d[3].flags, __ATOMIC_ACQUIRE);
+
+	return (((f0 ^ bits) | (f1 ^ bits) | (f2 ^ bits) | (f3 ^ bits)) &
+		mask) == 0;
 }
 
 /*
  * How many chains (up to @p want) the guest made available from @p p on:
  * a count only, from each descriptor's flags read once; whatever is then
  * reserved is fetched and checked again. At most one lap of the ring.
+ * Aligned groups of four one-descriptor chains (what a burst of frames
+ * mostly is) are counted at once.
  */
 static inline uint32_t
 vhu_pk_chains_avail(const struct vhu_vq *vq, struct vhu_pk_pos p,
 	uint32_t want)
 {
+	const struct vring_packed_desc *ring = vq->pk_fetch;
 	uint32_t n = 0, seen;
 	uint16_t flags;
 
-	for (seen = 0; n < want && seen < vq->size; seen++) {
-		flags = __atomic_load_n(&vq->pk_fetch[p.idx].flags,
-			__ATOMIC_ACQUIRE);
-		if (!pk_is_avail(flags, p.wrap))
+	for (seen = 0; n < want && seen < vq->size; ) {
+		if ((p.idx & 3) == 0 && want - n >= 4 &&
+				(uint32_t)p.idx + 4 <= vq->size &&
+				pk_avail4(&ring[p.idx], p.bits)) {
+			n += 4;
+			seen += 4;
+			pk_advance(vq, &p, 4);
+			continue;
+		}
+		flags = __atomic_load_n(&ring[p.idx].flags, __ATOMIC_ACQUIRE);
+		if ((flags & (PK_F_AVAIL | PK_F_USED)) != p.bits)
 			break;
 		if (!(flags & VRING_DESC_F_NEXT))
 			n++;
+		seen++;
 		pk_advance(vq, &p, 1);
 	}
 	return n;
@@ -150,37 +210,41 @@ void vhu_pk_used_slow(struct vhu_vq *vq, uint16_t k, uint16_t idx,
 
 /* Used element @p k of this burst: buffer @p id, @p len bytes written, the
  * chain took @p ndesc descriptors. The first one's flags wait for
- * vhu_ring_publish(). */
+ * vhu_ring_publish(); the others are written with one store each (len, id
+ * and flags: the guest reads none of them before the first's flags). */
 static __rte_always_inline void
 pk_used(struct vhu_vq *vq, uint16_t k, uint16_t id, uint32_t len,
 	uint16_t ndesc)
 {
-	struct vhu_pk_pos p;
 	struct vring_packed_desc *d;
 	uint16_t flags;
+	uint32_t idx;
 
 	if (k == 0) {
 		vq->pk_used_next = vq->last_used;
-		vq->pk_used_next_wrap = vq->used_wrap;
+		vq->pk_used_bits = pk_used_bits(vq->used_wrap);
 	}
-	p.idx = vq->pk_used_next;
-	p.wrap = vq->pk_used_next_wrap;
-	d = &vq->pdesc[p.idx];
-	flags = p.wrap ? (PK_F_AVAIL | PK_F_USED) : 0;
-	if (len > 0)
-		flags |= VRING_DESC_F_WRITE;
-	d->id = id;
-	d->len = len;
-	if (k == 0)
+	idx = vq->pk_used_next;
+	d = &vq->pdesc[idx];
+	flags = vq->pk_used_bits | (len > 0 ? VRING_DESC_F_WRITE : 0);
+	if (k == 0) {
+		d->len = len;
+		d->id = id;
 		/* logged by vhu_pk_publish(), after its flags */
 		vq->pk_head_flags = flags;
-	else
-		__atomic_store_n(&d->flags, flags, __ATOMIC_RELAXED);
+	} else {
+		/* the word pk_desc_fetch() reads first */
+		((volatile uint64_t *)(void *)d)[1] = len |
+			(uint64_t)id << 32 | (uint64_t)flags << 48;
+	}
 	if (unlikely(vq->publish_slow))
-		vhu_pk_used_slow(vq, k, p.idx, id);
-	pk_advance(vq, &p, ndesc);
-	vq->pk_used_next = p.idx;
-	vq->pk_used_next_wrap = p.wrap;
+		vhu_pk_used_slow(vq, k, (uint16_t)idx, id);
+	idx += ndesc;
+	if (unlikely(idx >= vq->size)) {
+		idx -= vq->size;
+		vq->pk_used_bits ^= PK_F_AVAIL | PK_F_USED;
+	}
+	vq->pk_used_next = (uint16_t)idx;
 }
 
 /* Used entry @p k of this burst, in the format @p packed (a constant

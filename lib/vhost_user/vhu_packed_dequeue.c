@@ -14,10 +14,11 @@
 /* ---- fetch + translate ---- */
 
 /* The chain at @p cur into @p c; @p ofl: its header may ask for an
- * offload (deq_header_ofl). */
+ * offload (deq_header_ofl); @p infl: the queue tracks what is in flight.
+ * Both constants where the common queue (neither) is specialised. */
 static __rte_always_inline int
 pk_deq_fetch_as(struct vhu_vq *vq, const struct deq_cursor *cur,
-	struct deq_chain *c, bool ofl)
+	struct deq_chain *c, bool ofl, bool infl)
 {
 	struct vhu_pk_pos pos = cur->pk;
 	struct vring_packed_desc d;
@@ -36,8 +37,11 @@ pk_deq_fetch_as(struct vhu_vq *vq, const struct deq_cursor *cur,
 		c->id = d.id;
 		c->ndesc = 1;
 	} else {
-		rc = vhu_pk_walk(vq, &pos, &d, false, &nsegs, VHU_MAX_SEGS,
-			&total, 0, &c->id, &c->ndesc);
+		/* a copy: @p d stays in registers on the common path */
+		struct vring_packed_desc first = d;
+
+		rc = vhu_pk_walk(vq, &pos, &first, false, &nsegs,
+			VHU_MAX_SEGS, &total, 0, &c->id, &c->ndesc);
 		if (rc == WALK_SEGS_FULL)
 			rc = VHU_MAL_CHAIN_LONG;
 		if (rc != WALK_OK)
@@ -49,25 +53,32 @@ pk_deq_fetch_as(struct vhu_vq *vq, const struct deq_cursor *cur,
 	rc = deq_header_ofl(vq, c, total, ofl);
 	/* recorded before its frame is touched: its used element may be
 	 * written over its descriptors */
-	if (unlikely(vq->infl != NULL) && rc == WALK_OK)
-		rc = vhu_infl_pk_take(vq, cur->pk.idx, &d, c->ndesc, c->id);
+	if (infl && rc == WALK_OK) {
+		struct vring_packed_desc first = d;
+
+		rc = vhu_infl_pk_take(vq, cur->pk.idx, &first, c->ndesc,
+			c->id);
+	}
 	return rc;
 }
 
-/* deq_fetch_t of a queue with a dequeue offload negotiated */
-static __rte_always_inline int
-pk_deq_fetch_ofl(struct vhu_vq *vq, const struct deq_cursor *cur,
-	struct deq_chain *c)
-{
-	return pk_deq_fetch_as(vq, cur, c, true);
-}
-
-/* deq_fetch_t of a queue without: headers are not read */
+/* deq_fetch_t of the common queue: no dequeue offload negotiated (headers
+ * are not read), no in-flight tracking */
 static __rte_always_inline int
 pk_deq_fetch_plain(struct vhu_vq *vq, const struct deq_cursor *cur,
 	struct deq_chain *c)
 {
-	return pk_deq_fetch_as(vq, cur, c, false);
+	return pk_deq_fetch_as(vq, cur, c, false, false);
+}
+
+/* deq_fetch_t of any other queue */
+static __rte_always_inline int
+pk_deq_fetch_any(struct vhu_vq *vq, const struct deq_cursor *cur,
+	struct deq_chain *c)
+{
+	return pk_deq_fetch_as(vq, cur, c,
+		(vq->ofl_features & VHU_OFL_DEQ_FEATURES) != 0,
+		vq->infl != NULL);
 }
 
 /* ---- the burst ---- */
@@ -77,7 +88,7 @@ vhu_pk_dequeue(struct vhu_vq *vq, struct rte_mempool *mp,
 	struct rte_mbuf **pkts, uint16_t n, struct deq_sum *sum)
 {
 	struct deq_cursor cur = {
-		.pk = { vq->last_avail, vq->avail_wrap },
+		.pk = pk_pos(vq->last_avail, vq->avail_wrap),
 	};
 	struct vring_packed_desc d;
 	uint16_t k, nm;
@@ -89,15 +100,16 @@ vhu_pk_dequeue(struct vhu_vq *vq, struct rte_mempool *mp,
 	if (nm == 0 && (n == 0 || !pk_desc_avail(vq, &cur.pk, &d)))
 		return 0;
 	nm = deq_alloc(vq, mp, pkts, RTE_MAX(nm, (uint16_t)1));
-	/* headers read or not: decided once per burst, as on split rings
-	 * (deq_split()) */
-	if (vq->ofl_features & VHU_OFL_DEQ_FEATURES)
-		k = deq_chains(vq, mp, pkts, nm, &cur, sum, pk_deq_fetch_ofl,
-			true);
-	else
+	/* headers read or not, chains tracked or not: decided once per
+	 * burst, as on split rings (deq_split()) */
+	if (likely(!(vq->ofl_features & VHU_OFL_DEQ_FEATURES) &&
+			vq->infl == NULL))
 		k = deq_chains(vq, mp, pkts, nm, &cur, sum, pk_deq_fetch_plain,
 			true);
+	else
+		k = deq_chains(vq, mp, pkts, nm, &cur, sum, pk_deq_fetch_any,
+			true);
 	vq->last_avail = cur.pk.idx;
-	vq->avail_wrap = cur.pk.wrap;
+	vq->avail_wrap = pk_pos_wrap(&cur.pk);
 	return k;
 }

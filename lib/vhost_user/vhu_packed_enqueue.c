@@ -99,10 +99,12 @@ pk_enq_reserve_chains(struct vhu_vq *vq, uint32_t need,
 
 /* Reserve the guest buffers for a frame of @p plen bytes (see
  * enq_reserve_len() of a split ring); the common case, one descriptor
- * that holds the header and the whole frame, is done here. */
+ * that holds the header and the whole frame, is done here. @p infl: the
+ * queue tracks what is in flight (a constant false where the common
+ * queue is specialised). */
 static __rte_always_inline int
-pk_enq_reserve_len(struct vhu_vq *vq, uint32_t plen, struct enq_frame *f,
-	struct enq_cursor *cur)
+pk_enq_reserve_as(struct vhu_vq *vq, uint32_t plen, struct enq_frame *f,
+	struct enq_cursor *cur, bool infl)
 {
 	uint32_t need = vq->hdr_len + plen;
 	struct vring_packed_desc d;
@@ -115,10 +117,15 @@ pk_enq_reserve_len(struct vhu_vq *vq, uint32_t plen, struct enq_frame *f,
 	v = pk_view(&d);
 	if (unlikely(d.id >= vq->size ||
 			!chain_single(vq, &v, VRING_DESC_F_WRITE, need - 1,
-				&f->one)))
-		return pk_enq_reserve_chains(vq, need, &d, f, cur);
-	if (unlikely(vq->infl != NULL)) {
-		int rc = vhu_infl_pk_take(vq, cur->pk.idx, &d, 1, d.id);
+				&f->one))) {
+		/* a copy: @p d stays in registers on the common path */
+		struct vring_packed_desc first = d;
+
+		return pk_enq_reserve_chains(vq, need, &first, f, cur);
+	}
+	if (infl) {
+		struct vring_packed_desc first = d;
+		int rc = vhu_infl_pk_take(vq, cur->pk.idx, &first, 1, d.id);
 
 		if (rc != WALK_OK)
 			return rc;
@@ -127,11 +134,19 @@ pk_enq_reserve_len(struct vhu_vq *vq, uint32_t plen, struct enq_frame *f,
 	return enq_reserved_one(f, cur, d.id, 1);
 }
 
+/* enq_reserve_t of a queue without in-flight tracking */
+static __rte_always_inline int
+pk_enq_reserve_plain(struct vhu_vq *vq, uint32_t plen, struct enq_frame *f,
+	struct enq_cursor *cur)
+{
+	return pk_enq_reserve_as(vq, plen, f, cur, false);
+}
+
 int
 vhu_pk_enq_reserve_len(struct vhu_vq *vq, uint32_t plen, struct enq_frame *f,
 	struct enq_cursor *cur)
 {
-	return pk_enq_reserve_len(vq, plen, f, cur);
+	return pk_enq_reserve_as(vq, plen, f, cur, vq->infl != NULL);
 }
 
 /* ---- the burst ---- */
@@ -141,13 +156,18 @@ vhu_pk_enqueue(struct vhu_vq *vq, struct rte_mbuf *const *pkts, uint16_t n,
 	uint64_t ofl, struct enq_sum *sum)
 {
 	struct enq_cursor cur = {
-		.pk = { vq->last_avail, vq->avail_wrap },
+		.pk = pk_pos(vq->last_avail, vq->avail_wrap),
 	};
 	uint16_t done;
 
-	done = enq_burst(vq, pkts, n, ofl, &cur, sum, pk_enq_reserve_len,
-		true);
+	/* in-flight tracking looked at per frame only where negotiated */
+	if (likely(vq->infl == NULL))
+		done = enq_burst(vq, pkts, n, ofl, &cur, sum,
+			pk_enq_reserve_plain, true);
+	else
+		done = enq_burst(vq, pkts, n, ofl, &cur, sum,
+			vhu_pk_enq_reserve_len, true);
 	vq->last_avail = cur.pk.idx;
-	vq->avail_wrap = cur.pk.wrap;
+	vq->avail_wrap = pk_pos_wrap(&cur.pk);
 	return done;
 }

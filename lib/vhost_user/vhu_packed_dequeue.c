@@ -13,6 +13,22 @@
 
 /* ---- fetch + translate ---- */
 
+/* The general chain at @p pos (its first descriptor @p d) into @p c, its
+ * bytes in *total: vhu_pk_walk() on copies, so that the common path's
+ * locals stay in registers. */
+static int
+pk_deq_walk(struct vhu_vq *vq, struct vhu_pk_pos pos,
+	struct vring_packed_desc d, struct deq_chain *c, uint64_t *total)
+{
+	uint32_t nsegs = 0;
+	int rc;
+
+	rc = vhu_pk_walk(vq, &pos, &d, false, &nsegs, VHU_MAX_SEGS, total, 0,
+		&c->id, &c->ndesc);
+	c->seg_end = (uint16_t)nsegs;
+	return rc == WALK_SEGS_FULL ? (int)VHU_MAL_CHAIN_LONG : rc;
+}
+
 /* The chain at @p cur into @p c; @p ofl: its header may ask for an
  * offload (deq_header_ofl); @p infl: the queue tracks what is in flight.
  * Both constants where the common queue (neither) is specialised. */
@@ -20,36 +36,30 @@ static __rte_always_inline int
 pk_deq_fetch_as(struct vhu_vq *vq, const struct deq_cursor *cur,
 	struct deq_chain *c, bool ofl, bool infl)
 {
-	struct vhu_pk_pos pos = cur->pk;
 	struct vring_packed_desc d;
 	struct vring_desc v;
-	uint32_t nsegs = 0;
 	uint64_t total;
 	int rc;
 
-	if (!pk_desc_avail(vq, &pos, &d))
+	if (!pk_desc_avail(vq, &cur->pk, &d))
 		return WALK_EMPTY;
 	v = pk_view(&d);
 	c->seg0 = 0;
 	if (likely(chain_single(vq, &v, 0, vq->hdr_len, &vq->segs[0]))) {
 		total = v.len;
-		nsegs = 1;
 		c->id = d.id;
 		c->ndesc = 1;
+		c->seg_end = 1;
 	} else {
-		/* a copy: @p d stays in registers on the common path */
-		struct vring_packed_desc first = d;
+		uint64_t t;
 
-		rc = vhu_pk_walk(vq, &pos, &first, false, &nsegs,
-			VHU_MAX_SEGS, &total, 0, &c->id, &c->ndesc);
-		if (rc == WALK_SEGS_FULL)
-			rc = VHU_MAL_CHAIN_LONG;
+		rc = pk_deq_walk(vq, cur->pk, d, c, &t);
 		if (rc != WALK_OK)
 			return rc;
+		total = t;
 	}
 	if (unlikely(c->id >= vq->size))
 		return VHU_MAL_HEAD_INDEX;
-	c->seg_end = (uint16_t)nsegs;
 	rc = deq_header_ofl(vq, c, total, ofl);
 	/* recorded before its frame is touched: its used element may be
 	 * written over its descriptors */

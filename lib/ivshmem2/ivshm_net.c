@@ -246,6 +246,7 @@ used_entry(uint16_t id)
  * word so that each field is fetched once. */
 #define DESC_LEN(w)	((uint32_t)(w))
 #define DESC_FLAGS(w)	((uint16_t)((w) >> 32))
+#define DESC_LEN_FLAGS(w)	((w) & 0xffffffffffffull)
 
 /*
  * Frame copy. Frames of 16 to 64 bytes, the most by count, in two or four
@@ -350,14 +351,33 @@ zc_renew(struct ivshm_net *n)
 
 /* ---- tx ---- */
 
+/* Check @p cnt completions from @p slot on, not past the ring's end: each
+ * entry read once, as one word, and compared with the only value it may
+ * hold, {id = its own slot, len = 1} (a running value: one compare per
+ * entry). Returns how many are good; *bad gets the first bad entry. */
+static __rte_always_inline uint16_t
+tx_used_run(const volatile used_word *ring, uint16_t slot, uint16_t cnt,
+		uint64_t *bad)
+{
+	uint64_t expect = used_entry(slot);
+	uint16_t k;
+
+	for (k = 0; k < cnt; k++, expect++) {
+		uint64_t w = ring[slot + k];
+
+		if (unlikely(w != expect)) {
+			*bad = w;
+			break;
+		}
+	}
+	return k;
+}
+
 /* Take completions of our frames from the peer's used ring. With
  * 'count' false (control path, the link going down), stop quietly at the
- * first bad entry instead of recording a violation. Each entry is read
- * once, as one word, and compared with the only value it may hold:
- * {id = its own slot, len = 1}. The ring pointer, mask and index are
- * locals: the queue's fields would be reloaded after every read of the
- * (volatile) ring. Only the last frame's buffer end matters for the data
- * area's tail. */
+ * first bad entry instead of recording a violation. The entries are
+ * checked in at most two runs (before and after the ring wraps). Only
+ * the last frame's buffer end matters for the data area's tail. */
 static inline int
 tx_reclaim_ext(struct ivshm_net *n, struct txq *q, bool count)
 {
@@ -366,8 +386,8 @@ tx_reclaim_ext(struct ivshm_net *n, struct txq *q, bool count)
 	uint16_t mask = (uint16_t)(n->lay.num - 1);
 	uint16_t used = __atomic_load_n(n->peer_vq.used_idx, __ATOMIC_ACQUIRE);
 	uint16_t last = q->last_used, todo = (uint16_t)(used - last);
-	enum ivshm_net_violation v = IVSHM_NET_V_MAX;
-	uint16_t i;
+	uint16_t slot = last & mask, run, good;
+	uint64_t bad = 0;
 
 	if (todo == 0)
 		return 0;
@@ -376,25 +396,20 @@ tx_reclaim_ext(struct ivshm_net *n, struct txq *q, bool count)
 			violation(n, &q->st, IVSHM_NET_V_USED_IDX);
 		return -1;
 	}
-	for (i = 0; i < todo; i++) {
-		uint16_t slot = (uint16_t)(last + i) & mask;
-		uint64_t w = ring[slot];
-
-		if (unlikely(w != used_entry(slot))) {
-			v = (uint32_t)w != slot ? IVSHM_NET_V_USED_ID :
-				IVSHM_NET_V_USED_LEN;
-			break;
-		}
-	}
+	run = RTE_MIN(todo, (uint16_t)(mask + 1 - slot));
+	good = tx_used_run(ring, slot, run, &bad);
+	if (good == run && run < todo)
+		good += tx_used_run(ring, 0, todo - run, &bad);
 	/* the completions before a bad entry count */
-	if (i > 0) {
-		q->tail = q->shadow[(uint16_t)(last + i - 1) & mask].end;
-		q->last_used = (uint16_t)(last + i);
+	if (good > 0) {
+		q->tail = q->shadow[(uint16_t)(last + good - 1) & mask].end;
+		q->last_used = (uint16_t)(last + good);
 	}
-	if (likely(v == IVSHM_NET_V_MAX))
+	if (likely(good == todo))
 		return 0;
 	if (count)
-		violation(n, &q->st, v);
+		violation(n, &q->st, (uint32_t)bad != ((last + good) & mask) ?
+			IVSHM_NET_V_USED_ID : IVSHM_NET_V_USED_LEN);
 	return -1;
 }
 
@@ -760,24 +775,26 @@ rx_run_load(const struct ivshm_net *n, const struct rxq *q, struct rx_run *r)
 }
 
 /*
- * A fresh rx mbuf, as rte_pktmbuf_reset() leaves one, in whole-word
- * stores from the template of rx_mbuf_template() (data_off, refcnt 1,
- * nb_segs 1, port), with the frame's lengths. The mbuf comes raw from its
- * pool: next is already NULL there (mbuf invariant), the other fields are
- * rewritten here. The packet type, lengths, VLAN tag and hash are the 16
- * bytes at rx_descriptor_fields1 (the layout is checked at build time).
+ * A fresh rx mbuf, as rte_pktmbuf_reset() leaves one, with the frame's
+ * lengths: the 8 bytes from data_off to port from the template of
+ * rx_mbuf_template() (data_off, refcnt 1, nb_segs 1, port) in one store,
+ * data_len, vlan_tci and hash in another (the layout is checked at build
+ * time). The mbuf comes raw from its pool: next is already NULL there
+ * (mbuf invariant); every other field reset sets is rewritten here.
  */
 static __rte_always_inline void
 rx_mbuf_init(struct rte_mbuf *m, const struct mbuf_tmpl *t, uint32_t len,
 		uint16_t data_len)
 {
-	uint64_t *rearm = (uint64_t *)(void *)&m->rearm_data;
-	uint64_t *fields = (uint64_t *)(void *)&m->rx_descriptor_fields1;
+	uint64_t lens = data_len;	/* vlan_tci 0, hash 0 */
+	uint8_t *b = (uint8_t *)m;
 
-	rearm[0] = t->rearm;
+	/* memcpy: one move each, without type-punned pointers */
+	memcpy(b + offsetof(struct rte_mbuf, rearm_data), &t->rearm, 8);
 	m->ol_flags = t->ol_flags;
-	fields[0] = (uint64_t)len << 32;	/* packet_type 0, pkt_len */
-	fields[1] = data_len;			/* vlan_tci 0, hash 0 */
+	m->packet_type = 0;
+	m->pkt_len = len;
+	memcpy(b + offsetof(struct rte_mbuf, data_len), &lens, 8);
 	m->vlan_tci_outer = 0;
 	m->tx_offload = 0;
 }
@@ -792,16 +809,11 @@ rx_mbuf_template(struct mbuf_tmpl *t, struct rte_mempool *mp, uint16_t port)
 
 	RTE_BUILD_BUG_ON(offsetof(struct rte_mbuf, rearm_data) + 8 !=
 		offsetof(struct rte_mbuf, ol_flags));
-	RTE_BUILD_BUG_ON(offsetof(struct rte_mbuf, packet_type) !=
-		offsetof(struct rte_mbuf, rx_descriptor_fields1) ||
-		offsetof(struct rte_mbuf, pkt_len) !=
-		offsetof(struct rte_mbuf, rx_descriptor_fields1) + 4 ||
-		offsetof(struct rte_mbuf, data_len) !=
-		offsetof(struct rte_mbuf, rx_descriptor_fields1) + 8 ||
-		offsetof(struct rte_mbuf, vlan_tci) !=
-		offsetof(struct rte_mbuf, rx_descriptor_fields1) + 10 ||
+	RTE_BUILD_BUG_ON(offsetof(struct rte_mbuf, vlan_tci) !=
+		offsetof(struct rte_mbuf, data_len) + 2 ||
 		offsetof(struct rte_mbuf, hash) !=
-		offsetof(struct rte_mbuf, rx_descriptor_fields1) + 12);
+		offsetof(struct rte_mbuf, data_len) + 4 ||
+		offsetof(struct rte_mbuf, data_len) % 8 != 0);
 	memset(&m, 0, sizeof(m));
 	m.data_off = RTE_MIN((uint16_t)RTE_PKTMBUF_HEADROOM, room);
 	rte_mbuf_refcnt_set(&m, 1);
@@ -875,17 +887,16 @@ rx_translate(struct ivshm_net *n, struct rxq *q, struct rx_run *r,
 	off = r->desc[id].addr - r->data_off;
 	w = r->desc[id].w1;
 	len = DESC_LEN(w);
-	if (unlikely(DESC_FLAGS(w) != 0)) {
-		violation(n, &q->st, IVSHM_NET_V_DESC_FLAGS);
-		return RX_STOP;
-	}
 	/* addr in [data start, section end): one unsigned compare */
 	if (unlikely(off >= r->data_size)) {
 		violation(n, &q->st, IVSHM_NET_V_DESC_ADDR);
 		return RX_STOP;
 	}
-	if (unlikely(len > r->data_size - off)) {
-		violation(n, &q->st, IVSHM_NET_V_DESC_LEN);
+	/* len, with the flags above it: flags other than 0 make it longer
+	 * than any data area (< 4 GiB), so one compare checks both */
+	if (unlikely(DESC_LEN_FLAGS(w) > r->data_size - off)) {
+		violation(n, &q->st, DESC_FLAGS(w) != 0 ?
+			IVSHM_NET_V_DESC_FLAGS : IVSHM_NET_V_DESC_LEN);
 		return RX_STOP;
 	}
 	if (!zc) {

@@ -21,17 +21,44 @@
  * Static inline: both PMDs are linked whole into the vmlink application.
  */
 
+#include <stddef.h>
+#include <string.h>
+
 #include <rte_branch_prediction.h>
+#include <rte_common.h>
 #include <rte_mbuf.h>
 #include <rte_mempool.h>
 
 /* An mbuf that may go straight back to @p mp: what rte_pktmbuf_prefree_seg()
- * would return unchanged. */
+ * would return unchanged. Its reference count and segment count, next to
+ * each other, are tested as one 32-bit word (little-endian host): a plain
+ * load, as rte_mbuf_refcnt_read() is on x86 (an mbuf with one reference
+ * is this thread's alone; with more it takes the slow path in any case). */
 static __rte_always_inline int
 vmlink_mbuf_plain(const struct rte_mbuf *m, const struct rte_mempool *mp)
 {
-	return m->pool == mp && m->next == NULL && m->nb_segs == 1 &&
-		RTE_MBUF_DIRECT(m) && rte_mbuf_refcnt_read(m) == 1;
+	uint32_t ref_segs;
+
+	RTE_BUILD_BUG_ON(offsetof(struct rte_mbuf, nb_segs) !=
+		offsetof(struct rte_mbuf, refcnt) + 2);
+	memcpy(&ref_segs, (const uint8_t *)m + offsetof(struct rte_mbuf,
+		refcnt), sizeof(ref_segs));
+	return m->pool == mp && m->next == NULL && RTE_MBUF_DIRECT(m) &&
+		ref_segs == (1u | 1u << 16);
+}
+
+/* How many of the @p n mbufs at @p pkts, from the first on, are plain
+ * mbufs of @p mp. A pointer walk: the loop keeps nothing but the pointer,
+ * its end and the pool in registers (measured under callgrind). */
+static __rte_always_inline uint16_t
+vmlink_plain_run(struct rte_mbuf **pkts, uint16_t n,
+		const struct rte_mempool *mp)
+{
+	struct rte_mbuf **p = pkts, **end = pkts + n;
+
+	while (p != end && likely(vmlink_mbuf_plain(*p, mp)))
+		p++;
+	return (uint16_t)(p - pkts);
 }
 
 /* Free the @p n mbufs at @p pkts, consumed by a tx burst. */
@@ -44,9 +71,7 @@ vmlink_tx_free(struct rte_mbuf **pkts, uint16_t n)
 	if (unlikely(n == 0))
 		return;
 	mp = pkts[0]->pool;
-	for (i = 0; i < n; i++)
-		if (unlikely(!vmlink_mbuf_plain(pkts[i], mp)))
-			break;
+	i = vmlink_plain_run(pkts, n, mp);
 	rte_mempool_put_bulk(mp, (void **)pkts, i);
 	if (unlikely(i < n))
 		rte_pktmbuf_free_bulk(&pkts[i], n - i);

@@ -3,8 +3,6 @@
  */
 
 #include <errno.h>
-#include <pthread.h>
-#include <semaphore.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -17,14 +15,18 @@
 
 static int listen_fd = -1;
 static char sock_path[108];
-/* One server thread for the process (a thread per input would make
- * libFuzzer run a leak check after every input): it accepts, serves the
- * script the main thread handed it, and says so. */
-static pthread_t thr;
-static struct fz_script *volatile current;
-static sem_t served;
+/*
+ * No server thread: the link wraps connect() (see meson.build), and a
+ * connection to the listening socket is accepted and served inside the
+ * library's own connect() call, before it reads anything. Every message
+ * of the script is then in the socket when the library first looks, so
+ * an input runs the same way each time, with no thread hand-over to wait
+ * for.
+ */
+static struct fz_script *current;
 
-static void *serve(void *arg);
+int __real_connect(int fd, const struct sockaddr *sa, socklen_t len);
+int __wrap_connect(int fd, const struct sockaddr *sa, socklen_t len);
 
 void
 fzs_init(struct fz_script *s)
@@ -71,9 +73,6 @@ fzs_path(void)
 	if (listen_fd < 0 || bind(listen_fd, (struct sockaddr *)&sa,
 			sizeof(sa)) != 0 || listen(listen_fd, 4) != 0)
 		fz_fail("fake ivshmem2 server socket: %s", strerror(errno));
-	if (sem_init(&served, 0, 0) != 0 ||
-			pthread_create(&thr, NULL, serve, NULL) != 0)
-		fz_fail("fake ivshmem2 server thread");
 	return sock_path;
 }
 
@@ -105,7 +104,10 @@ fzs_send(int conn, const void *buf, uint32_t len, const int *fds,
 	}
 	if (len == 0)
 		return 0;
-	return sendmsg(conn, &mh, MSG_NOSIGNAL) == (ssize_t)len ? 0 : -1;
+	/* Never blocks: the library reads only once the harness returns to
+	 * it (a full socket ends the script like a peer that went away). */
+	return sendmsg(conn, &mh, MSG_NOSIGNAL | MSG_DONTWAIT) ==
+		(ssize_t)len ? 0 : -1;
 }
 
 static void
@@ -128,40 +130,45 @@ serve_one(struct fz_script *s, int c)
 		close(c);
 }
 
-static void *
-serve(void *arg)
+/* The library connects: serve the current script on the new connection
+ * before connect() returns to it. Other connections pass through. */
+int
+__wrap_connect(int fd, const struct sockaddr *sa, socklen_t len)
 {
-	(void)arg;
-	for (;;) {
-		int c = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC);
+	const struct sockaddr_un *un = (const struct sockaddr_un *)sa;
+	struct fz_script *s = current;
+	int r = __real_connect(fd, sa, len);
+	int c;
 
-		if (c < 0)
-			continue;
-		if (current != NULL)
-			serve_one(current, c);
-		else
-			close(c);
-		current = NULL;
-		sem_post(&served);
-	}
-	return NULL;
+	if (r != 0 || s == NULL || listen_fd < 0 || sa->sa_family != AF_UNIX ||
+			strncmp(un->sun_path, sock_path, sizeof(sock_path)) != 0)
+		return r;
+	current = NULL;
+	c = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC);
+	if (c < 0)
+		fz_fail("fake ivshmem2 server: accept: %s", strerror(errno));
+	serve_one(s, c);
+	s->served = true;
+	return r;
 }
 
 void
 fzs_serve(struct fz_script *s)
 {
 	fzs_path();
-	__atomic_store_n(&current, s, __ATOMIC_SEQ_CST);
+	s->served = false;
+	current = s;
 }
 
-/* After the connection attempt: wait until the script was served. The
- * library always connects before it returns, so one connection came. */
+/* After the connection attempt: the library always connects before it
+ * returns (it refuses nothing before that), so the script was served. */
 void
 fzs_join(struct fz_script *s)
 {
-	(void)s;
-	while (sem_wait(&served) != 0 && errno == EINTR)
-		;
+	current = NULL;
+	if (!s->served)
+		fz_fail("the library did not connect to the fake ivshmem2 "
+			"server");
 }
 
 void

@@ -2,9 +2,10 @@
  * Copyright(c) 2026 vmlink authors
  *
  * A scripted ivshmem2 server for the harnesses that test the peer library:
- * messages and fds are queued, then a thread accepts the library's
- * connection, sends them all and (unless asked to keep it) closes it. The
- * library is driven through its public API only (ivshm_dev_connect).
+ * messages and fds are queued; when the library connects, the connection
+ * is accepted in the same thread (the link wraps connect()), sent them all
+ * and (unless asked to keep it) closed. The library is driven through its
+ * public API only (ivshm_dev_connect).
  */
 
 #ifndef VMLINK_FUZZ_IVSHM_H
@@ -31,6 +32,7 @@ struct fz_script {
 	unsigned int n;
 	bool keep_open;		/* hand the connection back instead of closing */
 	int conn;		/* kept connection, -1 */
+	bool served;		/* the library connected and was served */
 };
 
 void fzs_init(struct fz_script *s);
@@ -42,7 +44,8 @@ const char *fzs_path(void);
 /* Start serving S to the next connection; then connect, then fzs_join. */
 void fzs_serve(struct fz_script *s);
 void fzs_join(struct fz_script *s);
-/* Send one more message on a kept connection (fds not taken over). */
+/* Send one more message on a kept connection (fds not taken over);
+ * -1 when the peer is gone or its socket is full. */
 int fzs_send(int conn, const void *buf, uint32_t len, const int *fds,
 	unsigned int nfds);
 /* Close every fd still queued, and a kept connection. */

@@ -11,10 +11,12 @@
  * or memory leak.
  */
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/mman.h>
 
 #include "config.h"
 #include "fuzz_util.h"
@@ -66,23 +68,48 @@ check_valid(const struct vmlink_cfg *c)
 		sizeof(storage));
 }
 
+/*
+ * The file the loader reads: a memfd made once, rewritten for each input
+ * and opened by its /proc/self/fd path (a file on a disk file system costs
+ * a write-back at each close after a truncation).
+ */
+static const char *
+input_file(const uint8_t *data, size_t size)
+{
+	static char path[64];
+	static int fd = -1;
+	size_t done = 0;
+
+	if (fd < 0) {
+		fd = memfd_create("fz-config-in.ini", MFD_CLOEXEC);
+		if (fd < 0)
+			fz_fail("memfd_create: %s", strerror(errno));
+		snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+	}
+	if (ftruncate(fd, 0) != 0)
+		fz_fail("ftruncate: %s", strerror(errno));
+	while (done < size) {
+		ssize_t w = pwrite(fd, data + done, size - done, (off_t)done);
+
+		if (w <= 0)
+			fz_fail("cannot write the input: %s", strerror(errno));
+		done += (size_t)w;
+	}
+	return path;
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	static char path[256];
 	struct fz_leaks leaks;
+	const char *path;
 	char *out = NULL;
 	size_t out_len = 0;
-	FILE *f, *err;
+	FILE *err;
 	int ret;
 
-	if (path[0] == '\0')
-		snprintf(path, sizeof(path), "%s/in.ini", fz_tmpdir());
+	path = input_file(data, size);
 	fz_leaks_begin(&leaks, NULL);
-	f = fopen(path, "w");
-	if (f == NULL || fwrite(data, 1, size, f) != size)
-		fz_fail("cannot write %s", path);
-	fclose(f);
 	err = open_memstream(&out, &out_len);
 	if (err == NULL)
 		fz_fail("open_memstream");

@@ -272,7 +272,10 @@ hostile_server(struct fz *f)
 	script_msgs(&s, f);
 	s.keep_open = how & 2;
 	fzs_serve(&s);
-	ret = ivshm_dev_connect(fzs_path(), 20, &dev);
+	/* Every message is in the socket before the library reads (see
+	 * fuzz_ivshm.c): only a kept connection with the handshake left
+	 * incomplete waits, and it times out whatever the timeout. */
+	ret = ivshm_dev_connect(fzs_path(), 1, &dev);
 	fzs_join(&s);
 	if (ret == 0) {
 		FZ_CHECK(dev != NULL);
@@ -331,6 +334,29 @@ client_read(int c, uint32_t max_peers)
 	}
 }
 
+/*
+ * Where the server under test puts its sockets and its memory file: a
+ * name prefix in /dev/shm, a memory file system (the private temp
+ * directory is on a disk one: creating, sizing and removing the file
+ * there for each input costs disk writes).
+ */
+static const char *
+srv_prefix(void)
+{
+	static char prefix[96];
+	struct stat st;
+
+	if (prefix[0] != '\0')
+		return prefix;
+	if (stat("/dev/shm", &st) == 0 && S_ISDIR(st.st_mode) &&
+			access("/dev/shm", W_OK) == 0)
+		snprintf(prefix, sizeof(prefix), "/dev/shm/vmlink-fuzz-%d-",
+			(int)getpid());
+	else
+		snprintf(prefix, sizeof(prefix), "%s/", fz_tmpdir());
+	return prefix;
+}
+
 static void
 hostile_clients(struct fz *f)
 {
@@ -344,9 +370,9 @@ hostile_clients(struct fz *f)
 	memset(&srv, 0, sizeof(srv));
 	srv.lsn[0].fd = srv.lsn[1].fd = -1;
 	srv.shm_fd = -1;
-	snprintf(sock, sizeof(sock), "%s/srv.sock", fz_tmpdir());
-	snprintf(qsock, sizeof(qsock), "%s/srv-qemu.sock", fz_tmpdir());
-	snprintf(shm, sizeof(shm), "%s/srv.shm.%u", fz_tmpdir(), seq++);
+	snprintf(sock, sizeof(sock), "%ssrv.sock", srv_prefix());
+	snprintf(qsock, sizeof(qsock), "%ssrv-qemu.sock", srv_prefix());
+	snprintf(shm, sizeof(shm), "%ssrv.shm.%u", srv_prefix(), seq++);
 	srv.opt.socket_path = sock;
 	srv.opt.qemu_socket_path = qsock;	/* QEMU ivshmem-doorbell clients */
 	srv.opt.shm_file = shm;

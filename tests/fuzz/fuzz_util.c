@@ -4,6 +4,7 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <stdbool.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -409,15 +410,63 @@ fz_tmpdir(void)
 	return tmpdir;
 }
 
+/*
+ * "--lcores=0@(CPUS)" with the CPUs this thread may run on (as ranges),
+ * or "--lcores=0" (as "-l 0" was) if that fails. With "-l 0" EAL pinned the
+ * harness's thread to CPU 0 and put its control threads (the libraries'
+ * too: rte_ctrl_thread_create) on the other CPUs: every round trip
+ * between the harness and a library's control thread was a wake-up
+ * across CPUs, several times the cost of one on the same CPU in a
+ * virtual machine, and `taskset -c N` could not keep a fuzzer on one
+ * core. Now lcore 0 and the control threads get the CPUs the process was
+ * given, and the scheduler keeps the two sides of a round trip together.
+ */
+static void
+lcores_arg(char *buf, size_t len)
+{
+	cpu_set_t set;
+	size_t off;
+	int c, first = -1, n;
+
+	if (sched_getaffinity(0, sizeof(set), &set) != 0)
+		goto fallback;
+	off = (size_t)snprintf(buf, len, "--lcores=0@(");
+	for (c = 0; c <= CPU_SETSIZE; c++) {
+		bool in = c < CPU_SETSIZE && CPU_ISSET(c, &set);
+
+		if (in && first < 0)
+			first = c;
+		if (in || first < 0)
+			continue;
+		n = c - 1 == first ?
+			snprintf(buf + off, len - off, "%s%d",
+				buf[off - 1] == '(' ? "" : ",", first) :
+			snprintf(buf + off, len - off, "%s%d-%d",
+				buf[off - 1] == '(' ? "" : ",", first, c - 1);
+		if (n < 0 || (size_t)n >= len - off)
+			goto fallback;
+		off += (size_t)n;
+		first = -1;
+	}
+	if (buf[off - 1] == '(' || off + 2 > len)
+		goto fallback;
+	buf[off++] = ')';
+	buf[off] = '\0';
+	return;
+fallback:
+	snprintf(buf, len, "--lcores=0");
+}
+
 void
 fz_eal_init(const char *prog)
 {
-	char prefix[64];
+	char prefix[64], lcores[256];
 	char *argv[16];
 	int argc = 0;
 
 	snprintf(prefix, sizeof(prefix), "--file-prefix=vmlink-fuzz-%d",
 		(int)getpid());
+	lcores_arg(lcores, sizeof(lcores));
 	/* libFuzzer's own flags (-runs=, -max_total_time=, ...) are not
 	 * EAL's: EAL gets only these. */
 	argv[argc++] = (char *)(uintptr_t)prog;
@@ -428,8 +477,7 @@ fz_eal_init(const char *prog)
 	argv[argc++] = (char *)(uintptr_t)"256";
 	argv[argc++] = (char *)(uintptr_t)"--no-pci";
 	argv[argc++] = (char *)(uintptr_t)"--no-telemetry";
-	argv[argc++] = (char *)(uintptr_t)"-l";
-	argv[argc++] = (char *)(uintptr_t)"0";
+	argv[argc++] = lcores;
 	argv[argc++] = (char *)(uintptr_t)"--log-level=1";
 	argv[argc] = NULL;
 	if (rte_eal_init(argc, argv) < 0) {

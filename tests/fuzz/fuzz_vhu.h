@@ -23,12 +23,17 @@
 
 #define FZV_POOL_SIZE	4095
 #define FZV_MAX_HELD	256
+/* The guest memory size both harnesses use (fe_opts.mem_size): one memfd
+ * of this size serves every input (fzv_start). */
+#define FZV_GUEST_MEM	(1u << 20)
 
 struct fzv {
 	struct vhu_config cfg;
 	struct vhu_dev *dev;
 	const char *path;
 	struct fe fe;
+	bool fe_used;		/* fe was set up once: fe_reset is enough */
+	bool guest_fresh;	/* the kept guest memory is this input's to take */
 	bool connected;
 	bool unsynced;		/* messages sent since the last sync */
 	struct rte_mbuf *held[FZV_MAX_HELD];	/* zero-copy mbufs kept */
@@ -55,7 +60,9 @@ void fzv_end(struct fzv *v);
  * same requests, acks read at the end, the in-flight region asked for
  * with a GET_FEATURES behind it, so that a refusal, which the back-end
  * does not answer, costs a round trip and not fe.c's 3 s reply timeout.
- * 0 when every request was accepted. */
+ * Guest memory of FZV_GUEST_MEM bytes is the kept memfd (zeros) on the
+ * input's first start, a new memfd after that. 0 when every request was
+ * accepted. */
 int fzv_start(struct fzv *v, const struct fe_opts *o);
 
 int fzv_connect(struct fzv *v);

@@ -43,7 +43,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 
 #define MAX_EXPECT	256
-#define GUEST_MEM	(1u << 20)	/* per input: small, it is zeroed */
+#define GUEST_MEM	FZV_GUEST_MEM	/* the kept memfd (fuzz_vhu.c) */
 #define FRAME_MAX	1514
 
 struct expect {
@@ -687,8 +687,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct fz f = { data, size };
 	uint8_t knobs = fz_u8(&f);
 
-	/* Everything after the front-end (which fzv_config and fzv_begin
-	 * set: 3 MB, zeroed once per input is enough). */
+	/* Everything after the front-end: fzv_config and fzv_begin set
+	 * that (of its 3 MB, fzv_begin resets what the last input used). */
 	memset(&s.nqp, 0, sizeof(s) - offsetof(struct ring_state, nqp));
 	s.logfd = -1;
 	fzv_config(&s.v, knobs);

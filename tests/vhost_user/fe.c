@@ -4,6 +4,7 @@
  */
 
 #include <dirent.h>
+#include <stddef.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -37,12 +38,12 @@ fe_opts_default(struct fe_opts *o)
 	o->mem_size = 4ull << 20;
 }
 
-void
-fe_init(struct fe *fe)
+/* What fe_init and fe_reset both set beyond zeros. */
+static void
+fe_defaults(struct fe *fe)
 {
 	unsigned int i;
 
-	memset(fe, 0, sizeof(*fe));
 	fe->sock = -1;
 	fe->prefer_huge = true;
 	fe->base_override = -1;
@@ -52,6 +53,37 @@ fe_init(struct fe *fe)
 		fe->vq[i].callfd = -1;
 		fe->vq[i].errfd = -1;
 	}
+}
+
+void
+fe_init(struct fe *fe)
+{
+	memset(fe, 0, sizeof(*fe));
+	fe_defaults(fe);
+}
+
+void
+fe_reset(struct fe *fe)
+{
+	unsigned int i;
+
+	/* Everything but the rings (34 KB), then each ring but its tables,
+	 * and the table entries it used. */
+	memset(fe, 0, offsetof(struct fe, vq));
+	memset(&fe->alloc_next, 0, sizeof(*fe) -
+		offsetof(struct fe, alloc_next));
+	for (i = 0; i < FE_MAX_VQ; i++) {
+		struct fe_vring *v = &fe->vq[i];
+		uint16_t hi = v->tbl_hi;
+
+		memset(v->chain, 0, hi * sizeof(v->chain[0]));
+		memset(v->pk_ndesc, 0, hi * sizeof(v->pk_ndesc[0]));
+		memset(v, 0, offsetof(struct fe_vring, chain));
+		memset(&v->packed, 0, offsetof(struct fe_vring, pk_ndesc) -
+			offsetof(struct fe_vring, packed));
+		v->tbl_hi = 0;
+	}
+	fe_defaults(fe);
 }
 
 static void
@@ -81,6 +113,8 @@ fe_fini(struct fe *fe)
 		close_fd(&fe->vq[i].errfd);
 	}
 	for (i = 0; i < fe->nmem; i++) {
+		if (fe->mem[i].kept)
+			continue;
 		munmap(fe->mem[i].map, fe->mem[i].map_len);
 		close_fd(&fe->mem[i].fd);
 	}
@@ -246,6 +280,7 @@ fe_mem_add(struct fe *fe, uint64_t gpa, uint64_t size, uint64_t mmap_offset,
 	m->gpa = gpa;
 	m->size = size;
 	m->mmap_offset = mmap_offset;
+	m->kept = false;
 	fe->nmem++;
 	return (int)(fe->nmem - 1);
 }
@@ -540,6 +575,8 @@ fe_vring_alloc(struct fe *fe, unsigned int idx, uint16_t size)
 	if (idx >= FE_MAX_VQ || size > FE_RING_MAX)
 		return -1;
 	v->size = size;
+	if (v->tbl_hi < size)
+		v->tbl_hi = size;
 	v->desc_gpa = fe_alloc(fe, vmlink_vring_desc_size(size), 4096);
 	v->avail_gpa = fe_alloc(fe, vmlink_vring_avail_size(size), 64);
 	v->used_gpa = fe_alloc(fe, vmlink_vring_used_size(size), 4096);
@@ -621,6 +658,13 @@ fe_vring_start(struct fe *fe, unsigned int idx, bool kick_nofd,
 /* Guest memory as most tests want it: one region of @p size at guest
  * address 0, buffers allocated from 0x1000 on; nothing when the test laid
  * its memory out itself. */
+static void
+mem_default_layout(struct fe *fe, uint64_t size)
+{
+	fe->alloc_next = 0x1000;
+	fe->alloc_end = size;
+}
+
 int
 fe_mem_default(struct fe *fe, uint64_t size)
 {
@@ -628,8 +672,21 @@ fe_mem_default(struct fe *fe, uint64_t size)
 		return 0;
 	if (fe_mem_add(fe, 0, size, 0, true) < 0)
 		return -1;
-	fe->alloc_next = 0x1000;
-	fe->alloc_end = size;
+	mem_default_layout(fe, size);
+	return 0;
+}
+
+int
+fe_mem_default_kept(struct fe *fe, const struct fe_mem *m)
+{
+	if (fe->nmem != 0)
+		return 0;
+	if (m->gpa != 0 || m->mmap_offset != 0 || m->size < 0x2000)
+		return -1;
+	fe->mem[0] = *m;
+	fe->mem[0].kept = true;
+	fe->nmem = 1;
+	mem_default_layout(fe, m->size);
 	return 0;
 }
 

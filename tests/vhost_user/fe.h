@@ -30,6 +30,8 @@ struct fe_mem {
 	uint64_t size;
 	uint64_t mmap_offset;
 	bool huge;
+	bool kept;		/* the caller's (fe_mem_default_kept): fe_fini
+				 * leaves it mapped and open */
 };
 
 struct fe_chain {
@@ -65,6 +67,10 @@ struct fe_vring {
 	uint16_t pk_used;	/* next used element expected */
 	bool pk_used_wrap;
 	uint16_t pk_ndesc[FE_RING_MAX];	/* by buffer id: chain length */
+	/* chain[] and pk_ndesc[] entries fe.c may have set lie below this
+	 * (the largest size the ring was allocated with): fe_reset clears
+	 * those and no more. */
+	uint16_t tbl_hi;
 };
 
 struct fe {
@@ -106,6 +112,12 @@ struct fe_opts {
 
 void fe_opts_default(struct fe_opts *o);
 void fe_init(struct fe *fe);
+/* fe_init for a front-end used before and fe_fini'd: the same state for
+ * everything fe.c reads, without clearing the 3 MB of ring tables (only
+ * the chain[] and pk_ndesc[] entries fe.c set, see tbl_hi): for callers
+ * that start many sessions (the fuzz harnesses, one per input) and write
+ * those tables only through fe.c. */
+void fe_reset(struct fe *fe);
 void fe_fini(struct fe *fe);
 
 int fe_connect(struct fe *fe, const char *path);
@@ -117,6 +129,10 @@ void fe_disconnect(struct fe *fe);
 int fe_mem_add(struct fe *fe, uint64_t gpa, uint64_t size,
 	uint64_t mmap_offset, bool huge_ok);
 int fe_mem_default(struct fe *fe, uint64_t size);
+/* fe_mem_default's layout on memory the caller keeps across sessions:
+ * @p m, a mapping of a whole file (contents as they are), becomes region
+ * 0 at guest address 0. */
+int fe_mem_default_kept(struct fe *fe, const struct fe_mem *m);
 int fe_mem_alloc_fd(uint64_t size, bool huge_ok, bool *huge);
 void *fe_va(struct fe *fe, uint64_t gpa);
 uint64_t fe_qva(struct fe *fe, uint64_t gpa);

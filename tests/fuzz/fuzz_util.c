@@ -411,14 +411,14 @@ fz_tmpdir(void)
 }
 
 /*
- * "--lcores=0@(CPUS)" with the CPUs this thread may run on (as ranges),
- * or "--lcores=0" (as "-l 0" was) if that fails. With "-l 0" EAL pinned the
- * harness's thread to CPU 0 and put its control threads (the libraries'
- * too: rte_ctrl_thread_create) on the other CPUs: every round trip
- * between the harness and a library's control thread was a wake-up
- * across CPUs, several times the cost of one on the same CPU in a
- * virtual machine, and `taskset -c N` could not keep a fuzzer on one
- * core. Now lcore 0 and the control threads get the CPUs the process was
+ * "--lcores=0@(CPUS)": lcore 0 on the CPUs this thread may run on (as
+ * ranges); "--lcores=0" (what "-l 0" was) if they cannot be read or do
+ * not fit in BUF. "-l 0" pinned the harness's thread to CPU 0 and EAL's
+ * control threads (the libraries' too: rte_ctrl_thread_create) to the
+ * other CPUs, so that every round trip between a harness and a library's
+ * control thread was a wake-up across CPUs, several times the cost of
+ * one on the same CPU in a virtual machine, and `taskset -c N` could not
+ * keep a fuzzer on one core. Now all of them get the CPUs the process was
  * given, and the scheduler keeps the two sides of a round trip together.
  */
 static void

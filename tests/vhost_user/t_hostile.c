@@ -155,6 +155,32 @@ h_verify(struct tb *t, unsigned int vqi, enum vhu_malformed why)
 	return tb_check_fds(t);
 }
 
+/* Head @p head made available on TX: not dequeued, counted as @p why. */
+static int
+tx_fault(struct tb *t, uint16_t head, enum vhu_malformed why)
+{
+	TRY(tx_inject(t, head));
+	return h_verify(t, 1, why);
+}
+
+/* Head @p head made available on RX: not filled, counted as @p why. */
+static int
+rx_fault(struct tb *t, uint16_t head, enum vhu_malformed why)
+{
+	TRY(rx_inject(t, head));
+	return h_verify(t, 0, why);
+}
+
+/* One descriptor {@p addr, @p len, @p flags} at head 0 of ring @p vqi
+ * (1 TX, 0 RX): counted as @p why. */
+static int
+desc_fault(struct tb *t, unsigned int vqi, uint64_t addr, uint32_t len,
+	uint16_t flags, enum vhu_malformed why)
+{
+	fe_desc(&t->fe.vq[vqi], 0, addr, len, flags, 0);
+	return vqi == 1 ? tx_fault(t, 0, why) : rx_fault(t, 0, why);
+}
+
 /* ---- protocol ---- */
 
 int
@@ -521,8 +547,7 @@ case_desc_loop(void)
 	a = put(&t, NULL, 100);
 	fe_desc(v, 0, a, 12, VRING_DESC_F_NEXT, 1);
 	fe_desc(v, 1, a + 12, 50, VRING_DESC_F_NEXT, 0);
-	TRY(tx_inject(&t, 0));
-	return h_verify(&t, 1, VHU_MAL_LOOP);
+	return tx_fault(&t, 0, VHU_MAL_LOOP);
 }
 
 int
@@ -532,9 +557,8 @@ case_addr_past_region(void)
 
 	TRY(h_start(&t, 0, 0, false));
 	/* Starts 100 bytes before the end of the only region, 200 long. */
-	fe_desc(&t.fe.vq[1], 0, 4 * MiB - 100, 200, 0, 0);
-	TRY(tx_inject(&t, 0));
-	return h_verify(&t, 1, VHU_MAL_ADDR);
+	return desc_fault(&t, 1, 4 * MiB - 100, 200, 0,
+		VHU_MAL_ADDR);
 }
 
 int
@@ -550,8 +574,7 @@ case_zero_len_bad_addr(void)
 	fe_desc(v, 0, a, 12, VRING_DESC_F_NEXT, 1);
 	fe_desc(v, 1, 0x4000000000ull, 0, VRING_DESC_F_NEXT, 2);
 	fe_desc(v, 2, a + 12, 100, 0, 0);
-	TRY(tx_inject(&t, 0));
-	return h_verify(&t, 1, VHU_MAL_ZERO_LEN);
+	return tx_fault(&t, 0, VHU_MAL_ZERO_LEN);
 }
 
 int
@@ -567,8 +590,7 @@ case_hdr_split_3(void)
 	fe_desc(v, 0, a, 4, VRING_DESC_F_NEXT, 1);
 	fe_desc(v, 1, a + 4, 4, VRING_DESC_F_NEXT, 2);
 	fe_desc(v, 2, a + 8, 104, 0, 0);
-	TRY(tx_inject(&t, 0));
-	return h_verify(&t, 1, VHU_MAL_HDR_SPLIT);
+	return tx_fault(&t, 0, VHU_MAL_HDR_SPLIT);
 }
 
 int
@@ -577,9 +599,8 @@ case_chain_short(void)
 	struct tb t;
 
 	TRY(h_start(&t, 0, 0, false));
-	fe_desc(&t.fe.vq[1], 0, put(&t, NULL, 0), 8, 0, 0);
-	TRY(tx_inject(&t, 0));
-	return h_verify(&t, 1, VHU_MAL_CHAIN_SHORT);
+	return desc_fault(&t, 1, put(&t, NULL, 0), 8, 0,
+		VHU_MAL_CHAIN_SHORT);
 }
 
 int
@@ -597,8 +618,7 @@ case_chain_too_long(void)
 	for (i = 1; i < 300; i++)
 		fe_desc(v, i, a + 12 + (i - 1) * 4u, 4,
 			i < 299 ? VRING_DESC_F_NEXT : 0, (uint16_t)(i + 1));
-	TRY(tx_inject(&t, 0));
-	return h_verify(&t, 1, VHU_MAL_CHAIN_LONG);
+	return tx_fault(&t, 0, VHU_MAL_CHAIN_LONG);
 }
 
 int
@@ -635,9 +655,8 @@ case_indirect_nested(void)
 	tv[0] = (struct vring_desc){ a, 112, 0, 0 };
 	tv = fe_va(&t.fe, t1);
 	tv[0] = (struct vring_desc){ t2, 16, VRING_DESC_F_INDIRECT, 0 };
-	fe_desc(&t.fe.vq[1], 0, t1, 16, VRING_DESC_F_INDIRECT, 0);
-	TRY(tx_inject(&t, 0));
-	return h_verify(&t, 1, VHU_MAL_INDIRECT_NESTED);
+	return desc_fault(&t, 1, t1, 16, VRING_DESC_F_INDIRECT,
+		VHU_MAL_INDIRECT_NESTED);
 }
 
 int
@@ -648,9 +667,8 @@ case_indirect_misaligned(void)
 
 	TRY(h_start(&t, 0, 0, false));
 	tbl = fe_alloc(&t.fe, 64, 16) + 8;
-	fe_desc(&t.fe.vq[1], 0, tbl, 32, VRING_DESC_F_INDIRECT, 0);
-	TRY(tx_inject(&t, 0));
-	return h_verify(&t, 1, VHU_MAL_INDIRECT_ALIGN);
+	return desc_fault(&t, 1, tbl, 32, VRING_DESC_F_INDIRECT,
+		VHU_MAL_INDIRECT_ALIGN);
 }
 
 int
@@ -660,9 +678,8 @@ case_indirect_span(void)
 
 	TRY(h_start(&t, 0, 0, true));
 	/* 16 bytes in region 0, 16 in region 1. */
-	fe_desc(&t.fe.vq[1], 0, 4 * MiB - 16, 32, VRING_DESC_F_INDIRECT, 0);
-	TRY(tx_inject(&t, 0));
-	return h_verify(&t, 1, VHU_MAL_INDIRECT_SPAN);
+	return desc_fault(&t, 1, 4 * MiB - 16, 32, VRING_DESC_F_INDIRECT,
+		VHU_MAL_INDIRECT_SPAN);
 }
 
 int
@@ -677,9 +694,8 @@ case_indirect_not_negotiated(void)
 	tbl = fe_alloc(&t.fe, 16, 16);
 	tv = fe_va(&t.fe, tbl);
 	tv[0] = (struct vring_desc){ a, 112, 0, 0 };
-	fe_desc(&t.fe.vq[1], 0, tbl, 16, VRING_DESC_F_INDIRECT, 0);
-	TRY(tx_inject(&t, 0));
-	return h_verify(&t, 1, VHU_MAL_INDIRECT_FLAGS);
+	return desc_fault(&t, 1, tbl, 16, VRING_DESC_F_INDIRECT,
+		VHU_MAL_INDIRECT_FLAGS);
 }
 
 struct toggler {
@@ -916,9 +932,8 @@ case_frame_too_long(void)
 	struct tb t;
 
 	TRY(h_start(&t, 0, 0, false));
-	fe_desc(&t.fe.vq[1], 0, put(&t, NULL, 70000), 70012, 0, 0);
-	TRY(tx_inject(&t, 0));
-	return h_verify(&t, 1, VHU_MAL_FRAME_LEN);
+	return desc_fault(&t, 1, put(&t, NULL, 70000), 70012, 0,
+		VHU_MAL_FRAME_LEN);
 }
 
 int
@@ -963,8 +978,7 @@ case_head_index_oob(void)
 	struct tb t;
 
 	TRY(h_start(&t, 0, 0, false));
-	TRY(tx_inject(&t, 256));	/* ring size 256 */
-	return h_verify(&t, 1, VHU_MAL_HEAD_INDEX);
+	return tx_fault(&t, 256, VHU_MAL_HEAD_INDEX);	/* ring size 256 */
 }
 
 int
@@ -976,8 +990,7 @@ case_next_index_oob(void)
 	TRY(h_start(&t, 0, 0, false));
 	a = put(&t, NULL, 100);
 	fe_desc(&t.fe.vq[1], 0, a, 12, VRING_DESC_F_NEXT, 300);
-	TRY(tx_inject(&t, 0));
-	return h_verify(&t, 1, VHU_MAL_NEXT_INDEX);
+	return tx_fault(&t, 0, VHU_MAL_NEXT_INDEX);
 }
 
 int
@@ -986,9 +999,8 @@ case_tx_writable_desc(void)
 	struct tb t;
 
 	TRY(h_start(&t, 0, 0, false));
-	fe_desc(&t.fe.vq[1], 0, put(&t, NULL, 100), 112, VRING_DESC_F_WRITE, 0);
-	TRY(tx_inject(&t, 0));
-	return h_verify(&t, 1, VHU_MAL_DIRECTION);
+	return desc_fault(&t, 1, put(&t, NULL, 100), 112, VRING_DESC_F_WRITE,
+		VHU_MAL_DIRECTION);
 }
 
 int
@@ -997,9 +1009,8 @@ case_rx_readonly_desc(void)
 	struct tb t;
 
 	TRY(h_start(&t, 0, 0, false));
-	fe_desc(&t.fe.vq[0], 0, fe_alloc(&t.fe, 2048, 64), 2048, 0, 0);
-	TRY(rx_inject(&t, 0));
-	return h_verify(&t, 0, VHU_MAL_DIRECTION);
+	return desc_fault(&t, 0, fe_alloc(&t.fe, 2048, 64), 2048, 0,
+		VHU_MAL_DIRECTION);
 }
 
 int
@@ -1008,9 +1019,8 @@ case_rx_addr_outside(void)
 	struct tb t;
 
 	TRY(h_start(&t, 0, 0, false));
-	fe_desc(&t.fe.vq[0], 0, 256 * MiB, 2048, VRING_DESC_F_WRITE, 0);
-	TRY(rx_inject(&t, 0));
-	return h_verify(&t, 0, VHU_MAL_ADDR);
+	return desc_fault(&t, 0, 256 * MiB, 2048, VRING_DESC_F_WRITE,
+		VHU_MAL_ADDR);
 }
 
 int

@@ -36,6 +36,22 @@ zc_bench(struct tb *t, uint32_t threshold, uint16_t budget)
 	return 0;
 }
 
+/* Zero-copy for every frame, held buffers awaited up to @p quiesce_ms;
+ * one @p len-byte frame (seed @p seed, kept in @p f) offered on TX. */
+static int
+zc_held_bench(struct tb *t, uint32_t quiesce_ms, uint8_t *f, uint32_t len,
+	uint32_t seed)
+{
+	tb_init(t);
+	t->cfg.zero_copy = true;
+	t->cfg.copy_threshold = 0;
+	t->cfg.quiesce_timeout_ms = quiesce_ms;
+	TRY(tb_start(t));
+	make_frame(f, len, seed);
+	fe_tx_frame(&t->fe, 1, NULL, 12, f, len, 1, false, false);
+	return 0;
+}
+
 struct delayed_free {
 	struct rte_mbuf *m[8];
 	unsigned int n;
@@ -274,13 +290,7 @@ case_zc_memtable_wait(void)
 	uint64_t ms;
 	int ack;
 
-	tb_init(&t);
-	t.cfg.zero_copy = true;
-	t.cfg.copy_threshold = 0;
-	t.cfg.quiesce_timeout_ms = 3000;
-	TRY(tb_start(&t));
-	make_frame(f, sizeof(f), 7);
-	fe_tx_frame(&t.fe, 1, NULL, 12, f, sizeof(f), 1, false, false);
+	TRY(zc_held_bench(&t, 3000, f, sizeof(f), 7));
 	CHECK(vhu_dequeue_burst(t.dev, 0, t_mp, m, 2) == 1 &&
 		RTE_MBUF_HAS_EXTBUF(m[0]), "zero-copy frame");
 	d.m[0] = m[0];
@@ -330,13 +340,7 @@ case_zc_memtable_timeout(void)
 	uint64_t ms;
 	int ack;
 
-	tb_init(&t);
-	t.cfg.zero_copy = true;
-	t.cfg.copy_threshold = 0;
-	t.cfg.quiesce_timeout_ms = 300;
-	TRY(tb_start(&t));
-	make_frame(f, sizeof(f), 8);
-	fe_tx_frame(&t.fe, 1, NULL, 12, f, sizeof(f), 1, false, false);
+	TRY(zc_held_bench(&t, 300, f, sizeof(f), 8));
 	CHECK(vhu_dequeue_burst(t.dev, 0, t_mp, m, 2) == 1, "dequeue");
 	CHECK(fe_mem_add(&t.fe, 64 * MiB, 2 * MiB, 0, false) == 1, "mem");
 	{
@@ -376,13 +380,7 @@ case_zc_get_vring_base(void)
 	uint64_t t0, ms;
 	struct vhu_queue_stats s;
 
-	tb_init(&t);
-	t.cfg.zero_copy = true;
-	t.cfg.copy_threshold = 0;
-	t.cfg.quiesce_timeout_ms = 300;
-	TRY(tb_start(&t));
-	make_frame(f, sizeof(f), 9);
-	fe_tx_frame(&t.fe, 1, NULL, 12, f, sizeof(f), 1, false, false);
+	TRY(zc_held_bench(&t, 300, f, sizeof(f), 9));
 	fe_tx_frame(&t.fe, 1, NULL, 12, f, sizeof(f), 1, false, false);
 	CHECK(vhu_dequeue_burst(t.dev, 0, t_mp, m, 1) == 1, "dequeue");
 	/* GET_VRING_BASE waits for the buffer, which then gets its entry. */
@@ -430,13 +428,7 @@ case_zc_disconnect(void)
 	uint64_t t0;
 	int fd, n;
 
-	tb_init(&t);
-	t.cfg.zero_copy = true;
-	t.cfg.copy_threshold = 0;
-	t.cfg.quiesce_timeout_ms = 200;
-	TRY(tb_start(&t));
-	make_frame(f, sizeof(f), 10);
-	fe_tx_frame(&t.fe, 1, NULL, 12, f, sizeof(f), 1, false, false);
+	TRY(zc_held_bench(&t, 200, f, sizeof(f), 10));
 	CHECK(vhu_dequeue_burst(t.dev, 0, t_mp, m, 2) == 1, "dequeue");
 	fd = dup(t.fe.mem[0].fd);
 	CHECK(count_maps_of_fd(fd) == 2, "front-end + back-end mappings: %d",

@@ -48,6 +48,25 @@ flow_len(uint64_t seq)
 	return 60 + (uint32_t)(seq * 7 % 1400);
 }
 
+/* Count the @p n frames dequeued into @p m as got, the ones not as sent
+ * as bad, and free them. */
+static void
+flow_check(struct flow *f, struct rte_mbuf **m, uint16_t n)
+{
+	uint8_t frame[1500];
+	uint32_t len;
+	uint16_t i;
+
+	for (i = 0; i < n; i++) {
+		len = flow_len(f->got);
+		make_frame(frame, len, (uint32_t)f->got);
+		if (!mbuf_equals(m[i], frame, len))
+			f->bad++;
+		rte_pktmbuf_free(m[i]);
+		f->got++;
+	}
+}
+
 static void *
 flow_run(void *arg)
 {
@@ -74,30 +93,13 @@ flow_run(void *arg)
 		f->bursts++;
 		if (n == 0 && f->sent > f->got)
 			f->paused++;
-		for (i = 0; i < n; i++) {
-			len = flow_len(f->got);
-			make_frame(frame, len, (uint32_t)f->got);
-			if (!mbuf_equals(m[i], frame, len))
-				f->bad++;
-			rte_pktmbuf_free(m[i]);
-			f->got++;
-		}
+		flow_check(f, m, n);
 		while (fe_used_get(v, &id, &len) == 1)
 			f->used++;
 	}
 	/* What is still in the ring comes out too: exact counts. */
-	for (i = 0; i < 1000 && f->got < f->sent; i++) {
-		uint16_t n = vhu_dequeue_burst(f->t->dev, 1, t_mp, m, 32);
-
-		for (uint16_t j = 0; j < n; j++) {
-			len = flow_len(f->got);
-			make_frame(frame, len, (uint32_t)f->got);
-			if (!mbuf_equals(m[j], frame, len))
-				f->bad++;
-			rte_pktmbuf_free(m[j]);
-			f->got++;
-		}
-	}
+	for (i = 0; i < 1000 && f->got < f->sent; i++)
+		flow_check(f, m, vhu_dequeue_burst(f->t->dev, 1, t_mp, m, 32));
 	while (fe_used_get(v, &id, &len) == 1)
 		f->used++;
 	return NULL;

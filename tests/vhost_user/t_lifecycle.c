@@ -90,6 +90,17 @@ take_frames(struct tb *t, uint32_t *seq, unsigned int max, unsigned int *got)
 	return 0;
 }
 
+/* A started bench that negotiated protocol feature @p bit. */
+static int
+start_with(struct tb *t, unsigned int bit)
+{
+	tb_init(t);
+	TRY(tb_start(t));
+	CHECK(t->fe.proto & BIT(bit), "protocol feature %u not negotiated",
+		bit);
+	return 0;
+}
+
 int
 case_status_driver_ok(void)
 {
@@ -100,9 +111,7 @@ case_status_driver_ok(void)
 	uint64_t v;
 	struct tb t;
 
-	tb_init(&t);
-	TRY(tb_start(&t));
-	CHECK(t.fe.proto & BIT(VHU_PROTO_F_STATUS), "STATUS negotiated");
+	TRY(start_with(&t, VHU_PROTO_F_STATUS));
 	/* Until the front-end drives the status, nothing is gated. */
 	TRY(tx_roundtrip(&t, 0, 100));
 	base = 1;
@@ -190,9 +199,7 @@ case_reset_device(void)
 	uint64_t v;
 	struct tb t;
 
-	tb_init(&t);
-	TRY(tb_start(&t));
-	CHECK(t.fe.proto & BIT(VHU_PROTO_F_RESET_DEVICE), "negotiated");
+	TRY(start_with(&t, VHU_PROTO_F_RESET_DEVICE));
 	CHECK(fe_request_u64(&t.fe, VHU_REQ_SET_STATUS, ST_UP) == 0, "status");
 	TRY(tx_roundtrip(&t, 0, 200));
 	TRY(rx_roundtrip(&t, 0, 200));

@@ -405,6 +405,24 @@ pk_rx_inject(struct tb *t, const struct vring_packed_desc *d, uint32_t n)
 	return 0;
 }
 
+/* Chain @p d (@p n descriptors) on TX: not dequeued, counted as @p why. */
+static int
+pk_tx_fault(struct tb *t, const struct vring_packed_desc *d, uint32_t n,
+	enum vhu_malformed why)
+{
+	TRY(pk_tx_inject(t, d, n));
+	return h_verify(t, 1, why);
+}
+
+/* Chain @p d (@p n descriptors) on RX: not filled, counted as @p why. */
+static int
+pk_rx_fault(struct tb *t, const struct vring_packed_desc *d, uint32_t n,
+	enum vhu_malformed why)
+{
+	TRY(pk_rx_inject(t, d, n));
+	return h_verify(t, 0, why);
+}
+
 #define PD(a, l, i, f) ((struct vring_packed_desc){ (a), (l), (i), (f) })
 
 /* A chain round the whole ring and on: every descriptor says NEXT. */
@@ -420,8 +438,7 @@ case_pk_chain_loop(void)
 	a = put(&t, NULL, 100);
 	for (i = 0; i < 64; i++)
 		d[i] = PD(a, 12, 0, VRING_DESC_F_NEXT);
-	TRY(pk_tx_inject(&t, d, 64));
-	return h_verify(&t, 1, VHU_MAL_LOOP);
+	return pk_tx_fault(&t, d, 64, VHU_MAL_LOOP);
 }
 
 int
@@ -438,8 +455,7 @@ case_pk_chain_too_long(void)
 	for (i = 1; i < 300; i++)
 		d[i] = PD(a + 12 + (i - 1) * 4u, 4, 0,
 			i < 299 ? VRING_DESC_F_NEXT : 0);
-	TRY(pk_tx_inject(&t, d, 300));
-	return h_verify(&t, 1, VHU_MAL_CHAIN_LONG);
+	return pk_tx_fault(&t, d, 300, VHU_MAL_CHAIN_LONG);
 }
 
 int
@@ -449,8 +465,7 @@ case_pk_addr_past_region(void)
 	struct tb t;
 
 	TRY(pk_h_start(&t, 0, 0, false));
-	TRY(pk_tx_inject(&t, &d, 1));
-	return h_verify(&t, 1, VHU_MAL_ADDR);
+	return pk_tx_fault(&t, &d, 1, VHU_MAL_ADDR);
 }
 
 int
@@ -465,8 +480,7 @@ case_pk_zero_len_bad_addr(void)
 	d[0] = PD(a, 12, 0, VRING_DESC_F_NEXT);
 	d[1] = PD(0x4000000000ull, 0, 0, VRING_DESC_F_NEXT);
 	d[2] = PD(a + 12, 100, 0, 0);
-	TRY(pk_tx_inject(&t, d, 3));
-	return h_verify(&t, 1, VHU_MAL_ZERO_LEN);
+	return pk_tx_fault(&t, d, 3, VHU_MAL_ZERO_LEN);
 }
 
 int
@@ -481,8 +495,7 @@ case_pk_hdr_split_3(void)
 	d[0] = PD(a, 4, 0, VRING_DESC_F_NEXT);
 	d[1] = PD(a + 4, 4, 0, VRING_DESC_F_NEXT);
 	d[2] = PD(a + 8, 104, 0, 0);
-	TRY(pk_tx_inject(&t, d, 3));
-	return h_verify(&t, 1, VHU_MAL_HDR_SPLIT);
+	return pk_tx_fault(&t, d, 3, VHU_MAL_HDR_SPLIT);
 }
 
 int
@@ -493,8 +506,7 @@ case_pk_chain_short(void)
 
 	TRY(pk_h_start(&t, 0, 0, false));
 	d = PD(put(&t, NULL, 0), 8, 0, 0);
-	TRY(pk_tx_inject(&t, &d, 1));
-	return h_verify(&t, 1, VHU_MAL_CHAIN_SHORT);
+	return pk_tx_fault(&t, &d, 1, VHU_MAL_CHAIN_SHORT);
 }
 
 /* Buffer ids must name a ring slot, in either direction. */
@@ -513,8 +525,7 @@ case_pk_id_oob(void)
 	TRY(h_verify(&t, 1, VHU_MAL_HEAD_INDEX));
 	TRY(pk_h_start(&t, 0, 256, false));
 	d[0] = PD(fe_alloc(&t.fe, 2048, 64), 2048, 0xffff, VRING_DESC_F_WRITE);
-	TRY(pk_rx_inject(&t, d, 1));
-	return h_verify(&t, 0, VHU_MAL_HEAD_INDEX);
+	return pk_rx_fault(&t, d, 1, VHU_MAL_HEAD_INDEX);
 }
 
 int
@@ -551,8 +562,7 @@ case_pk_indirect_nested(void)
 	tv = fe_va(&t.fe, t1);
 	tv[0] = PD(t2, 16, 0, VRING_DESC_F_INDIRECT);
 	d = PD(t1, 16, 0, VRING_DESC_F_INDIRECT);
-	TRY(pk_tx_inject(&t, &d, 1));
-	return h_verify(&t, 1, VHU_MAL_INDIRECT_NESTED);
+	return pk_tx_fault(&t, &d, 1, VHU_MAL_INDIRECT_NESTED);
 }
 
 int
@@ -563,8 +573,7 @@ case_pk_indirect_misaligned(void)
 
 	TRY(pk_h_start(&t, 0, 0, false));
 	d = PD(fe_alloc(&t.fe, 64, 16) + 8, 32, 0, VRING_DESC_F_INDIRECT);
-	TRY(pk_tx_inject(&t, &d, 1));
-	return h_verify(&t, 1, VHU_MAL_INDIRECT_ALIGN);
+	return pk_tx_fault(&t, &d, 1, VHU_MAL_INDIRECT_ALIGN);
 }
 
 int
@@ -575,8 +584,7 @@ case_pk_indirect_span(void)
 	struct tb t;
 
 	TRY(pk_h_start(&t, 0, 0, true));
-	TRY(pk_tx_inject(&t, &d, 1));
-	return h_verify(&t, 1, VHU_MAL_INDIRECT_SPAN);
+	return pk_tx_fault(&t, &d, 1, VHU_MAL_INDIRECT_SPAN);
 }
 
 /* INDIRECT not negotiated, with NEXT, or not the chain's only
@@ -617,8 +625,7 @@ case_pk_tx_writable_desc(void)
 
 	TRY(pk_h_start(&t, 0, 0, false));
 	d = PD(put(&t, NULL, 100), 112, 0, VRING_DESC_F_WRITE);
-	TRY(pk_tx_inject(&t, &d, 1));
-	return h_verify(&t, 1, VHU_MAL_DIRECTION);
+	return pk_tx_fault(&t, &d, 1, VHU_MAL_DIRECTION);
 }
 
 /* ... but inside an indirect TX table the flag is ignored: DPDK's virtio
@@ -658,8 +665,7 @@ case_pk_rx_readonly_desc(void)
 
 	TRY(pk_h_start(&t, 0, 0, false));
 	d = PD(fe_alloc(&t.fe, 2048, 64), 2048, 0, 0);
-	TRY(pk_rx_inject(&t, &d, 1));
-	return h_verify(&t, 0, VHU_MAL_DIRECTION);
+	return pk_rx_fault(&t, &d, 1, VHU_MAL_DIRECTION);
 }
 
 int
@@ -670,8 +676,7 @@ case_pk_rx_addr_outside(void)
 		VRING_DESC_F_WRITE);
 
 	TRY(pk_h_start(&t, 0, 0, false));
-	TRY(pk_rx_inject(&t, &d, 1));
-	return h_verify(&t, 0, VHU_MAL_ADDR);
+	return pk_rx_fault(&t, &d, 1, VHU_MAL_ADDR);
 }
 
 /* Buffers across two regions are fine (split where the regions meet);

@@ -460,9 +460,13 @@ struct tx_run {
 	uint32_t start;		/* data area: [start, end) of the section */
 	uint32_t end;
 	uint32_t max_frame;
-	uint16_t mask;		/* ring size - 1 */
-	uint16_t idx;		/* next frame number (q->avail_idx) */
-	uint16_t ring_end;	/* idx when the ring is full */
+	/* ring size - 1, the next frame number (q->avail_idx) and idx when
+	 * the ring is full: 32-bit, counting past 65535 within a burst (the
+	 * index is stored back truncated), so that they need no zero
+	 * extension per frame */
+	uint32_t mask;
+	uint32_t idx;
+	uint32_t ring_end;
 	uint32_t head;		/* buffers in flight: [tail, head), wrapping */
 	uint32_t tail;
 	uint32_t limit;		/* end of the free space that starts at head */
@@ -492,9 +496,10 @@ tx_run_load(const struct ivshm_net *n, const struct txq *q, struct tx_run *r)
 	r->start = n->lay.data_off;
 	r->end = (uint32_t)n->lay.section_size;
 	r->max_frame = n->max_frame;
-	r->mask = (uint16_t)(n->lay.num - 1);
+	r->mask = n->lay.num - 1u;
 	r->idx = q->avail_idx;
-	r->ring_end = (uint16_t)(q->last_used + n->lay.num);
+	r->ring_end = r->idx + (uint16_t)(q->last_used + n->lay.num -
+		q->avail_idx);
 	r->head = q->head;
 	r->tail = q->tail;
 	tx_limit(r, q->last_used);
@@ -503,32 +508,33 @@ tx_run_load(const struct ivshm_net *n, const struct txq *q, struct tx_run *r)
 static inline void
 tx_run_store(struct txq *q, const struct tx_run *r)
 {
-	q->avail_idx = r->idx;
+	q->avail_idx = (uint16_t)r->idx;
 	q->head = r->head;
 	q->tail = r->tail;
 }
 
-/* Reserve a ring slot and a data-area buffer for @p len bytes: the
- * buffer's offset in the section, or 0 (the rings' place, never a
- * buffer's) when either is full. The common
- * case, room after head, is one compare; else the buffer starts again
- * at the beginning of the data area if the oldest frame in flight left
- * room there. */
-static __rte_always_inline uint32_t
-tx_reserve(struct tx_run *r, uint32_t len)
+/* Reserve a ring slot and a data-area buffer for @p len bytes: false
+ * when either is full, else the buffer's offset in the section in
+ * @p off (a flag rather than an offset of 0 for "full": the caller's
+ * test then folds into these branches). The common case, room after
+ * head, is one compare; else the buffer starts again at the beginning
+ * of the data area if the oldest frame in flight left room there. */
+static __rte_always_inline bool
+tx_reserve(struct tx_run *r, uint32_t len, uint32_t *off)
 {
-	uint32_t slot = (uint32_t)IVSHM_NET_FRAME_SLOT(len), off = r->head;
+	uint32_t slot = (uint32_t)IVSHM_NET_FRAME_SLOT(len), o = r->head;
 
 	if (unlikely(r->idx == r->ring_end))
-		return 0;
-	if (unlikely(slot > r->limit - off)) {
+		return false;
+	if (unlikely(slot > r->limit - o)) {
 		if (r->head <= r->tail || r->tail - r->start < slot)
-			return 0;
-		off = r->start;
+			return false;
+		o = r->start;
 		r->limit = r->tail;
 	}
-	r->head = off + slot;
-	return off;
+	r->head = o + slot;
+	*off = o;
+	return true;
 }
 
 /* Copy stage: a one-segment mbuf (nearly all) in one copy. */
@@ -555,7 +561,7 @@ copy_from_mbuf(uint8_t *dst, const struct rte_mbuf *m, uint32_t len)
 static __rte_always_inline void
 tx_desc(struct tx_run *r, uint32_t off, uint32_t len)
 {
-	uint16_t d = r->idx & r->mask;
+	uint32_t d = r->idx & r->mask;
 
 	r->desc[d].addr = off;
 	r->desc[d].len = len;
@@ -583,8 +589,7 @@ tx_frames(struct ivshm_net *n, struct txq *q, struct rte_mbuf **pkts,
 			STAT_ADD(q->st.tx_oversize, 1);
 			continue;	/* consumed: the caller frees it */
 		}
-		off = tx_reserve(&r, len);
-		if (unlikely(off == 0))
+		if (unlikely(!tx_reserve(&r, len, &off)))
 			break;
 		copy_from_mbuf(r.sec + off, m, len);
 		tx_desc(&r, off, len);
@@ -707,7 +712,7 @@ park_avail_event(struct ivshm_net *n, struct rxq *q)
 struct rx_frame {
 	const uint8_t *src;	/* in the peer's section */
 	uint32_t len;
-	uint16_t slot;		/* ring slot: pend[] and zero-copy slot */
+	uint32_t slot;		/* ring slot: pend[] and zero-copy slot */
 };
 
 enum rx_verdict {
@@ -748,15 +753,17 @@ struct rx_run {
 	const volatile struct desc_words *desc;
 	const uint8_t *data;	/* the peer's data area */
 	/* without zero-copy a frame's used entry is written when it is
-	 * taken (published after the burst, rx_publish); with it, noted in
-	 * pend[] */
-	volatile used_word *used;
+	 * taken (published after the burst, rx_publish): only its id, the
+	 * len of every entry is 1 from rx_ring_init on; with zero-copy,
+	 * noted in pend[] */
+	volatile struct vring_used_elem *used;
 	struct rx_pend *pend;
 	uint64_t data_off;
 	uint64_t data_size;
 	struct mbuf_tmpl tmpl;
-	uint16_t mask;		/* ring size - 1 */
-	uint16_t last_avail;	/* q->last_avail */
+	/* ring size - 1 and q->last_avail: 32-bit, as in tx_run */
+	uint32_t mask;
+	uint32_t last_avail;
 };
 
 static inline void
@@ -765,12 +772,12 @@ rx_run_load(const struct ivshm_net *n, const struct rxq *q, struct rx_run *r)
 	r->avail_ring = n->peer_vq.avail_ring;
 	r->desc = (const volatile struct desc_words *)n->peer_vq.desc;
 	r->data = n->peer_sec + n->lay.data_off;
-	r->used = (volatile used_word *)n->own_vq.used_ring;
+	r->used = n->own_vq.used_ring;
 	r->pend = q->pend;
 	r->data_off = n->lay.data_off;
 	r->data_size = n->lay.data_size;
 	r->tmpl = q->tmpl;
-	r->mask = (uint16_t)(n->lay.num - 1);
+	r->mask = n->lay.num - 1u;
 	r->last_avail = q->last_avail;
 }
 
@@ -875,7 +882,7 @@ static __rte_always_inline enum rx_verdict
 rx_translate(struct ivshm_net *n, struct rxq *q, struct rx_run *r,
 		struct rx_frame *f, const bool zc)
 {
-	uint16_t slot = r->last_avail & r->mask;
+	uint32_t slot = r->last_avail & r->mask;
 	uint16_t id = r->avail_ring[slot];
 	uint64_t off, w;
 	uint32_t len;
@@ -900,7 +907,7 @@ rx_translate(struct ivshm_net *n, struct rxq *q, struct rx_run *r,
 		return RX_STOP;
 	}
 	if (!zc) {
-		r->used[slot] = used_entry(id);
+		r->used[slot].id = id;
 	} else {
 		r->pend[slot].id = id;
 		r->pend[slot].zc = 0;
@@ -982,7 +989,7 @@ rx_frames(struct ivshm_net *n, struct rxq *q, struct rte_mbuf **pkts,
 		uint16_t cnt, const bool zc)
 {
 	uint64_t bytes = 0;
-	uint16_t end, got = 0;
+	uint32_t end, got = 0;	/* 32-bit, as the indices of rx_run */
 	struct rx_frame f;
 	struct rx_run r;
 
@@ -991,7 +998,7 @@ rx_frames(struct ivshm_net *n, struct rxq *q, struct rte_mbuf **pkts,
 		return 0;
 	}
 	rx_run_load(n, q, &r);
-	end = (uint16_t)(r.last_avail + cnt);
+	end = r.last_avail + cnt;
 	while (r.last_avail != end) {
 		enum rx_verdict v = rx_translate(n, q, &r, &f, zc);
 
@@ -1010,14 +1017,14 @@ rx_frames(struct ivshm_net *n, struct rxq *q, struct rte_mbuf **pkts,
 		bytes += f.len;
 		got++;
 	}
-	q->last_avail = r.last_avail;
+	q->last_avail = (uint16_t)r.last_avail;
 	/* still as the pool keeps them: copy_to_chain leaves a failed one
 	 * with one segment and one reference */
 	if (got < cnt)
 		rte_mempool_put_bulk(q->mp, (void **)&pkts[got], cnt - got);
 	STAT_ADD(q->st.rx_frames, got);
 	STAT_ADD(q->st.rx_bytes, bytes);
-	return got;
+	return (uint16_t)got;
 }
 
 uint16_t
@@ -1183,6 +1190,18 @@ tx_ring_init(struct ivshm_net *n)
 		n->own_vq.avail_ring[i] = (uint16_t)i;
 }
 
+/* Every completion is {id, len = 1} (used_entry): the len of each used
+ * entry written once here, so that rx without zero-copy writes only the
+ * id (rx_translate). */
+static void
+rx_ring_init(struct ivshm_net *n)
+{
+	uint32_t i;
+
+	for (i = 0; i < n->lay.num; i++)
+		n->own_vq.used_ring[i].len = 1;
+}
+
 /* INIT -> READY: fresh rings in the own section. */
 static void
 init_queues(struct ivshm_net *n)
@@ -1193,6 +1212,7 @@ init_queues(struct ivshm_net *n)
 	quiesce(n);
 	memset(n->own, 0, n->lay.section_size);
 	tx_ring_init(n);
+	rx_ring_init(n);
 	t->avail_idx = t->last_used = 0;
 	t->head = t->tail = n->lay.data_off;
 	t->used_event = EV_FAR;

@@ -33,7 +33,11 @@
  * would return unchanged. Its reference count and segment count, next to
  * each other, are tested as one 32-bit word (little-endian host): a plain
  * load, as rte_mbuf_refcnt_read() is on x86 (an mbuf with one reference
- * is this thread's alone; with more it takes the slow path in any case). */
+ * is this thread's alone; with more it takes the slow path in any case).
+ * Each of the four terms is 0 when its condition holds (pool, no next
+ * segment, direct as RTE_MBUF_DIRECT() tests it, one reference and one
+ * segment): OR-ed, they take one test and one branch, where && took four
+ * (measured under callgrind). */
 static __rte_always_inline int
 vmlink_mbuf_plain(const struct rte_mbuf *m, const struct rte_mempool *mp)
 {
@@ -43,8 +47,10 @@ vmlink_mbuf_plain(const struct rte_mbuf *m, const struct rte_mempool *mp)
 		offsetof(struct rte_mbuf, refcnt) + 2);
 	memcpy(&ref_segs, (const uint8_t *)m + offsetof(struct rte_mbuf,
 		refcnt), sizeof(ref_segs));
-	return m->pool == mp && m->next == NULL && RTE_MBUF_DIRECT(m) &&
-		ref_segs == (1u | 1u << 16);
+	return (((uintptr_t)m->pool ^ (uintptr_t)mp) |
+		(uintptr_t)m->next |
+		(m->ol_flags & (RTE_MBUF_F_INDIRECT | RTE_MBUF_F_EXTERNAL)) |
+		(ref_segs ^ (1u | 1u << 16))) == 0;
 }
 
 /* How many of the @p n mbufs at @p pkts, from the first on, are plain
@@ -71,7 +77,10 @@ vmlink_tx_free(struct rte_mbuf **pkts, uint16_t n)
 	if (unlikely(n == 0))
 		return;
 	mp = pkts[0]->pool;
-	i = vmlink_plain_run(pkts, n, mp);
+	/* the first mbuf on its own: scanned with the others, the compiler
+	 * reuses its pool for mp and then loads every mbuf pointer twice */
+	i = likely(vmlink_mbuf_plain(pkts[0], mp)) ?
+		1 + vmlink_plain_run(pkts + 1, (uint16_t)(n - 1), mp) : 0;
 	rte_mempool_put_bulk(mp, (void **)pkts, i);
 	if (unlikely(i < n))
 		rte_pktmbuf_free_bulk(&pkts[i], n - i);

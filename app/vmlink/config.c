@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include <rte_cfgfile.h>
+#include <rte_common.h>
 
 #include "config.h"
 
@@ -1176,15 +1177,34 @@ config_defaults(struct vmlink_cfg *cfg)
 }
 
 /*
+ * The buffer for a file of SIZE bytes (st_size; 0 for a pipe): one byte
+ * more than that, so that the read that sees end-of-file needs no growth,
+ * and never more than CFG_FILE_MAX + 1 (one over the limit tells "too
+ * long" apart). Sized from the file because the fuzzer loads thousands of
+ * small files a second and a megabyte each was most of its time.
+ */
+static size_t
+config_buf_size(off_t size)
+{
+	if (size <= 0)
+		return 4096;
+	if ((uint64_t)size >= CFG_FILE_MAX)
+		return CFG_FILE_MAX + 1;
+	return (size_t)size + 1;
+}
+
+/*
  * The bytes of FILE, read once (a pipe or /dev/stdin cannot be read
- * twice) and at most CFG_FILE_MAX of them. NULL after an error message.
+ * twice) and at most CFG_FILE_MAX of them: the buffer grows if the file
+ * is longer than fstat said (a pipe, or a file still being written).
+ * NULL after an error message.
  */
 static char *
 read_config_file(const char *file, const char *name, size_t *len, FILE *err)
 {
 	struct stat st;
-	size_t n = 0;
-	char *buf;
+	size_t n = 0, cap;
+	char *buf, *bigger;
 	int fd;
 
 	fd = open(file, O_RDONLY | O_CLOEXEC);
@@ -1192,20 +1212,28 @@ read_config_file(const char *file, const char *name, size_t *len, FILE *err)
 		fprintf(err, "%s: cannot open: %s\n", name, strerror(errno));
 		return NULL;
 	}
-	if (fstat(fd, &st) == 0 && S_ISDIR(st.st_mode)) {
+	if (fstat(fd, &st) != 0)
+		st.st_size = 0;
+	else if (S_ISDIR(st.st_mode)) {
 		fprintf(err, "%s: is a directory, not a configuration file\n", name);
 		close(fd);
 		return NULL;
 	}
-	buf = malloc(CFG_FILE_MAX + 1);
-	if (buf == NULL) {
-		fprintf(err, "%s: out of memory\n", name);
-		close(fd);
-		return NULL;
-	}
+	cap = config_buf_size(S_ISREG(st.st_mode) ? st.st_size : 0);
+	buf = malloc(cap);
+	if (buf == NULL)
+		goto nomem;
 	while (n <= CFG_FILE_MAX) {
-		ssize_t r = read(fd, buf + n, CFG_FILE_MAX + 1 - n);
+		ssize_t r;
 
+		if (n == cap) {
+			cap = RTE_MIN(cap * 2, (size_t)CFG_FILE_MAX + 1);
+			bigger = realloc(buf, cap);
+			if (bigger == NULL)
+				goto nomem;
+			buf = bigger;
+		}
+		r = read(fd, buf + n, cap - n);
 		if (r == 0)
 			break;
 		if (r < 0 && errno == EINTR)
@@ -1224,6 +1252,8 @@ read_config_file(const char *file, const char *name, size_t *len, FILE *err)
 	close(fd);
 	*len = n;
 	return buf;
+nomem:
+	fprintf(err, "%s: out of memory\n", name);
 fail:
 	close(fd);
 	free(buf);

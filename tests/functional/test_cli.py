@@ -170,6 +170,28 @@ class ConfigFiles(VmlinkTestCase):
         rc, out, err = self.check("-c", "/dev/stdin", stdin=text)
         self.assertEqual(rc, 0, err)
         self.assertIn("/dev/stdin: configuration OK: 2 ports", out)
+        # longer than the first buffer a pipe gets (4 KiB), the ports
+        # after it: the buffer grows, nothing is cut
+        padded = (b"; " + b"x" * 61 + b"\n") * 200 + text
+        rc, out, err = self.check("-c", "/dev/stdin", stdin=padded)
+        self.assertEqual(rc, 0, err)
+        self.assertIn("/dev/stdin: configuration OK: 2 ports", out)
+
+    def test_config_size_limit(self):
+        """A file of exactly 1 MiB loads; one byte more is refused."""
+        text = (GOOD_PORTS + "[vmlink]\nburst = 64\n").encode()
+        pad = 1048576 - len(text)
+        comments = (b"; " + b"x" * 61 + b"\n") * (pad // 64)
+        rest = b";" * (pad % 64 - 1) + b"\n" if pad % 64 else b""
+        full = comments + rest + text
+        self.assertEqual(len(full), 1048576)
+        rc, out, err = self.check("-c", self.bytes_file(full))
+        self.assertEqual(rc, 0, err)
+        self.assertIn("configuration OK: 2 ports", out)
+        rc, _, err = self.check("-c", self.bytes_file(b";" + full))
+        self.assertEqual(rc, 1)
+        self.assertIn("more than 1048576 bytes: not a configuration file",
+                      err)
 
     def test_mistakes_reported_once_and_by_name(self):
         cases = [

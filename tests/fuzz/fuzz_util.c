@@ -419,7 +419,9 @@ fz_tmpdir(void)
  * control thread was a wake-up across CPUs, several times the cost of
  * one on the same CPU in a virtual machine, and `taskset -c N` could not
  * keep a fuzzer on one core. Now all of them get the CPUs the process was
- * given, and the scheduler keeps the two sides of a round trip together.
+ * given: vmlink-fuzz gives it one, so both sides of a round trip share it
+ * (left to float over two CPUs, they still woke each other across CPUs:
+ * a third of the executions a second).
  */
 static void
 lcores_arg(char *buf, size_t len)

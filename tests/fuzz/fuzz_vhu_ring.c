@@ -65,6 +65,7 @@ struct ring_state {
 	struct fifo rx[2];	/* enqueued, not yet read back */
 	uint16_t tx_inflight[2];	/* descriptors in use */
 	uint8_t tx_ndesc[2][FE_RING_MAX];	/* by head: descriptors used */
+	bool tx_busy[2][FE_RING_MAX];	/* split: descriptor in a chain */
 	uint16_t rx_heads[2][MAX_EXPECT];	/* posted RX chains, in order */
 	unsigned int rx_posted[2], rx_taken[2];
 	int logfd;
@@ -154,18 +155,56 @@ fuzz_hdr(struct fz *f, struct vhu_net_hdr *h, uint32_t len)
 	h->hdr_len = (sel & 0x40) ? fz_u16(f) : (uint16_t)(len < 74 ? len : 74);
 }
 
+/*
+ * Whether the guest's next chain of NEED descriptors is free to post.
+ * The guest (fe.c) hands out descriptors in ring order, and zero-copy
+ * completes chains out of order (IN_ORDER is not offered with it): a
+ * copied short frame comes back before a zero-copy one published
+ * earlier. A count of free descriptors is then not enough; the next ones
+ * in order (split) or the next buffer id (packed: the position) may still
+ * be in flight, and the guest waits, as a driver would take others.
+ */
+static bool
+tx_chain_free(const struct ring_state *s, unsigned int qp, unsigned int need)
+{
+	const struct fe_vring *vr = &s->v.fe.vq[2 * qp + 1];
+	unsigned int i;
+
+	if (s->tx_inflight[qp] + need > vr->size)
+		return false;
+	if (vr->packed)
+		return s->tx_ndesc[qp][vr->pk_next % FE_RING_MAX] == 0;
+	for (i = 0; i < need; i++)
+		if (s->tx_busy[qp][(vr->next_desc + i) % vr->size])
+			return false;
+	return true;
+}
+
+/* Marks (or clears) the NDESC split descriptors of the chain at HEAD. */
+static void
+tx_chain_mark(struct ring_state *s, unsigned int qp, uint32_t head,
+	unsigned int ndesc, bool busy)
+{
+	const struct fe_vring *vr = &s->v.fe.vq[2 * qp + 1];
+	unsigned int i;
+
+	if (vr->packed || vr->size == 0)
+		return;
+	for (i = 0; i < ndesc; i++)
+		s->tx_busy[qp][(head + i) % vr->size] = busy;
+}
+
 static int
 publish_tx(struct ring_state *s, unsigned int qp, uint32_t len,
 	uint8_t seed, uint8_t shape, const struct vhu_net_hdr *hdr)
 {
-	struct fe_vring *vr = &s->v.fe.vq[2 * qp + 1];
 	uint8_t frame[FRAME_MAX];
 	unsigned int nseg = 1 + shape % 3;
 	bool hdr_sep = shape & 4, indirect = shape & 8;
 	unsigned int need = indirect ? 1 : nseg + hdr_sep;
 	int head;
 
-	if (s->tx_inflight[qp] + need > vr->size)
+	if (!tx_chain_free(s, qp, need))
 		return -1;	/* the guest waits for completions */
 	fill(frame, len, seed);
 	if (hdr != NULL && (shape & 0x20))
@@ -175,6 +214,7 @@ publish_tx(struct ring_state *s, unsigned int qp, uint32_t len,
 	if (head < 0)
 		return -1;
 	s->tx_ndesc[qp][head % FE_RING_MAX] = (uint8_t)need;
+	tx_chain_mark(s, qp, (uint32_t)head, need, true);
 	s->tx_inflight[qp] += need;
 	return 0;
 }
@@ -192,6 +232,7 @@ take_tx_used(struct ring_state *s, unsigned int qp)
 		 * back-end could name any id: never below zero) */
 		s->tx_inflight[qp] = s->tx_inflight[qp] > *n ?
 			(uint16_t)(s->tx_inflight[qp] - *n) : 0;
+		tx_chain_mark(s, qp, id, *n, false);
 		*n = 0;
 	}
 }

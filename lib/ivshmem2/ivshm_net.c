@@ -761,6 +761,7 @@ struct rx_run {
 	uint64_t data_off;
 	uint64_t data_size;
 	struct mbuf_tmpl tmpl;
+	uint32_t max_frame;	/* the link's, as tx applies it */
 	/* ring size - 1 and q->last_avail: 32-bit, as in tx_run */
 	uint32_t mask;
 	uint32_t last_avail;
@@ -777,6 +778,7 @@ rx_run_load(const struct ivshm_net *n, const struct rxq *q, struct rx_run *r)
 	r->data_off = n->lay.data_off;
 	r->data_size = n->lay.data_size;
 	r->tmpl = q->tmpl;
+	r->max_frame = n->max_frame;
 	r->mask = n->lay.num - 1u;
 	r->last_avail = q->last_avail;
 }
@@ -913,9 +915,10 @@ rx_translate(struct ivshm_net *n, struct rxq *q, struct rx_run *r,
 		r->pend[slot].zc = 0;
 	}
 	r->last_avail++;
-	/* runt or oversize: one compare on the common path */
+	/* runt or longer than the link's max frame (what our tx would
+	 * refuse to send: both sections have one layout): one compare */
 	if (unlikely(len - IVSHM_NET_MIN_FRAME >
-			IVSHM_NET_MAX_FRAME - IVSHM_NET_MIN_FRAME)) {
+			r->max_frame - IVSHM_NET_MIN_FRAME)) {
 		if (len < IVSHM_NET_MIN_FRAME)
 			STAT_ADD(q->st.rx_runts, 1);
 		else

@@ -112,7 +112,7 @@ enum ivshm_net_violation {
 	X(rx_bytes, "rx_bytes", "bytes delivered") \
 	X(rx_nombuf, "rx_nombuf", "frames left in the ring: no mbuf") \
 	X(rx_runts, "rx_runts", "dropped: < 14 bytes") \
-	X(rx_oversize, "rx_oversize", "dropped: > IVSHM_NET_MAX_FRAME") \
+	X(rx_oversize, "rx_oversize", "dropped: above the max frame") \
 	X(rx_zc_frames, "rx_zc_frames", "delivered zero-copy") \
 	X(rx_zc_budget_copies, "rx_zc_budget_copies", "copied: zero-copy budget used up") \
 	X(rx_kicks, "rx_kicks", "completion doorbells sent to the peer") \

@@ -64,11 +64,20 @@ srv_log(const struct server *s, int verbose_only, const char *fmt, ...)
 {
 	va_list ap;
 
-	if (verbose_only && !s->opt.verbose)
+	if (s->opt.quiet || (verbose_only && !s->opt.verbose))
 		return;
 	va_start(ap, fmt);
 	vlog_line(fmt, ap);
 	va_end(ap);
+}
+
+static void __attribute__((format(printf, 2, 0)))
+vmsg(const char *kind, const char *fmt, va_list ap)
+{
+	fprintf(stderr, "%s: %s", SRV_NAME, kind);
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+	fflush(stderr);
 }
 
 void
@@ -77,10 +86,21 @@ srv_err(const char *fmt, ...)
 	va_list ap;
 
 	va_start(ap, fmt);
-	fprintf(stderr, "%s: ", SRV_NAME);
-	vfprintf(stderr, fmt, ap);
-	fputc('\n', stderr);
-	fflush(stderr);
+	vmsg("", fmt, ap);
+	va_end(ap);
+}
+
+/* How the layout was adjusted from what was asked: worth a line at start,
+ * not an error. */
+static void __attribute__((format(printf, 2, 3)))
+srv_note(const struct srv_opts *o, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (o->quiet)
+		return;
+	va_start(ap, fmt);
+	vmsg("note: ", fmt, ap);
 	va_end(ap);
 }
 
@@ -123,10 +143,10 @@ layout_qemu_bar(const struct srv_opts *o, struct srv_layout *lay)
 		return -1;
 	}
 	if (sz != lay->total)
-		fprintf(stderr, "%s: note: region grown from 0x%llx to 0x%llx "
-			"bytes (QEMU's BAR2 is a power of two); the R/W section "
-			"takes the surplus\n", SRV_NAME,
-			(unsigned long long)lay->total, (unsigned long long)sz);
+		srv_note(o, "region grown from 0x%llx to 0x%llx bytes "
+			"(QEMU's BAR2 is a power of two); the R/W section "
+			"takes the surplus", (unsigned long long)lay->total,
+			(unsigned long long)sz);
 	lay->out_off += sz - lay->total;
 	lay->rw_size += sz - lay->total;
 	lay->total = sz;
@@ -165,10 +185,9 @@ srv_layout_compute(const struct srv_opts *o, uint64_t page, bool huge,
 	base = st + (o->rw_set ? o->rw_size : 0);
 	out_off = align_up(base, page);
 	if (o->rw_set && out_off != base && !o->size)
-		fprintf(stderr, "%s: note: R/W section rounded up from 0x%llx "
+		srv_note(o, "R/W section rounded up from 0x%llx "
 			"to 0x%llx so that the output sections start on a "
-			"0x%llx boundary\n", SRV_NAME,
-			(unsigned long long)o->rw_size,
+			"0x%llx boundary", (unsigned long long)o->rw_size,
 			(unsigned long long)(out_off - st),
 			(unsigned long long)page);
 	total = out_off + outs;
@@ -213,9 +232,9 @@ srv_layout_compute(const struct srv_opts *o, uint64_t page, bool huge,
 			return -1;
 		}
 		if (sz != o->size)
-			fprintf(stderr, "%s: note: total size rounded up from "
-				"0x%llx to 0x%llx (backing page 0x%llx)\n",
-				SRV_NAME, (unsigned long long)o->size,
+			srv_note(o, "total size rounded up from 0x%llx to "
+				"0x%llx (backing page 0x%llx)",
+				(unsigned long long)o->size,
 				(unsigned long long)sz,
 				(unsigned long long)page);
 		out_off += sz - total;

@@ -29,6 +29,7 @@ struct srv_opts {
 	uint32_t protocol;
 	bool foreground;
 	bool verbose;
+	bool quiet;		/* errors only: no notes, no log lines */
 	bool force;
 	bool print_layout;
 };
